@@ -1,0 +1,265 @@
+"""Pure measurement: timestamps and chunks in, a :class:`Measurement` out; statistics over rounds.
+
+The client calls :meth:`Recorder.sent` just before the request goes out, :meth:`Recorder.headers`
+when the response headers arrive, :meth:`Recorder.chunk` for each parsed stream record (with the
+``perf_counter_ns`` of the network read that completed it) and :meth:`Recorder.done` with the
+final record. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+
+from .models import Endpoint
+from .models import Measurement
+from .models import Stats
+
+__all__ = [
+    "ROUND_METRICS",
+    "Recorder",
+    "percentile",
+    "stats_over",
+    "summarize",
+]
+
+_NS_PER_MS = 1_000_000
+
+
+def _ms(delta_ns: int) -> float:
+    return delta_ns / _NS_PER_MS
+
+
+def _opt_int(final: Mapping[str, Any], key: str) -> int | None:
+    value = final.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    return None
+
+
+def _rate(count: int | None, duration_ns: int | None) -> float | None:
+    if count is None or not duration_ns:
+        return None
+    return count / duration_ns * 1e9
+
+
+class Recorder:
+    """Accumulates the timestamps of one request and builds its :class:`Measurement`."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        endpoint: Endpoint = "chat",
+        api: str = "native",
+        stream: bool = True,
+        warmup: bool = False,
+    ) -> None:
+        self.model = model
+        self.endpoint: Endpoint = endpoint
+        self.api = api
+        self.stream = stream
+        self.warmup = warmup
+        self._sent_ns: int | None = None
+        self._headers_ns: int | None = None
+        self._first_chunk_ns: int | None = None
+        self._first_token_ns: int | None = None
+        self._first_content_ns: int | None = None
+        self._first_thinking_ns: int | None = None
+        self._last_token_ns: int | None = None
+        self._done_ns: int | None = None
+        self._gaps_ns: list[int] = []
+        self._chunks = 0
+        self._bytes = 0
+        self._text: list[str] = []
+        self._thinking: list[str] = []
+        self._final: Mapping[str, Any] = {}
+
+    def sent(self, t_ns: int) -> None:
+        """The request was handed to the transport at ``t_ns``."""
+        self._sent_ns = t_ns
+
+    def headers(self, t_ns: int) -> None:
+        """The response status line and headers arrived at ``t_ns``."""
+        self._headers_ns = t_ns
+
+    def add_bytes(self, n: int) -> None:
+        """``n`` more body bytes crossed the wire."""
+        self._bytes += n
+
+    def chunk(
+        self,
+        t_ns: int,
+        *,
+        content: str = "",
+        thinking: str = "",
+        tool_calls: bool = False,
+    ) -> None:
+        """One stream record arrived at ``t_ns``; empty records never count as tokens."""
+        self._chunks += 1
+        if self._first_chunk_ns is None:
+            self._first_chunk_ns = t_ns
+        if content:
+            self._text.append(content)
+            if self._first_content_ns is None:
+                self._first_content_ns = t_ns
+        if thinking:
+            self._thinking.append(thinking)
+            if self._first_thinking_ns is None:
+                self._first_thinking_ns = t_ns
+        if content or thinking or tool_calls:
+            if self._first_token_ns is None:
+                self._first_token_ns = t_ns
+            else:
+                assert self._last_token_ns is not None
+                self._gaps_ns.append(t_ns - self._last_token_ns)
+            self._last_token_ns = t_ns
+
+    def done(self, t_ns: int, final: Mapping[str, Any]) -> None:
+        """The final record (``done: true``) arrived at ``t_ns``.
+
+        ``final`` carries Ollama's metric keys (``eval_count``, ``eval_duration`` in ns, ...);
+        its text, if any, must already have been passed to :meth:`chunk`.
+        """
+        self._done_ns = t_ns
+        self._final = final
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    def measurement(self) -> Measurement:
+        """Build the :class:`Measurement`; call after :meth:`done`."""
+        if self._sent_ns is None or self._done_ns is None:
+            raise RuntimeError("Recorder.measurement() needs sent() and done() first")
+        start = self._sent_ns
+
+        def since(t: int | None) -> float | None:
+            return None if t is None else _ms(t - start)
+
+        final = self._final
+        eval_count = _opt_int(final, "eval_count")
+        eval_ns = _opt_int(final, "eval_duration")
+        prompt_count = _opt_int(final, "prompt_eval_count")
+        prompt_ns = _opt_int(final, "prompt_eval_duration")
+        load_ns = _opt_int(final, "load_duration")
+        total_ns = _opt_int(final, "total_duration")
+
+        total_ms = _ms(self._done_ns - start)
+        ttft_ms = since(self._first_token_ns)
+        tpot_ms: float | None = None
+        if ttft_ms is not None and eval_count is not None and eval_count > 1:
+            tpot_ms = (total_ms - ttft_ms) / (eval_count - 1)
+        reason = final.get("done_reason")
+        return Measurement(
+            model=self.model,
+            endpoint=self.endpoint,
+            api="openai" if self.api == "openai" else "native",
+            stream=self.stream,
+            warmup=self.warmup,
+            headers_ms=since(self._headers_ns),
+            first_chunk_ms=since(self._first_chunk_ns),
+            ttft_ms=ttft_ms,
+            ttft_content_ms=since(self._first_content_ns),
+            ttft_thinking_ms=since(self._first_thinking_ns),
+            total_ms=total_ms,
+            itl_ms=[_ms(g) for g in self._gaps_ns],
+            tpot_ms=tpot_ms,
+            tokens_per_s=_rate(eval_count, eval_ns),
+            prompt_tokens_per_s=_rate(prompt_count, prompt_ns),
+            load_ms=None if load_ns is None else _ms(load_ns),
+            prompt_eval_ms=None if prompt_ns is None else _ms(prompt_ns),
+            eval_ms=None if eval_ns is None else _ms(eval_ns),
+            server_total_ms=None if total_ns is None else _ms(total_ns),
+            eval_count=eval_count,
+            prompt_eval_count=prompt_count,
+            chunks=self._chunks,
+            bytes=self._bytes,
+            done_reason=reason if isinstance(reason, str) else None,
+            text="".join(self._text),
+            thinking="".join(self._thinking),
+        )
+
+
+# --------------------------------------------------------------------------- statistics
+
+#: Per-round scalar metrics summarised across rounds (``itl_ms`` is pooled over all gaps).
+ROUND_METRICS: tuple[str, ...] = (
+    "ttft_ms",
+    "ttft_content_ms",
+    "ttft_thinking_ms",
+    "total_ms",
+    "tpot_ms",
+    "tokens_per_s",
+    "prompt_tokens_per_s",
+    "load_ms",
+    "prompt_eval_ms",
+    "eval_ms",
+    "eval_count",
+    "prompt_eval_count",
+    "chunks",
+    "bytes",
+)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Percentile ``q`` (0-100) by linear interpolation between closest ranks.
+
+    The same definition as NumPy's default (``method="linear"``) and
+    ``statistics.quantiles(method="inclusive")``.
+    """
+    if not sorted_values:
+        raise ValueError("percentile() of an empty sequence")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile q must be within 0..100, got {q}")
+    pos = (len(sorted_values) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = math.ceil(pos)
+    if lo == hi:
+        return float(sorted_values[lo])
+    frac = pos - lo
+    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac)
+
+
+def summarize(values: Iterable[float]) -> Stats:
+    """n, min, max, mean, sample stddev (0 for one value), median, p90, p95, p99."""
+    data = sorted(float(v) for v in values)
+    n = len(data)
+    if n == 0:
+        raise ValueError("summarize() needs at least one value")
+    mean = math.fsum(data) / n
+    stddev = math.sqrt(math.fsum((x - mean) ** 2 for x in data) / (n - 1)) if n > 1 else 0.0
+    return Stats(
+        n=n,
+        min=data[0],
+        max=data[-1],
+        mean=mean,
+        stddev=stddev,
+        median=percentile(data, 50),
+        p90=percentile(data, 90),
+        p95=percentile(data, 95),
+        p99=percentile(data, 99),
+    )
+
+
+def stats_over(rounds: Iterable[Measurement]) -> dict[str, Stats]:
+    """Statistics per metric over the non-warmup ``rounds``.
+
+    A metric the server never reported in any round is left out (absent, not zero).
+    """
+    measured = [m for m in rounds if not m.warmup]
+    out: dict[str, Stats] = {}
+    for name in ROUND_METRICS:
+        values = [v for m in measured if (v := getattr(m, name)) is not None]
+        if values:
+            out[name] = summarize(values)
+    gaps = [g for m in measured for g in m.itl_ms]
+    if gaps:
+        out["itl_ms"] = summarize(gaps)
+    return out
+

@@ -1,0 +1,117 @@
+"""The contract between the emulator's Ollama-protocol front and what produces the tokens.
+
+The front (``server.py``) parses requests, validates them exactly as Ollama does, times
+``load_duration`` and ``total_duration`` itself, and formats every NDJSON line. An engine only
+knows models and how to turn a request into pieces of text plus the final token counts and
+durations it really spent:
+
+* :class:`SimulatedEngine` (``simulated.py``) - scripted text, timings and faults per model;
+* ``LlamaCppEngine`` (``llamacpp.py``) - real inference with llama.cpp via xllamacpp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Literal
+from typing import Protocol
+
+__all__ = [
+    "Engine",
+    "EngineError",
+    "Final",
+    "GenerationRequest",
+    "ModelCard",
+    "Piece",
+]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What ``/api/tags``, ``/api/ps`` and ``/api/show`` say about one model."""
+
+    name: str  # always with a tag, e.g. "llama3.2:latest"
+    digest: str  # 64 hex chars, no "sha256:" prefix
+    size: int  # bytes
+    modified_at: str  # RFC 3339 with the server's local offset
+    family: str = "llama"
+    parameter_size: str = "3.2B"
+    quantization_level: str = "Q4_K_M"
+    format: str = "gguf"
+    context_length: int = 4096
+    capabilities: tuple[str, ...] = ("completion",)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A validated request, as the engine sees it."""
+
+    endpoint: Literal["chat", "generate"]
+    model: str  # the canonical installed name ("llama3.2:latest")
+    messages: list[dict[str, Any]] = field(default_factory=list)  # chat
+    prompt: str = ""  # generate
+    system: str | None = None  # generate
+    raw: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    think: bool | str | None = None
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A piece of output as one stream line carries it."""
+
+    content: str = ""
+    thinking: str = ""
+
+
+@dataclass(frozen=True)
+class Final:
+    """The engine's own account of the request, reported in the final chunk.
+
+    Durations are nanoseconds the engine really spent; ``None``/0 values are omitted from the
+    wire, as Ollama does.
+    """
+
+    done_reason: str = "stop"
+    prompt_eval_count: int | None = None
+    prompt_eval_duration: int | None = None
+    eval_count: int | None = None
+    eval_duration: int | None = None
+
+
+class EngineError(Exception):
+    """An engine failure; the front turns it into an HTTP error or a mid-stream error line."""
+
+    def __init__(self, message: str, status: int = 500) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class Engine(Protocol):
+    """What the front needs from an engine."""
+
+    def cards(self) -> list[ModelCard]:
+        """Installed models, newest first."""
+        ...
+
+    async def load(self, model: str) -> None:
+        """Make ``model`` ready; a cold model takes its load time here."""
+        ...
+
+    def loaded(self) -> list[str]:
+        """Names of the models currently loaded (for ``/api/ps``)."""
+        ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[Piece | Final]:
+        """Yield pieces as they are produced, then exactly one :class:`Final`.
+
+        May raise :class:`EngineError` before or between pieces.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources."""
+        ...
