@@ -131,7 +131,13 @@ class Recorder:
 
     @property
     def text(self) -> str:
+        """The answer text received so far."""
         return "".join(self._text)
+
+    @property
+    def chunks(self) -> int:
+        """Stream records received so far."""
+        return self._chunks
 
     def measurement(self) -> Measurement:
         """Build the :class:`Measurement`; call after :meth:`done`."""
@@ -262,4 +268,3 @@ def stats_over(rounds: Iterable[Measurement]) -> dict[str, Stats]:
     if gaps:
         out["itl_ms"] = summarize(gaps)
     return out
-

@@ -6,6 +6,7 @@ travels from xdist workers to the controller inside ``item.user_properties``.
 
 from __future__ import annotations
 
+from typing import Any
 from typing import Literal
 
 from pydantic import BaseModel
@@ -81,3 +82,52 @@ class Stats(_Frozen):
 
 
 STAT_NAMES: tuple[str, ...] = tuple(Stats.model_fields)
+
+
+Api = Literal["native", "openai"]
+
+
+class Settings(_Frozen):
+    """The plugin's configuration for one session, resolved once (CLI > env > ini > default)."""
+
+    host: str = "http://127.0.0.1:11434"
+    api: Api = "native"
+    models: tuple[str, ...] = ()
+    rounds: int = 3
+    warmup: int = 1
+    timeout: float = 300.0
+    require: bool = False
+    max_ttft_ms: float | None = None
+    max_total_ms: float | None = None
+    min_tokens_per_s: float | None = None
+
+
+class GateResult(_Frozen):
+    """One threshold checked against one statistic of one case."""
+
+    metric: str
+    stat: str
+    op: Literal["<=", ">="]
+    limit: float
+    threshold: str  # the marker / option name, e.g. "max_ttft_ms"
+    source: Literal["marker", "option"]
+    value: float | None
+    rounds: int
+    passed: bool
+    message: str
+
+
+class CallRecord(_Frozen):
+    """One ``chat``/``generate`` call of a test: its request and every round (warmup marked)."""
+
+    nodeid: str
+    model: str
+    endpoint: Endpoint
+    api: Api = "native"
+    prompt: str | list[dict[str, Any]]
+    system: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    parallel: bool = False
+    rounds: list[Measurement] = Field(default_factory=list)
+    stats: dict[str, Stats] = Field(default_factory=dict)
+    error: str | None = None

@@ -1,0 +1,333 @@
+"""Which models an Ollama server has: name normalisation, ``/api/tags`` and ``ollama list``.
+
+Pure functions, no I/O: the client fetches ``GET /api/tags`` (or runs ``ollama list``) and hands
+the result here; the plugin turns the answers into skip reasons. Naming rules follow Ollama's
+``types/model/name.go`` (reference/ollama-api.md section 4.3): the full form is
+``host/namespace/model:tag`` with defaults ``registry.ollama.ai``, ``library`` and ``latest``,
+and lookups are case-insensitive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "InstalledModel",
+    "display_name",
+    "find_model",
+    "is_remote",
+    "missing_model_reason",
+    "normalize_model_name",
+    "parse_ollama_list",
+    "parse_tags",
+    "unreachable_reason",
+]
+
+DEFAULT_HOST = "registry.ollama.ai"
+DEFAULT_NAMESPACE = "library"
+DEFAULT_TAG = "latest"
+
+_MAX_LISTED_MODELS = 10
+_LIST_HEADER = ("NAME", "ID", "SIZE", "MODIFIED")
+_COLUMN_GAP = re.compile(r"\s{2,}")
+_SIZE = re.compile(r"^(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>B|KB|MB|GB|TB|PB)$")
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15}
+
+
+def _split_name(name: str) -> tuple[str | None, str | None, str, str]:
+    """``(host, namespace, model, tag)``; host and namespace are ``None`` when not given."""
+    text = name.strip()
+    scheme_end = text.find("://")
+    if scheme_end != -1:
+        text = text[scheme_end + 3 :]
+    if not text:
+        raise ValueError(f"model name {name!r} is empty")
+    colon = text.rfind(":")
+    slash = text.rfind("/")
+    # The tag follows the last ':' only when that ':' is after the last '/': "myhost:5000/ns/m"
+    # has a port, not a tag.
+    if colon > slash:
+        base, tag = text[:colon], text[colon + 1 :]
+    else:
+        base, tag = text, ""
+    parts = base.rsplit("/", 2)
+    if len(parts) == 3:
+        host, namespace, model = parts
+        return host, namespace, model, tag or DEFAULT_TAG
+    if len(parts) == 2:
+        namespace, model = parts
+        return None, namespace, model, tag or DEFAULT_TAG
+    return None, None, parts[0], tag or DEFAULT_TAG
+
+
+def display_name(name: str) -> str:
+    """The name as ``ollama list`` and ``/api/tags`` show it (Ollama's ``DisplayShortest``).
+
+    The tag is always present (``latest`` added); the default host ``registry.ollama.ai`` is
+    dropped, and the default namespace ``library`` too when the host is the default one. Case
+    is kept as given.
+
+    :param name: a model name in any accepted form, e.g. ``registry.ollama.ai/library/llama3.2``.
+    :returns: e.g. ``llama3.2:latest``, ``mattw/pygmalion:latest``,
+        ``hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M``.
+    :raises ValueError: when ``name`` is empty or blank.
+    """
+    host, namespace, model, tag = _split_name(name)
+    default_host = host is None or host.lower() == DEFAULT_HOST
+    default_namespace = namespace is None or namespace.lower() == DEFAULT_NAMESPACE
+    if default_host and default_namespace:
+        shown = model
+    elif default_host:
+        shown = f"{namespace}/{model}"
+    else:
+        shown = f"{host}/{namespace}/{model}"
+    return f"{shown}:{tag}"
+
+
+def normalize_model_name(name: str) -> str:
+    """The key under which two names denote the same model: :func:`display_name`, lower-cased.
+
+    ``llama3.2``, ``Llama3.2:latest``, ``library/llama3.2`` and
+    ``registry.ollama.ai/library/llama3.2:latest`` all give ``llama3.2:latest``.
+
+    :param name: a model name in any accepted form.
+    :returns: the canonical comparison key.
+    :raises ValueError: when ``name`` is empty or blank.
+    """
+    return display_name(name).lower()
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    """One model a server has, from ``/api/tags`` or ``ollama list``; unknown fields are None."""
+
+    name: str
+    digest: str | None = None
+    size: int | None = None
+    family: str | None = None
+    parameter_size: str | None = None
+    quantization_level: str | None = None
+    modified_at: str | None = None
+    remote_host: str | None = None
+
+    @classmethod
+    def from_tags_entry(cls, entry: Mapping[str, Any]) -> InstalledModel:
+        """Build from one element of ``/api/tags``' ``models`` list.
+
+        Missing, null or mistyped optional keys become ``None`` and unknown keys are ignored.
+        The name is ``name``, else ``model`` (the Python client drops ``name``); ``family`` falls
+        back to the first of ``details.families``.
+
+        :param entry: the JSON object for one model.
+        :returns: the model.
+        :raises ValueError: when the entry has neither a ``name`` nor a ``model`` string.
+        """
+        name = _str_or_none(entry.get("name")) or _str_or_none(entry.get("model"))
+        if name is None:
+            raise ValueError(f"/api/tags entry has neither 'name' nor 'model': {dict(entry)!r}")
+        raw_details = entry.get("details")
+        details: Mapping[str, Any] = raw_details if isinstance(raw_details, Mapping) else {}
+        family = _str_or_none(details.get("family"))
+        families = details.get("families")
+        if family is None and isinstance(families, list) and families:
+            family = _str_or_none(families[0])
+        return cls(
+            name=name,
+            digest=_str_or_none(entry.get("digest")),
+            size=_int_or_none(entry.get("size")),
+            family=family,
+            parameter_size=_str_or_none(details.get("parameter_size")),
+            quantization_level=_str_or_none(details.get("quantization_level")),
+            modified_at=_str_or_none(entry.get("modified_at")),
+            remote_host=_str_or_none(entry.get("remote_host")),
+        )
+
+
+def parse_tags(payload: Mapping[str, Any]) -> list[InstalledModel]:
+    """Parse the JSON body of ``GET /api/tags`` (``{"models": [...]}``), keeping server order.
+
+    :param payload: the decoded JSON object; a missing or null ``models`` means no models.
+    :returns: the installed models, newest first as the server sends them.
+    :raises ValueError: when ``models`` is not a list or an entry is not an object with a name.
+    """
+    models = payload.get("models")
+    if models is None:
+        return []
+    if not isinstance(models, list):
+        raise ValueError(f"/api/tags 'models' must be a list, got {type(models).__name__}")
+    result: list[InstalledModel] = []
+    for index, entry in enumerate(models):
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"/api/tags models[{index}] must be an object, got {entry!r}")
+        result.append(InstalledModel.from_tags_entry(entry))
+    return result
+
+
+def _parse_size(text: str, line: str) -> int | None:
+    if text == "-":
+        return None
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError(
+            f"unrecognised SIZE {text!r} in `ollama list` row {line!r}; expected e.g. '2.0 GB', "
+            "'274 MB' or '-'"
+        )
+    return round(float(match.group("value")) * _SIZE_UNITS[match.group("unit")])
+
+
+def _header_columns(header: str) -> list[int] | None:
+    """Start offsets of the four columns when ``header`` is the ``ollama list`` header."""
+    cells = _COLUMN_GAP.split(header.strip())
+    if tuple(cells) != _LIST_HEADER:
+        return None
+    starts: list[int] = []
+    position = 0
+    for cell in cells:
+        position = header.index(cell, position)
+        starts.append(position)
+        position += len(cell)
+    return starts
+
+
+def _row_cells(line: str, starts: list[int]) -> list[str]:
+    cells = _COLUMN_GAP.split(line.strip())
+    if len(cells) == len(starts):
+        return cells
+    # Fall back to the header's fixed column offsets (tablewriter pads every cell).
+    bounds = [*starts[1:], len(line)]
+    return [line[begin:end].strip() for begin, end in zip(starts, bounds, strict=True)]
+
+
+def parse_ollama_list(output: str) -> list[InstalledModel]:
+    """Parse the table printed by ``ollama list`` (``ollama ls``).
+
+    Columns are ``NAME  ID  SIZE  MODIFIED``, left-aligned and padded with spaces (lines carry
+    trailing blanks). ``ID`` becomes ``digest`` (the 12-character prefix the CLI shows),
+    ``SIZE`` is converted to bytes with decimal units (``2.0 GB`` is 2,000,000,000; the CLI
+    rounds, so the value is approximate) and ``-`` (cloud models) to ``None``; ``MODIFIED`` is
+    kept as the CLI's relative text (``5 days ago``) in ``modified_at``.
+
+    :param output: the command's standard output.
+    :returns: the models in the order listed; ``[]`` for a header-only table.
+    :raises ValueError: when the first non-blank line is not the ``ollama list`` header, or a row
+        does not have four cells or a recognisable size.
+    """
+    lines = [line for line in output.splitlines() if line.strip()]
+    if not lines:
+        raise ValueError("empty `ollama list` output; expected a 'NAME  ID  SIZE  MODIFIED' header")
+    starts = _header_columns(lines[0])
+    if starts is None:
+        raise ValueError(
+            f"unrecognised `ollama list` header {lines[0]!r}; expected the columns "
+            "'NAME  ID  SIZE  MODIFIED'"
+        )
+    models: list[InstalledModel] = []
+    for line in lines[1:]:
+        cells = _row_cells(line, starts)
+        if len(cells) != len(_LIST_HEADER) or not all(cells):
+            raise ValueError(
+                f"unrecognised `ollama list` row {line!r}; expected four cells "
+                "NAME, ID, SIZE, MODIFIED"
+            )
+        name, digest, size, modified = cells
+        models.append(
+            InstalledModel(
+                name=name,
+                digest=digest,
+                size=_parse_size(size, line),
+                modified_at=modified,
+            )
+        )
+    return models
+
+
+def find_model(wanted: str, installed: Sequence[InstalledModel]) -> InstalledModel | None:
+    """The installed model that ``wanted`` names, comparing :func:`normalize_model_name` keys.
+
+    :param wanted: the name the user asked for, e.g. ``llama3.2`` or ``Qwen2.5:0.5B``.
+    :param installed: what the server has.
+    :returns: the first match, or ``None``.
+    :raises ValueError: when ``wanted`` is empty or blank.
+    """
+    key = normalize_model_name(wanted)
+    for model in installed:
+        if normalize_model_name(model.name) == key:
+            return model
+    return None
+
+
+def is_remote(model: InstalledModel | str) -> bool:
+    """Whether a model runs on ollama.com rather than locally (a "cloud" model).
+
+    True for the tag ``cloud`` or a tag ending in ``-cloud`` (``gpt-oss:120b-cloud``), and for
+    an ``/api/tags`` entry that carries ``remote_host``.
+
+    :param model: an installed model or a model name.
+    :returns: whether requests to it leave the machine.
+    """
+    if isinstance(model, InstalledModel):
+        if model.remote_host:
+            return True
+        name = model.name
+    else:
+        name = model
+    try:
+        tag = _split_name(name)[3].lower()
+    except ValueError:
+        return False
+    return tag == "cloud" or tag.endswith("-cloud")
+
+
+def missing_model_reason(model: str, host: str, installed: Sequence[InstalledModel]) -> str:
+    """The skip reason for a model the server does not have, with the command that fixes it.
+
+    :param model: the model as the user named it.
+    :param host: the server's base URL.
+    :param installed: what the server has, in server order.
+    :returns: e.g. ``model 'x' not available on http://127.0.0.1:11434 (have: a:latest, b:7b);
+        run: ollama pull x``; ``(have: none)`` for an empty server; beyond 10 models the list
+        ends ``, … (+N more)``.
+    """
+    names = [m.name for m in installed]
+    if not names:
+        have = "none"
+    else:
+        have = ", ".join(names[:_MAX_LISTED_MODELS])
+        if len(names) > _MAX_LISTED_MODELS:
+            have += f", \u2026 (+{len(names) - _MAX_LISTED_MODELS} more)"
+    wanted = model.strip()
+    return f"model '{wanted}' not available on {host} (have: {have}); run: ollama pull {wanted}"
+
+
+def unreachable_reason(host: str, detail: str) -> str:
+    """The skip or error reason when no Ollama server answers at ``host``.
+
+    :param host: the server's base URL.
+    :param detail: what went wrong, e.g. ``connection refused``; omitted when blank.
+    :returns: e.g. ``Ollama server at http://127.0.0.1:11434 is not reachable (connection
+        refused); start it with 'ollama serve' or point --ollama-host / OLLAMA_HOST at a running
+        server``.
+    """
+    reason = f" ({detail.strip()})" if detail.strip() else ""
+    return (
+        f"Ollama server at {host} is not reachable{reason}; start it with 'ollama serve' or "
+        "point --ollama-host / OLLAMA_HOST at a running server"
+    )

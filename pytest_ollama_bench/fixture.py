@@ -1,0 +1,313 @@
+"""The object behind the ``ollama_bench`` fixture.
+
+Each call runs warmup rounds, then measured rounds, against the selected model, and returns a
+:class:`BenchResult`. Every call's :class:`~pytest_ollama_bench.models.CallRecord` is attached to
+the test (``item.user_properties``), so it reaches the controller under pytest-xdist too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import cast
+
+import pytest
+
+from .client import OllamaError
+from .measure import stats_over
+from .models import CallRecord
+from .models import Endpoint
+from .models import Measurement
+from .models import Stats
+from .spec import BenchSpec
+
+if TYPE_CHECKING:
+    from .session import BenchClient
+    from .session import BenchSession
+
+__all__ = ["BenchResult", "OllamaBench"]
+
+Prompt = str | Sequence[Mapping[str, Any]]
+
+
+class BenchResult:
+    """What one ``chat``/``generate`` call measured.
+
+    :ivar text: the answer of the last round.
+    :ivar rounds: the measured rounds (:class:`Measurement`), warmup excluded.
+    :ivar warmup_rounds: the warmup rounds, kept but left out of :attr:`stats`.
+    :ivar stats: metric name -> :class:`Stats` over :attr:`rounds`.
+    """
+
+    def __init__(self, record: CallRecord) -> None:
+        self.record = record
+        self.model = record.model
+        self.rounds: list[Measurement] = [m for m in record.rounds if not m.warmup]
+        self.warmup_rounds: list[Measurement] = [m for m in record.rounds if m.warmup]
+        self.stats: dict[str, Stats] = dict(record.stats)
+        last = self.rounds[-1] if self.rounds else None
+        self.text: str = last.text if last else ""
+        self.thinking: str = last.thinking if last else ""
+
+    def __repr__(self) -> str:
+        ttft = self.stats.get("ttft_ms")
+        median = f", ttft_ms median {ttft.median:.1f}" if ttft else ""
+        return f"<BenchResult {self.model} {len(self.rounds)} round(s){median}: {self.text[:60]!r}>"
+
+
+def _messages(prompt: Prompt, system: str | None) -> list[dict[str, Any]]:
+    if isinstance(prompt, str):
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    elif isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
+        messages = [dict(cast(Mapping[str, Any], m)) for m in prompt]
+    else:
+        raise TypeError(
+            "ollama_bench.chat() takes a prompt string or a list of message dicts such as "
+            f"[{{'role': 'user', 'content': '...'}}], got {prompt!r}"
+        )
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+class OllamaBench:
+    """Benchmark calls for one test; the ``ollama_bench`` fixture returns one per test.
+
+    :ivar model: the model this test instance runs with (``test_x[llama3.2]`` -> ``"llama3.2"``),
+        or None for a test that is not fanned out over models.
+    """
+
+    def __init__(
+        self,
+        *,
+        item: pytest.Item,
+        session: BenchSession,
+        spec: BenchSpec,
+        model: str | None,
+    ) -> None:
+        self._item = item
+        self._session = session
+        self._spec = spec
+        self.model = model
+        self.results: list[BenchResult] = []
+
+    def __repr__(self) -> str:
+        return f"<OllamaBench model={self.model!r} host={self._session.display_host!r}>"
+
+    # ----------------------------------------------------------------- public API
+
+    def chat(
+        self,
+        prompt_or_messages: Prompt,
+        *,
+        system: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        rounds: int | None = None,
+        warmup: int | None = None,
+        model: str | None = None,
+        **extra: Any,
+    ) -> BenchResult:
+        """Send a chat prompt (or message list) for warmup + measured rounds; sync."""
+        call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
+        return self._finish(self._session.run_sync(call))
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        rounds: int | None = None,
+        warmup: int | None = None,
+        model: str | None = None,
+        **extra: Any,
+    ) -> BenchResult:
+        """Send a raw ``/api/generate`` prompt for warmup + measured rounds; sync."""
+        call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
+        return self._finish(self._session.run_sync(call))
+
+    async def achat(
+        self,
+        prompt_or_messages: Prompt,
+        *,
+        system: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        rounds: int | None = None,
+        warmup: int | None = None,
+        model: str | None = None,
+        **extra: Any,
+    ) -> BenchResult:
+        """Async twin of :meth:`chat`, for ``async def`` tests."""
+        call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
+        return self._finish(await self._session.run_async(call))
+
+    async def agenerate(
+        self,
+        prompt: str,
+        *,
+        system: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        rounds: int | None = None,
+        warmup: int | None = None,
+        model: str | None = None,
+        **extra: Any,
+    ) -> BenchResult:
+        """Async twin of :meth:`generate`."""
+        call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
+        return self._finish(await self._session.run_async(call))
+
+    def compare(
+        self,
+        prompt_or_messages: Prompt,
+        *,
+        models: Sequence[str] | None = None,
+        endpoint: Endpoint = "chat",
+        parallel: bool = False,
+        system: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        rounds: int | None = None,
+        warmup: int | None = None,
+        **extra: Any,
+    ) -> dict[str, BenchResult]:
+        """Run one prompt on several models in this one test; returns model -> result.
+
+        ``models`` defaults to the marker's, else ``--ollama-models``. Models run one after
+        the other; ``parallel=True`` sends them concurrently (the record says so), which
+        measures contention rather than each model alone.
+        """
+        names = self._compare_models(models)
+        calls = [
+            self._call(endpoint, prompt_or_messages, system, options, rounds, warmup, name, extra,
+                       parallel=parallel)
+            for name in names
+        ]  # fmt: skip
+
+        async def run_all(client: BenchClient) -> list[tuple[CallRecord, BaseException | None]]:
+            if parallel:
+                return list(await asyncio.gather(*(c(client) for c in calls)))
+            return [await c(client) for c in calls]
+
+        outcomes = self._session.run_sync(run_all)
+        results = [self._finish(outcome, raise_error=False) for outcome in outcomes]
+        self._raise_first_error(outcomes)
+        return {r.model: r for r in results}
+
+    # ----------------------------------------------------------------- internals
+
+    def _compare_models(self, models: Sequence[str] | None) -> list[str]:
+        if isinstance(models, str):
+            models = [models]
+        names = list(models or self._spec.models or self._session.settings.models)
+        if not names:
+            pytest.skip(
+                "ollama_bench.compare() has no models: pass models=[...], set "
+                "@pytest.mark.llm_bench(models=[...]) or run pytest --ollama-models=NAME[,NAME]"
+            )
+        self._session.ensure_available(names)
+        return names
+
+    def _resolve_model(self, model: str | None) -> str:
+        if model is not None:
+            if model != self.model:
+                self._session.ensure_available([model])
+            return model
+        if self.model is None:
+            pytest.fail(
+                f"{self._item.nodeid}: ollama_bench has no model: mark the test with "
+                "@pytest.mark.llm_bench and select models with --ollama-models, or pass "
+                "model=...",
+                pytrace=False,
+            )
+        return self.model
+
+    def _call(
+        self,
+        endpoint: Endpoint,
+        prompt: Prompt,
+        system: str | None,
+        options: Mapping[str, Any] | None,
+        rounds: int | None,
+        warmup: int | None,
+        model: str | None,
+        extra: Mapping[str, Any],
+        *,
+        parallel: bool = False,
+    ) -> Callable[[BenchClient], Awaitable[tuple[CallRecord, BaseException | None]]]:
+        """Validate the arguments now and return the coroutine function that runs the call."""
+        settings = self._session.settings
+        name = self._resolve_model(model)
+        n_rounds = rounds if rounds is not None else self._spec.rounds or settings.rounds
+        n_warmup = warmup if warmup is not None else (
+            self._spec.warmup if self._spec.warmup is not None else settings.warmup
+        )  # fmt: skip
+        if n_rounds < 1 or n_warmup < 0:
+            raise ValueError(f"rounds must be >= 1 and warmup >= 0, got {n_rounds}, {n_warmup}")
+        merged = {**self._spec.options, **(options or {})}
+        if endpoint == "chat":
+            messages = _messages(prompt, system)
+        elif not isinstance(prompt, str):
+            raise TypeError(f"ollama_bench.generate() takes a prompt string, got {prompt!r}")
+        nodeid = self._item.nodeid
+        api = settings.api
+
+        async def once(client: BenchClient, is_warmup: bool) -> Measurement:
+            if endpoint == "chat":
+                return await client.chat(
+                    name, messages, options=merged or None, warmup=is_warmup, **extra
+                )
+            assert isinstance(prompt, str)
+            return await client.generate(
+                name, prompt, system=system, options=merged or None, warmup=is_warmup, **extra
+            )
+
+        async def run(client: BenchClient) -> tuple[CallRecord, BaseException | None]:
+            done: list[Measurement] = []
+            error: BaseException | None = None
+            try:
+                for i in range(n_warmup + n_rounds):
+                    done.append(await once(client, i < n_warmup))
+            except OllamaError as exc:
+                error = exc
+            record = CallRecord(
+                nodeid=nodeid,
+                model=name,
+                endpoint=endpoint,
+                api=api,
+                prompt=prompt if isinstance(prompt, str) else messages,
+                system=system,
+                options=merged,
+                parallel=parallel,
+                rounds=done,
+                stats=stats_over(done),
+                error=None if error is None else str(error),
+            )
+            return record, error
+
+        return run
+
+    def _finish(
+        self, outcome: tuple[CallRecord, BaseException | None], raise_error: bool = True
+    ) -> BenchResult:
+        record = outcome[0]
+        self._session.attach(self._item, record)
+        result = BenchResult(record)
+        self.results.append(result)
+        if raise_error:
+            self._raise_first_error([outcome])
+        return result
+
+    @staticmethod
+    def _raise_first_error(outcomes: Sequence[tuple[CallRecord, BaseException | None]]) -> None:
+        for record, error in outcomes:
+            if error is not None:
+                done = len(record.rounds)
+                pytest.fail(
+                    f"{record.endpoint} call to {record.model!r} failed after {done} completed "
+                    f"round(s): {error}",
+                    pytrace=False,
+                )
