@@ -6,6 +6,7 @@ travels from xdist workers to the controller inside ``item.user_properties``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from typing import Literal
 
@@ -100,6 +101,17 @@ class Settings(_Frozen):
     max_ttft_ms: float | None = None
     max_total_ms: float | None = None
     min_tokens_per_s: float | None = None
+    # session report
+    json_path: str | None = None
+    save: bool = True
+    storage_dir: str = ".ollama-bench"
+    columns: tuple[str, ...] | None = None
+    sort: str | None = None
+    compare: str | None = None
+    compare_fail: tuple[str, ...] = ()
+    # embedded llama.cpp engine
+    embedded: bool = False
+    embedded_gguf: tuple[str, str] | None = None
 
 
 class GateResult(_Frozen):
@@ -131,3 +143,99 @@ class CallRecord(_Frozen):
     rounds: list[Measurement] = Field(default_factory=list)
     stats: dict[str, Stats] = Field(default_factory=dict)
     error: str | None = None
+
+
+# --------------------------------------------------------------------------- session report
+
+Outcome = Literal["passed", "failed", "skipped", "error"]
+
+#: Bump when a field changes meaning or is removed; adding optional fields keeps the version.
+SCHEMA_VERSION = 1
+
+
+class ModelDetails(_Frozen):
+    """What the server says about a model (``/api/tags`` entry)."""
+
+    name: str
+    digest: str | None = None
+    size: int | None = None
+    family: str | None = None
+    parameter_size: str | None = None
+    quantization_level: str | None = None
+
+
+class ResourceUse(_Frozen):
+    """Resources sampled while one case ran (absent values could not be read here)."""
+
+    samples: int = 0
+    cpu_percent_mean: float | None = None
+    cpu_percent_max: float | None = None
+    ram_used_mb_max: float | None = None
+    ram_percent_max: float | None = None
+    ollama_rss_mb_max: float | None = None
+    vram_mb: float | None = Field(None, description="size_vram of the model from /api/ps")
+    model_size_mb: float | None = Field(None, description="size of the loaded model, /api/ps")
+
+
+class GPUInfo(_Frozen):
+    name: str
+    memory_total_mb: float | None = None
+    driver: str | None = None
+    vendor: str | None = None
+
+
+class SystemInfo(_Frozen):
+    """The machine the benchmark ran on."""
+
+    os: str
+    os_release: str
+    machine: str
+    hostname: str | None = None
+    python_version: str
+    python_implementation: str
+    cpu_model: str | None = None
+    cpu_cores_physical: int | None = None
+    cpu_cores_logical: int | None = None
+    ram_total_mb: float | None = None
+    gpus: list[GPUInfo] = Field(default_factory=list)
+
+
+class GitInfo(_Frozen):
+    commit: str
+    branch: str | None = None
+    dirty: bool = False
+
+
+class CaseRecord(_Frozen):
+    """One test x model: every call it made, its statistics, gates and outcome."""
+
+    nodeid: str
+    test: str = Field(description="the test function's node id without the model parameter")
+    model: str
+    model_details: ModelDetails | None = None
+    calls: list[CallRecord] = Field(default_factory=list)
+    stats: dict[str, Stats] = Field(
+        default_factory=dict, description="over the measured rounds of all calls"
+    )
+    gates: list[GateResult] = Field(default_factory=list)
+    outcome: Outcome = "passed"
+    error: str | None = None
+    duration_s: float | None = None
+    resources: ResourceUse | None = None
+
+
+class Report(_Frozen):
+    """A whole run, as written to ``.ollama-bench/runs/NNNN_<timestamp>.json``."""
+
+    schema_version: int = SCHEMA_VERSION
+    plugin_version: str
+    created_at: datetime
+    host: str = Field(description="server URL with credentials stripped")
+    api: Api = "native"
+    ollama_version: str | None = None
+    system: SystemInfo | None = None
+    git: GitInfo | None = None
+    settings: Settings
+    interrupted: bool = False
+    exit_status: int | None = None
+    cases: list[CaseRecord] = Field(default_factory=list)
