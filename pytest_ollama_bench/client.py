@@ -293,10 +293,10 @@ class OllamaClient:
                 body = await resp.read()
                 if resp.status >= 400:
                     raise self._http_error(resp.status, body, path, model)
+        except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
+            raise self._timeout("response", path) from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise self._unreachable(exc, path) from exc
-        except asyncio.TimeoutError as exc:
-            raise self._timeout("response", path) from exc
         try:
             return json.loads(body)
         except ValueError as exc:
@@ -394,13 +394,13 @@ class OllamaClient:
                 if resp.status >= 400:
                     raise self._http_error(resp.status, await resp.read(), path, model)
                 await self._consume(resp, rec, endpoint, path)
+        except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
+            phase = "next chunk" if rec.chunks else "first chunk"
+            raise self._timeout(phase, path, rec) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
             raise self._incomplete(path, rec, f"the connection was closed ({exc})") from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise self._unreachable(exc, path) from exc
-        except asyncio.TimeoutError as exc:
-            phase = "next chunk" if rec.chunks else "first chunk"
-            raise self._timeout(phase, path, rec) from exc
         return rec.measurement()
 
     async def _consume(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import NoReturn
 from typing import cast
 
 import pytest
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from .session import BenchClient
     from .session import BenchSession
 
-__all__ = ["BenchResult", "OllamaBench"]
+__all__ = ["BenchResult", "OllamaBench", "skip_here"]
 
 Prompt = str | Sequence[Mapping[str, Any]]
 
@@ -58,6 +59,11 @@ class BenchResult:
         ttft = self.stats.get("ttft_ms")
         median = f", ttft_ms median {ttft.median:.1f}" if ttft else ""
         return f"<BenchResult {self.model} {len(self.rounds)} round(s){median}: {self.text[:60]!r}>"
+
+
+def skip_here(reason: str) -> NoReturn:
+    """Skip the running test, reported at the test's location rather than this plugin's."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def _messages(prompt: Prompt, system: str | None) -> list[dict[str, Any]]:
@@ -204,7 +210,7 @@ class OllamaBench:
             models = [models]
         names = list(models or self._spec.models or self._session.settings.models)
         if not names:
-            pytest.skip(
+            skip_here(
                 "ollama_bench.compare() has no models: pass models=[...], set "
                 "@pytest.mark.llm_bench(models=[...]) or run pytest --ollama-models=NAME[,NAME]"
             )

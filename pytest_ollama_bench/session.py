@@ -31,6 +31,7 @@ from .client import OllamaClient
 from .client import OllamaError
 from .client import redact_host
 from .fixture import OllamaBench
+from .fixture import skip_here
 from .models import CallRecord
 from .models import GateResult
 from .models import Measurement
@@ -175,7 +176,7 @@ class BenchSession:
     def _not_available(self, reason: str) -> None:
         if self.settings.require:
             pytest.fail(f"{reason} (--ollama-require is set)", pytrace=False)
-        pytest.skip(reason)
+        skip_here(reason)
 
     def ensure_available(self, models: Sequence[str]) -> None:
         """Skip (or, under --ollama-require, error) unless the server has every model."""
@@ -240,7 +241,7 @@ class BenchSession:
         model = callspec.params.get(MODEL_PARAM) if callspec is not None else None
         item.user_properties.append((CASE_KEY, {"model": model}))
         if model is None:
-            pytest.skip(
+            skip_here(
                 "no model selected for this benchmark: run pytest --ollama-models=NAME[,NAME] "
                 "(or set ollama_models in the ini file or PYTEST_OLLAMA_MODELS), or use "
                 "@pytest.mark.llm_bench(models=[...])"
