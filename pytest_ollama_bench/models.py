@@ -18,7 +18,7 @@ Endpoint = Literal["chat", "generate"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")  # newer reports still load
 
 
 class Measurement(_Frozen):

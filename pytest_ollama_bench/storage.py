@@ -1,0 +1,396 @@
+"""Saved runs and regression gates against them.
+
+Pure file handling, no pytest import. :class:`RunStore` keeps numbered reports as
+``<root>/runs/NNNN_<YYYYmmddTHHMMSSZ>.json`` plus ``<root>/latest.json`` (pytest-benchmark's
+numbered layout), all written atomically. :func:`parse_compare_fail` and
+:func:`find_regressions` implement ``--ollama-compare-fail``: direction-aware (times must not
+grow, rates must not shrink), relative (``%``) or absolute (``ms``/``s``) limits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+
+from . import __version__
+from .models import SCHEMA_VERSION
+from .models import STAT_NAMES
+from .models import CaseRecord
+from .models import Report
+from .report import DIRECTED_METRICS
+from .report import stat_direction
+
+__all__ = [
+    "COMPARE_STATS",
+    "BaselineNotFound",
+    "CompareFail",
+    "InvalidReport",
+    "Regression",
+    "RunStore",
+    "find_regressions",
+    "load_report",
+    "parse_compare_fail",
+    "write_json_atomic",
+]
+
+_RUN_NAME = re.compile(r"^(\d+)_.*\.json$")
+#: Statistics a compare-fail rule may name (``n`` is not a performance number).
+COMPARE_STATS: tuple[str, ...] = tuple(s for s in STAT_NAMES if s != "n")
+
+
+class BaselineNotFound(ValueError):
+    """A saved run asked for by path, number or ``latest`` does not exist."""
+
+
+class InvalidReport(ValueError):
+    """A file exists but is not a report this version of the plugin can read."""
+
+
+def write_json_atomic(path: Path | str, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never a part.
+
+    The text goes to a temporary file in the same directory, is flushed to disk and then
+    renamed over ``path`` with :func:`os.replace`. Parent directories are created.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    # O_EXCL: never write through a file someone else created; 0o666 lets the umask decide.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable where the platform allows opening a directory."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_report(path: Path | str) -> Report:
+    """Read and validate one report file.
+
+    :raises BaselineNotFound: no such file.
+    :raises InvalidReport: not JSON, not a report, a newer ``schema_version`` than this plugin
+        reads, or fields that do not validate.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BaselineNotFound(f"no report file {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidReport(f"cannot read report {file}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidReport(f"{file} is not JSON: {exc}") from None
+    if not isinstance(data, dict) or "schema_version" not in data or "cases" not in data:
+        raise InvalidReport(
+            f"{file} is not a pytest-ollama-bench report (no schema_version/cases keys)"
+        )
+    version = data["schema_version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidReport(f"{file} has a schema_version that is not an integer: {version!r}")
+    if version > SCHEMA_VERSION:
+        raise InvalidReport(
+            f"{file} has schema_version {version}, newer than the {SCHEMA_VERSION} that "
+            f"pytest-ollama-bench {__version__} reads; upgrade pytest-ollama-bench to read it"
+        )
+    try:
+        return Report.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        )
+        more = exc.error_count() - 5
+        if more > 0:
+            problems += f"; and {more} more"
+        raise InvalidReport(f"{file} is not a valid report: {problems}") from None
+
+
+def _run_number(path: Path) -> int | None:
+    match = _RUN_NAME.match(path.name)
+    return int(match.group(1)) if match else None
+
+
+def _utc_stamp(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+class RunStore:
+    """Numbered saved runs under ``root`` (default ``.ollama-bench``)."""
+
+    def __init__(self, root: Path | str = Path(".ollama-bench")) -> None:
+        self.root = Path(root)
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where the numbered run files live."""
+        return self.root / "runs"
+
+    @property
+    def latest_path(self) -> Path:
+        """The copy of the most recently saved run."""
+        return self.root / "latest.json"
+
+    def runs(self) -> list[Path]:
+        """Saved run files ``NNNN_*.json``, in increasing number."""
+        if not self.runs_dir.is_dir():
+            return []
+        numbered = [
+            (number, path)
+            for path in self.runs_dir.iterdir()
+            if path.is_file() and (number := _run_number(path)) is not None
+        ]
+        return [path for _, path in sorted(numbered, key=lambda np: (np[0], np[1].name))]
+
+    def save(self, report: Report) -> Path:
+        """Write ``report`` as the next numbered run and as ``latest.json``; return the run file.
+
+        The run is named after ``report.created_at`` in UTC.
+        """
+        existing = [n for p in self.runs() if (n := _run_number(p)) is not None]
+        number = max(existing, default=0) + 1
+        path = self.runs_dir / f"{number:04d}_{_utc_stamp(report.created_at)}.json"
+        text = report.model_dump_json(indent=2) + "\n"
+        write_json_atomic(path, text)
+        write_json_atomic(self.latest_path, text)
+        return path
+
+    def resolve(self, ref: str) -> Path:
+        """The file ``ref`` names: a path, ``latest`` (highest number) or a run number.
+
+        :raises BaselineNotFound: nothing matches; the message lists the saved runs.
+        """
+        ref = ref.strip()
+        runs = self.runs()
+        if ref == "latest":
+            if runs:
+                return runs[-1]
+            raise BaselineNotFound(f"no saved run for 'latest' in {self.runs_dir}; {self._known()}")
+        if ref.isascii() and ref.isdigit():
+            number = int(ref)
+            for path in reversed(runs):
+                if _run_number(path) == number:
+                    return path
+            raise BaselineNotFound(
+                f"no saved run number {number:04d} in {self.runs_dir}; {self._known()}"
+            )
+        path = Path(ref).expanduser()
+        if path.is_file():
+            return path
+        in_runs = self.runs_dir / ref
+        if in_runs.is_file():
+            return in_runs
+        raise BaselineNotFound(
+            f"no report file {ref!r} (looked for {path} and {in_runs}); "
+            f"use a path, 'latest' or a run number; {self._known()}"
+        )
+
+    def load(self, ref: str) -> Report:
+        """Load the run ``ref`` names (see :meth:`resolve`).
+
+        :raises BaselineNotFound: nothing matches.
+        :raises InvalidReport: the file is not a readable report.
+        """
+        return load_report(self.resolve(ref))
+
+    def _known(self) -> str:
+        runs = self.runs()
+        if not runs:
+            return "no runs saved yet"
+        names = [p.name for p in runs]
+        if len(names) > 10:
+            names = [*names[:3], "...", *names[-6:]]
+        return f"saved runs: {', '.join(names)}"
+
+
+# --------------------------------------------------------------------------- regression gates
+
+_COMPARE_FAIL = re.compile(
+    r"^(?P<metric>[a-z_]+)(?:\.(?P<stat>[a-z0-9]+))?"
+    r":(?P<amount>\d+(?:\.\d*)?|\.\d+)(?P<unit>%|ms|s)$"
+)
+
+
+def _compare_fail_help() -> str:
+    return (
+        "expected METRIC[.STAT]:N% or, for *_ms metrics, METRIC[.STAT]:Nms or :Ns "
+        "(e.g. ttft_ms:10%, tokens_per_s:15%, total_ms:200ms, ttft_ms.p95:20%); "
+        f"METRIC one of {', '.join(DIRECTED_METRICS)}; "
+        f"STAT one of {', '.join(COMPARE_STATS)} (default median)"
+    )
+
+
+@dataclass(frozen=True)
+class CompareFail:
+    """A regression rule: ``stat`` of ``metric`` may worsen by at most ``amount`` ``unit``."""
+
+    metric: str
+    stat: str
+    amount: float
+    unit: Literal["%", "ms"]
+    expr: str
+
+    def __str__(self) -> str:
+        return self.expr
+
+    @property
+    def limit_text(self) -> str:
+        """``10%`` or ``200 ms``."""
+        return f"{self.amount:g}%" if self.unit == "%" else f"{self.amount:g} ms"
+
+
+def parse_compare_fail(expr: str) -> CompareFail:
+    """Parse ``METRIC[.STAT]:N%`` / ``METRIC[.STAT]:Nms`` / ``METRIC[.STAT]:Ns``.
+
+    ``N`` may be decimal; ``s`` is converted to ms. Absolute limits need a ``*_ms`` metric.
+
+    :raises ValueError: anything else; the message shows the valid forms and names.
+    """
+    text = expr.strip()
+    match = _COMPARE_FAIL.match(text)
+    if match is None:
+        raise ValueError(f"invalid compare-fail expression {expr!r}: {_compare_fail_help()}")
+    metric = match["metric"]
+    stat = match["stat"] or "median"
+    if metric not in DIRECTED_METRICS:
+        raise ValueError(
+            f"invalid compare-fail expression {expr!r}: unknown metric {metric!r}; "
+            f"{_compare_fail_help()}"
+        )
+    if stat not in COMPARE_STATS:
+        raise ValueError(
+            f"invalid compare-fail expression {expr!r}: unknown statistic {stat!r}; "
+            f"{_compare_fail_help()}"
+        )
+    amount = float(match["amount"])
+    unit = match["unit"]
+    if unit != "%" and not metric.endswith("_ms"):
+        raise ValueError(
+            f"invalid compare-fail expression {expr!r}: {metric} is a rate, so only a "
+            f"percentage is allowed (e.g. {metric}:15%)"
+        )
+    if unit == "s":
+        amount *= 1000.0
+    return CompareFail(
+        metric=metric,
+        stat=stat,
+        amount=amount,
+        unit="%" if unit == "%" else "ms",
+        expr=text,
+    )
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One case whose statistic moved the wrong way by more than a rule allows."""
+
+    nodeid: str
+    model: str
+    rule: CompareFail
+    current: float
+    baseline: float
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_EPSILON = 1e-9
+
+
+def _unit(metric: str) -> str:
+    return "ms" if metric.endswith("_ms") else "tok/s"
+
+
+def _check(case: CaseRecord, base: CaseRecord, rule: CompareFail) -> Regression | None:
+    now_stats = case.stats.get(rule.metric)
+    old_stats = base.stats.get(rule.metric)
+    if now_stats is None or old_stats is None:
+        return None
+    now = float(getattr(now_stats, rule.stat))
+    old = float(getattr(old_stats, rule.stat))
+    lower_better = stat_direction(rule.metric, rule.stat) == "lower"
+    worsening = now - old if lower_better else old - now  # > 0: moved the wrong way
+    if worsening <= 0:
+        return None
+    unit = _unit(rule.metric)
+    if rule.unit == "%":
+        pct = math.inf if old == 0 else worsening / abs(old) * 100.0
+        if pct <= rule.amount + _EPSILON:
+            return None
+        signed = pct if lower_better else -pct
+        verdict = (
+            f"{signed:+.1f}% > {rule.limit_text}"
+            if lower_better
+            else f"{signed:+.1f}% < -{rule.limit_text}"
+        )
+    else:
+        if worsening <= rule.amount + _EPSILON:
+            return None
+        verdict = f"{now - old:+.1f} ms > {rule.limit_text}"
+    message = (
+        f"{case.nodeid} {rule.metric} {rule.stat} {now:.1f} {unit} vs baseline "
+        f"{old:.1f} {unit}: {verdict}"
+    )
+    return Regression(
+        nodeid=case.nodeid,
+        model=case.model,
+        rule=rule,
+        current=now,
+        baseline=old,
+        message=message,
+    )
+
+
+def find_regressions(
+    current: Report, baseline: Report, rules: Sequence[CompareFail]
+) -> list[Regression]:
+    """Every (case, rule) where ``current`` is worse than ``baseline`` beyond the rule's limit.
+
+    Cases are matched by (node id, model); a case or statistic missing on either side is
+    ignored. Times are worse when higher, rates when lower, a spread (stddev) when higher.
+    """
+    base_index = {(c.nodeid, c.model): c for c in baseline.cases}
+    found: list[Regression] = []
+    for case in current.cases:
+        base = base_index.get((case.nodeid, case.model))
+        if base is None:
+            continue
+        for rule in rules:
+            regression = _check(case, base, rule)
+            if regression is not None:
+                found.append(regression)
+    return found
