@@ -1,0 +1,790 @@
+"""An aiohttp client for OpenAI-compatible servers (``/v1/chat/completions``), timed per chunk.
+
+:class:`OpenAIClient` has the same contract as :class:`~pytest_ollama_bench.client.OllamaClient`
+(same methods, same exceptions, same :class:`Measurement`), so the plugin can drive Ollama's
+OpenAI-compatible layer, llama.cpp's ``llama-server`` or vLLM with one switch
+(``--ollama-api openai``). No pytest here.
+
+Differences from the native API, all the server's doing:
+
+* The stream is Server-Sent Events: ``data: {chunk}`` events ended by ``data: [DONE]``. A
+  stream that ends without ``[DONE]`` still counts as complete when a choice already carried
+  a ``finish_reason`` (servers that leave out the terminator); otherwise it raises
+  :class:`OllamaIncompleteStreamError`. That is also all a client sees when a model fails
+  mid-stream on Ollama's ``/v1``: it turns the error into an empty chunk and stops.
+* Ollama's ``/v1`` exposes token counts (``usage``) but no durations, so ``tokens_per_s``,
+  ``eval_ms`` and ``prompt_eval_ms`` stay None there. llama.cpp adds a ``timings`` object,
+  which gives them. Load and total server durations are never exposed.
+* Ollama's ``/v1`` defaults ``temperature`` and ``top_p`` to 1.0 when the request omits them
+  (the native API uses the model's defaults), so pass them explicitly to compare the two APIs.
+
+>>> async with OpenAIClient("127.0.0.1:11434") as client:       # doctest: +SKIP
+...     m = await client.chat("llama3.2", [{"role": "user", "content": "Hi"}])
+...     print(m.ttft_ms, m.eval_count, m.text)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING
+from typing import Any
+
+from .availability import InstalledModel
+from .client import OllamaConnectionError
+from .client import OllamaError
+from .client import OllamaHTTPError
+from .client import OllamaIncompleteStreamError
+from .client import OllamaMalformedResponseError
+from .client import OllamaModelNotFoundError
+from .client import OllamaStreamError
+from .client import OllamaTimeoutError
+from .client import _excerpt
+from .client import parse_host
+from .client import redact_host
+from .measure import Recorder
+from .models import Endpoint
+from .models import Measurement
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "OPTION_FIELDS",
+    "OpenAIClient",
+    "SSEEvent",
+    "SSEParser",
+    "final_record",
+    "request_fields",
+]
+
+#: Ollama option -> request body field. ``top_k``, ``min_p`` and ``repeat_penalty`` are not in
+#: the OpenAI API but llama.cpp and vLLM accept them as extra top-level fields (Ollama's ``/v1``
+#: ignores them). Other options (``num_ctx``, ``num_gpu``, ``mirostat``, ...) have no OpenAI
+#: counterpart and are not sent.
+OPTION_FIELDS: Mapping[str, str] = {
+    "num_predict": "max_tokens",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "seed": "seed",
+    "stop": "stop",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+    "top_k": "top_k",
+    "min_p": "min_p",
+    "repeat_penalty": "repeat_penalty",
+}
+
+_CHAT_PATH = "/v1/chat/completions"
+_MODELS_PATH = "/v1/models"
+_DONE = b"[DONE]"
+_NOT_FOUND_TYPES = frozenset({"not_found_error", "notfounderror", "model_not_found"})
+_BOM = b"\xef\xbb\xbf"
+
+
+# --------------------------------------------------------------------------- request body
+
+
+def request_fields(
+    options: Mapping[str, Any] | None = None,
+    *,
+    think: bool | str | None = None,
+    format: str | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The OpenAI request fields for Ollama-style ``options``, ``think`` and ``format``.
+
+    ``num_predict`` becomes ``max_tokens`` (a negative value, Ollama's "no limit", sends
+    nothing); the other options map as :data:`OPTION_FIELDS` says, unknown ones are dropped.
+    ``think=False`` sends ``reasoning_effort: "none"``, ``True`` ``"medium"`` and a string that
+    effort (``"low"``, ``"high"``, ...). ``format="json"`` asks for a JSON object, a mapping is
+    sent as a JSON schema named ``response``.
+
+    :raises ValueError: for a ``format`` string other than ``"json"``.
+    """
+    fields: dict[str, Any] = {}
+    for key, value in (options or {}).items():
+        name = OPTION_FIELDS.get(key)
+        if name is None or value is None:
+            continue
+        if key == "num_predict" and isinstance(value, (int, float)) and value < 0:
+            continue
+        fields[name] = list(value) if isinstance(value, (list, tuple)) else value
+    if think is not None:
+        if think is False:
+            fields["reasoning_effort"] = "none"
+        elif think is True:
+            fields["reasoning_effort"] = "medium"
+        else:
+            fields["reasoning_effort"] = think
+    if format is not None:
+        if isinstance(format, Mapping):
+            fields["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": dict(format)},
+            }
+        elif format == "json":
+            fields["response_format"] = {"type": "json_object"}
+        else:
+            raise ValueError(f"format must be 'json' or a JSON schema (a dict), got {format!r}")
+    return fields
+
+
+# --------------------------------------------------------------------------- SSE
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One Server-Sent Event: its ``data:`` lines joined by ``\\n``, and its ``event:`` type."""
+
+    data: bytes
+    event: str = "message"
+
+
+class SSEParser:
+    """Split a byte stream into Server-Sent Events, whatever the network chunk boundaries.
+
+    Follows the WHATWG event-stream rules: lines end in ``\\n``, ``\\r\\n`` or ``\\r``; lines
+    starting with ``:`` are comments; ``field: value`` loses one space after the colon; several
+    ``data:`` lines join with ``\\n``; a blank line dispatches the event (nothing is dispatched
+    for an event without data); ``id``, ``retry`` and unknown fields are ignored; a leading
+    UTF-8 BOM is skipped. ``feed`` returns the events the new bytes completed; ``flush``, at
+    EOF, also returns an event whose closing blank line never came (the spec drops it; servers
+    that end with ``data: [DONE]`` and no blank line exist).
+    """
+
+    __slots__ = ("_buf", "_data", "_event", "_first", "_skip_lf")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._skip_lf = False  # the previous chunk ended in "\r": drop a "\n" right after it
+        self._first = True
+        self._data: list[bytes] = []
+        self._event = ""
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Events completed by ``data``."""
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        buf = self._buf + data if self._buf else data
+        if b"\r" in buf:
+            self._skip_lf = buf.endswith(b"\r")
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in buf:
+            self._buf = buf
+            return []
+        *lines, self._buf = buf.split(b"\n")
+        events: list[SSEEvent] = []
+        for line in lines:
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """At EOF: the last unterminated line and event, if any."""
+        rest, self._buf = self._buf, b""
+        self._skip_lf = False
+        if rest:
+            self._line(rest)
+        event = self._dispatch()
+        return [] if event is None else [event]
+
+    def _line(self, line: bytes) -> SSEEvent | None:
+        if self._first:
+            self._first = False
+            if line.startswith(_BOM):
+                line = line[len(_BOM) :]
+        if not line:
+            return self._dispatch()
+        if line[:1] == b":":
+            return None
+        name, colon, value = line.partition(b":")
+        if colon and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        data, self._data = self._data, []
+        event, self._event = self._event, ""
+        if not data:
+            return None
+        return SSEEvent(b"\n".join(data), event or "message")
+
+
+# --------------------------------------------------------------------------- final record
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value)
+
+
+def _ms_to_ns(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return round(value * 1e6)
+
+
+def final_record(
+    finish_reason: str | None,
+    usage: Mapping[str, Any] | None,
+    timings: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The final record in Ollama's key names, for :meth:`Recorder.done`.
+
+    ``eval_count`` is ``usage.completion_tokens``, else llama.cpp's ``timings.predicted_n``;
+    ``prompt_eval_count`` is ``usage.prompt_tokens``, else ``timings.prompt_n + cache_n``
+    (Ollama also counts cached prompt tokens). Durations come only from ``timings``
+    (``predicted_ms``, ``prompt_ms`` -> ns) and are absent without it: never guessed.
+    """
+    final: dict[str, Any] = {}
+    if finish_reason:
+        final["done_reason"] = finish_reason
+    usage = usage or {}
+    timings = timings or {}
+    eval_count = _count(usage.get("completion_tokens"))
+    if eval_count is None:
+        eval_count = _count(timings.get("predicted_n"))
+    prompt_count = _count(usage.get("prompt_tokens"))
+    if prompt_count is None:
+        prompt_n = _count(timings.get("prompt_n"))
+        if prompt_n is not None:
+            prompt_count = prompt_n + (_count(timings.get("cache_n")) or 0)
+    for key, value in (
+        ("eval_count", eval_count),
+        ("prompt_eval_count", prompt_count),
+        ("eval_duration", _ms_to_ns(timings.get("predicted_ms"))),
+        ("prompt_eval_duration", _ms_to_ns(timings.get("prompt_ms"))),
+    ):
+        if value is not None:
+            final[key] = value
+    return final
+
+
+class _StreamState:
+    """What one stream has said so far besides its text."""
+
+    __slots__ = ("events", "finish_reason", "timings", "usage")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.finish_reason: str | None = None
+        self.usage: Mapping[str, Any] | None = None
+        self.timings: Mapping[str, Any] | None = None
+
+    def final(self) -> dict[str, Any]:
+        return final_record(self.finish_reason, self.usage, self.timings)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _pieces(message: Mapping[str, Any]) -> tuple[str, str, bool]:
+    """(content, thinking, has tool calls) of a ``delta`` or ``message`` object."""
+    thinking = _text(message.get("reasoning")) or _text(message.get("reasoning_content"))
+    return _text(message.get("content")), thinking, bool(message.get("tool_calls"))
+
+
+def _error_info(body: bytes) -> tuple[str, str, bool]:
+    """(message, type, whether the body was JSON) of an error response body."""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return _excerpt(body).strip(), "", False
+    if isinstance(obj, dict):
+        err = obj.get("error")
+        if isinstance(err, dict):  # OpenAI, Ollama, llama.cpp: {"error": {"message": ...}}
+            return str(err.get("message", err)), _text(err.get("type")), True
+        if isinstance(err, str):
+            return err, _text(obj.get("type")), True
+        for key in ("message", "detail"):  # older vLLM; FastAPI
+            if isinstance(obj.get(key), str):
+                return str(obj[key]), _text(obj.get("type")), True
+    return _excerpt(body).strip(), "", True
+
+
+# --------------------------------------------------------------------------- client
+
+
+class OpenAIClient:
+    """One aiohttp session to one OpenAI-compatible server; ``async with`` or :meth:`aclose`.
+
+    :param host: base URL or ``OLLAMA_HOST``-style value (a trailing ``/v1`` is dropped);
+        None reads ``$OLLAMA_HOST``.
+    :param timeout: seconds allowed until the first chunk and between chunks.
+    :param connect_timeout: seconds allowed to open the connection.
+    :param api_key: sent as ``Authorization: Bearer``; None reads ``$OPENAI_API_KEY``, else
+        ``"ollama"`` (local servers ignore it; SDKs insist on one). ``""`` sends no header.
+    :param headers: extra request headers (they win over the ``Authorization`` above).
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout: float = 300.0,
+        connect_timeout: float = 10.0,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        base = parse_host(host)
+        if base.endswith("/v1"):
+            base = base[: -len("/v1")]
+        self.host = base
+        self.display_host = redact_host(self.host)
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or "ollama"
+        self._headers: dict[str, str] = {"Authorization": f"Bearer {key}"} if key else {}
+        self._headers.update(headers or {})
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> OpenAIClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session (idempotent)."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self.connect_timeout, sock_read=self.timeout
+                ),
+            )
+        return self._session
+
+    def _url(self, path: str) -> str:
+        return self.host + path
+
+    # ----------------------------------------------------------------- plain requests
+
+    async def _request_json(self, method: str, path: str) -> Any:
+        import aiohttp
+
+        session = self._get_session()
+        try:
+            async with session.request(method, self._url(path)) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise self._http_error(resp.status, body, path, "")
+        except asyncio.TimeoutError as exc:
+            if _is_connect_timeout(exc):
+                raise self._unreachable(exc) from exc
+            raise self._timeout("response", path) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise self._unreachable(exc) from exc
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise OllamaMalformedResponseError(
+                f"{method} {self.display_host}{path} returned a body that is not JSON: "
+                f"{_excerpt(body)!r}; is {self.display_host} an OpenAI-compatible server?",
+                host=self.display_host,
+                line=body,
+                line_number=1,
+            ) from exc
+
+    async def version(self) -> str:
+        """The server's version: Ollama's ``/api/version``, else ``/version`` (vLLM), else ""."""
+        for path in ("/api/version", "/version"):
+            try:
+                data = await self._request_json("GET", path)
+            except OllamaError:
+                continue
+            if isinstance(data, dict) and isinstance(data.get("version"), str):
+                return str(data["version"])
+        return ""
+
+    async def installed_models(self) -> list[InstalledModel]:
+        """The models ``GET /v1/models`` lists (``data[].id``); llama.cpp also gives sizes."""
+        data = await self._request_json("GET", _MODELS_PATH)
+        entries = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise OllamaMalformedResponseError(
+                f"GET {self.display_host}{_MODELS_PATH} has no 'data' list: "
+                f"{_excerpt(json.dumps(data))!r}; is {self.display_host} an OpenAI-compatible "
+                "server?",
+                host=self.display_host,
+                line=json.dumps(data).encode(),
+                line_number=1,
+            )
+        models: list[InstalledModel] = []
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                continue
+            meta = entry.get("meta")
+            size = _count(meta.get("size")) if isinstance(meta, dict) else None
+            models.append(InstalledModel(name=entry["id"], size=size))
+        return models
+
+    # ----------------------------------------------------------------- generation
+
+    async def chat(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        options: Mapping[str, Any] | None = None,
+        stream: bool = True,
+        think: bool | str | None = None,
+        keep_alive: str | float | None = None,
+        format: str | Mapping[str, Any] | None = None,
+        warmup: bool = False,
+    ) -> Measurement:
+        """``POST /v1/chat/completions``, streamed and timed; returns the :class:`Measurement`.
+
+        ``options`` map as :func:`request_fields` says; ``keep_alive`` has no OpenAI
+        counterpart and is ignored.
+        """
+        payload = self._payload(model, [dict(m) for m in messages], options, stream, think, format)
+        return await self._generation("chat", payload, warmup=warmup)
+
+    async def generate(
+        self,
+        model: str,
+        prompt: str,
+        *,
+        system: str | None = None,
+        raw: bool | None = None,
+        options: Mapping[str, Any] | None = None,
+        stream: bool = True,
+        think: bool | str | None = None,
+        keep_alive: str | float | None = None,
+        format: str | Mapping[str, Any] | None = None,
+        warmup: bool = False,
+    ) -> Measurement:
+        """``prompt`` (after ``system``, if given) sent as a chat; recorded as ``generate``.
+
+        The chat template always applies: ``raw`` and ``keep_alive`` are ignored.
+        """
+        messages: list[dict[str, Any]] = []
+        if system is not None:
+            messages.append({"role": "system", "content": system})
+        messages.append({"role": "user", "content": prompt})
+        payload = self._payload(model, messages, options, stream, think, format)
+        return await self._generation("generate", payload, warmup=warmup)
+
+    @staticmethod
+    def _payload(
+        model: str,
+        messages: list[dict[str, Any]],
+        options: Mapping[str, Any] | None,
+        stream: bool,
+        think: bool | str | None,
+        format: str | Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+        if stream:
+            payload["stream_options"] = {"include_usage": True}
+        payload.update(request_fields(options, think=think, format=format))
+        return payload
+
+    async def _generation(
+        self, endpoint: Endpoint, payload: dict[str, Any], *, warmup: bool
+    ) -> Measurement:
+        """Send ``payload`` and time the answer.
+
+        A request whose connection is closed or reset before any response arrives (not one
+        that is refused) is sent once more, with a fresh timer: llama.cpp's server advertises
+        ``Keep-Alive`` but closes the connection after each stream, so the next request may
+        go out on a pooled socket the server is closing.
+        """
+        import aiohttp
+
+        model = str(payload["model"])
+        stream = bool(payload["stream"])
+        session = self._get_session()
+        path = _CHAT_PATH
+        clock = time.perf_counter_ns
+        for attempt in (1, 2):
+            rec = Recorder(
+                model=model, endpoint=endpoint, api="openai", stream=stream, warmup=warmup
+            )
+            answered = False
+            rec.sent(clock())
+            try:
+                async with session.post(self._url(path), json=payload) as resp:
+                    answered = True
+                    rec.headers(clock())
+                    if resp.status >= 400:
+                        raise self._http_error(resp.status, await resp.read(), path, model)
+                    if stream and resp.content_type != "application/json":
+                        await self._consume(resp, rec, path)
+                    else:  # stream=False, or a server that ignored "stream": true
+                        body = await resp.read()
+                        t = clock()
+                        rec.add_bytes(len(body))
+                        self._record_body(body, t, rec, path)
+                return rec.measurement()
+            except asyncio.TimeoutError as exc:
+                if _is_connect_timeout(exc):
+                    raise self._unreachable(exc) from exc
+                phase = "next chunk" if rec.chunks else "first chunk"
+                raise self._timeout(phase, path, rec) from exc
+            except aiohttp.ClientPayloadError as exc:
+                raise self._incomplete(
+                    path, rec, f"the connection was closed mid-body ({exc})"
+                ) from exc
+            except aiohttp.ClientConnectorError as exc:
+                raise self._unreachable(exc) from exc
+            except (aiohttp.ClientConnectionError, OSError) as exc:
+                if not answered and attempt == 1:
+                    continue  # most likely a kept-alive connection the server had closed
+                if answered or isinstance(exc, aiohttp.ServerDisconnectedError):
+                    why = f"the connection was closed ({str(exc) or type(exc).__name__})"
+                    raise self._incomplete(path, rec, why) from exc
+                raise self._unreachable(exc) from exc
+            except aiohttp.ClientError as exc:
+                raise self._unreachable(exc) from exc
+        raise AssertionError("the second attempt always returns or raises")
+
+    async def _consume(self, resp: aiohttp.ClientResponse, rec: Recorder, path: str) -> None:
+        parser = SSEParser()
+        state = _StreamState()
+        clock = time.perf_counter_ns
+        async for data in resp.content.iter_any():
+            t = clock()
+            rec.add_bytes(len(data))
+            for event in parser.feed(data):
+                if self._record_event(event, t, rec, state, path):
+                    rec.done(t, state.final())
+                    return
+        t = clock()
+        for event in parser.flush():
+            if self._record_event(event, t, rec, state, path):
+                rec.done(t, state.final())
+                return
+        if state.finish_reason is not None:  # the server left out the [DONE] terminator
+            rec.done(t, state.final())
+            return
+        if state.events == 0:
+            why = "the response had no SSE 'data:' events; is it an OpenAI-compatible server?"
+        else:
+            why = (
+                "the stream ended without 'data: [DONE]' or a finish_reason (Ollama's /v1 ends "
+                "a stream like this when the model fails mid-stream; --ollama-api native "
+                "shows the error)"
+            )
+        raise self._incomplete(path, rec, why)
+
+    def _record_event(
+        self, event: SSEEvent, t: int, rec: Recorder, state: _StreamState, path: str
+    ) -> bool:
+        """Feed one event to the recorder; True at ``data: [DONE]``."""
+        state.events += 1
+        if event.data.strip() == _DONE:
+            return True
+        for obj in self._decode(event, state.events, path):
+            if obj.get("error") is not None or event.event == "error":
+                raise self._stream_error(obj, rec, path)
+            content = thinking = ""
+            tools = False
+            choices = obj.get("choices")
+            if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+                choice = choices[0]
+                delta = choice.get("delta")
+                if isinstance(delta, dict):
+                    content, thinking, tools = _pieces(delta)
+                reason = choice.get("finish_reason")
+                if isinstance(reason, str) and reason:
+                    state.finish_reason = reason
+            usage = obj.get("usage")
+            if isinstance(usage, dict):
+                state.usage = usage
+            timings = obj.get("timings")
+            if isinstance(timings, dict):
+                state.timings = timings
+            rec.chunk(t, content=content, thinking=thinking, tool_calls=tools)
+        return False
+
+    def _decode(self, event: SSEEvent, number: int, path: str) -> list[dict[str, Any]]:
+        """The JSON object(s) of an event's data.
+
+        Data that is not one JSON value but whose lines each are (a server that wrote several
+        ``data:`` lines without blank lines between them) counts as one object per line.
+        """
+        try:
+            obj = json.loads(event.data)
+        except ValueError:
+            obj = None
+            if b"\n" in event.data:
+                try:
+                    objs = [json.loads(line) for line in event.data.split(b"\n") if line.strip()]
+                except ValueError:
+                    objs = []
+                if objs and all(isinstance(o, dict) for o in objs):
+                    return objs
+        if not isinstance(obj, dict):
+            raise OllamaMalformedResponseError(
+                f"event {number} of the stream from {self.display_host}{path} is not a JSON "
+                f"object: {_excerpt(event.data)!r}; the server or a proxy in between corrupted "
+                "the stream",
+                host=self.display_host,
+                line=event.data,
+                line_number=number,
+            )
+        return [obj]
+
+    def _record_body(self, body: bytes, t: int, rec: Recorder, path: str) -> None:
+        """Record a whole (non-streamed) chat completion."""
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            raise OllamaMalformedResponseError(
+                f"POST {self.display_host}{path} returned a body that is not a JSON object: "
+                f"{_excerpt(body)!r}; is {self.display_host} an OpenAI-compatible server?",
+                host=self.display_host,
+                line=body,
+                line_number=1,
+            )
+        if obj.get("error") is not None:
+            raise self._stream_error(obj, rec, path)
+        choices = obj.get("choices")
+        if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)):
+            raise OllamaMalformedResponseError(
+                f"POST {self.display_host}{path} returned no 'choices': {_excerpt(body)!r}; "
+                f"is {self.display_host} an OpenAI-compatible server?",
+                host=self.display_host,
+                line=body,
+                line_number=1,
+            )
+        choice = choices[0]
+        message = choice.get("message")
+        content, thinking, tools = _pieces(message if isinstance(message, dict) else {})
+        rec.chunk(t, content=content, thinking=thinking, tool_calls=tools)
+        reason = choice.get("finish_reason")
+        usage = obj.get("usage")
+        timings = obj.get("timings")
+        rec.done(
+            t,
+            final_record(
+                reason if isinstance(reason, str) else None,
+                usage if isinstance(usage, dict) else None,
+                timings if isinstance(timings, dict) else None,
+            ),
+        )
+
+    # ----------------------------------------------------------------- error builders
+
+    def _http_error(self, status: int, body: bytes, path: str, model: str) -> OllamaHTTPError:
+        error, kind, is_json = _error_info(body)
+        where = f"{self.display_host}{path}"
+        lowered = error.lower()
+        if (
+            status == 404
+            and model
+            and is_json
+            and (
+                kind.lower() in _NOT_FOUND_TYPES
+                or "not found" in lowered
+                or "does not exist" in lowered
+            )
+        ):
+            return OllamaModelNotFoundError(
+                f"model {model!r} not found on {self.display_host} (HTTP 404: {error}); "
+                f"pull or load it on the server (Ollama: ollama pull {model}) or pick one "
+                f"that GET {_MODELS_PATH} lists",
+                host=self.display_host,
+                status=status,
+                error=error,
+                path=path,
+                model=model,
+            )
+        if status == 404 and not is_json:
+            hint = (
+                f"is {self.display_host} an OpenAI-compatible server? give --ollama-host "
+                "without the /v1 suffix"
+            )
+        else:
+            hint = {
+                400: "the request was rejected; check the model name and options",
+                401: "the server wants an API key; set OPENAI_API_KEY",
+                403: "the server refused the API key; check OPENAI_API_KEY",
+                429: "the server is rate limiting; retry later",
+                500: "the server failed; check its log",
+                503: "the server is busy; lower the concurrency or raise its queue size",
+            }.get(status, "check the server log")
+        return OllamaHTTPError(
+            f"{where} answered HTTP {status}: {error}; {hint}",
+            host=self.display_host,
+            status=status,
+            error=error,
+            path=path,
+        )
+
+    def _stream_error(self, obj: Mapping[str, Any], rec: Recorder, path: str) -> OllamaStreamError:
+        error, _, _ = _error_info(json.dumps(obj).encode())
+        return OllamaStreamError(
+            f"{self.display_host}{path} reported an error in the stream after "
+            f"{rec.chunks} chunk(s) for model {rec.model!r}: {error}; check the server log",
+            host=self.display_host,
+            error=error,
+            chunks=rec.chunks,
+        )
+
+    def _unreachable(self, exc: BaseException) -> OllamaConnectionError:
+        detail = str(exc) or type(exc).__name__
+        return OllamaConnectionError(
+            f"OpenAI-compatible server at {self.display_host} is not reachable ({detail}); "
+            "start it ('ollama serve', 'llama-server', ...) or point --ollama-host / "
+            "OLLAMA_HOST at a running server",
+            host=self.display_host,
+        )
+
+    def _incomplete(self, path: str, rec: Recorder, why: str) -> OllamaIncompleteStreamError:
+        return OllamaIncompleteStreamError(
+            f"stream from {self.display_host}{path} for model {rec.model!r} broke off after "
+            f"{rec.chunks} chunk(s): {why}",
+            host=self.display_host,
+            chunks=rec.chunks,
+        )
+
+    def _timeout(self, phase: str, path: str, rec: Recorder | None = None) -> OllamaTimeoutError:
+        model = f" for model {rec.model!r}" if rec is not None else ""
+        return OllamaTimeoutError(
+            f"no {phase} from {self.display_host}{path}{model} within {self.timeout:g} s; "
+            "the model may still be loading or the server is overloaded: raise "
+            "--ollama-timeout or warm the model up",
+            host=self.display_host,
+            phase=phase,
+            seconds=self.timeout,
+        )
+
+
+def _is_connect_timeout(exc: BaseException) -> bool:
+    """True for aiohttp's connect timeout (aiohttp >= 3.10 has a class for it)."""
+    import aiohttp
+
+    kind = getattr(aiohttp, "ConnectionTimeoutError", None)
+    return isinstance(kind, type) and isinstance(exc, kind)
