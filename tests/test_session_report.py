@@ -1,0 +1,289 @@
+"""The session's summary, JSON record, baselines and CI outputs, as a user sees them."""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_ollama_bench.models import Report
+from pytest_ollama_bench.testing import FakeOllama
+
+BENCH = """
+import pytest
+
+@pytest.mark.llm_bench(rounds=2, warmup=1)
+def test_arithmetic(ollama_bench):
+    assert "4" in ollama_bench.chat("What is 2+2?").text
+
+@pytest.mark.llm_bench(rounds=2, warmup=0, max_ttft_ms=100000)
+def test_generate(ollama_bench):
+    assert ollama_bench.generate("2+2=").text
+"""
+
+
+def run(pytester: pytest.Pytester, fake: FakeOllama, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(
+        f"--ollama-host={fake.url}", "--ollama-models=llama3.2,qwen2.5:0.5b", *args
+    )
+
+
+def latest(pytester: pytest.Pytester) -> Report:
+    path = pytester.path / ".ollama-bench" / "latest.json"
+    return Report.model_validate_json(path.read_text())
+
+
+def test_summary_table_per_test_with_best_and_ratios(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.profile("llama3.2").ttft_ms = 40
+    pytester.makepyfile(BENCH)
+    result = run(pytester, fake_ollama)
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*= ollama-bench summary =*",
+            "llm_bench: test_summary_table_per_test_with_best_and_ratios.py::test_arithmetic"
+            " (2 models)",
+            "model * ttft (ms) * ttft p95 (ms) * total (ms) * tok/s *gate",
+            "qwen2.5:0.5b *[*]  (1.00)*-",
+            "llama3.2 *(*)*-",
+            "llm_bench: *::test_generate (2 models)",
+            "llm_bench leaderboard: 2 models, 2 tests",
+            "legend: * best*",
+            "ollama-bench: run record written to *.ollama-bench*runs*0001_*.json",
+        ]
+    )
+
+
+def test_json_record_loads_back_with_every_case(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    run(pytester, fake_ollama).assert_outcomes(passed=4)
+    report = latest(pytester)
+    runs = sorted((pytester.path / ".ollama-bench" / "runs").glob("*.json"))
+    assert [p.name[:5] for p in runs] == ["0001_"]
+    assert Report.model_validate_json(runs[0].read_text()) == report
+    assert report.schema_version == 1
+    assert report.host == fake_ollama.url
+    assert report.ollama_version == "0.33.0"
+    assert report.system is not None
+    assert report.system.cpu_cores_logical
+    assert report.settings.models == ("llama3.2", "qwen2.5:0.5b")
+    assert {(c.test.split("::")[-1], c.model) for c in report.cases} == {
+        ("test_arithmetic", "llama3.2"),
+        ("test_arithmetic", "qwen2.5:0.5b"),
+        ("test_generate", "llama3.2"),
+        ("test_generate", "qwen2.5:0.5b"),
+    }
+    case = next(c for c in report.cases if c.model == "llama3.2" and "arith" in c.nodeid)
+    assert case.nodeid.endswith("test_arithmetic[llama3.2]")
+    assert case.outcome == "passed"
+    assert case.model_details is not None
+    assert case.model_details.digest
+    assert case.model_details.quantization_level
+    [call] = case.calls
+    assert call.endpoint == "chat"
+    assert call.prompt == "What is 2+2?"
+    assert [m.warmup for m in call.rounds] == [True, False, False]
+    assert case.stats["ttft_ms"].n == 2
+    assert case.resources is not None
+    assert case.resources.samples >= 1
+    gen = next(c for c in report.cases if c.model == "llama3.2" and "generate" in c.nodeid)
+    assert gen.gates[0].threshold == "max_ttft_ms"
+    assert gen.gates[0].passed
+
+
+def test_failed_and_skipped_cases_appear_with_their_error(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_wrong(ollama_bench):
+            assert "5" in ollama_bench.chat("2+2?").text
+        """
+    )
+    result = pytester.runpytest(f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2,nope")
+    result.assert_outcomes(failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "llama3.2 [[]failed[]]*",
+            "*failed: llama3.2: *assert '5' in*",
+            "*skipped: nope (model 'nope' not available*",
+        ]
+    )
+    outcomes = {c.model: (c.outcome, c.error) for c in latest(pytester).cases}
+    assert outcomes["llama3.2"][0] == "failed"
+    assert "assert '5' in" in (outcomes["llama3.2"][1] or "")
+    assert outcomes["nope"][0] == "skipped"
+    assert "ollama pull nope" in (outcomes["nope"][1] or "")
+
+
+def test_quiet_prints_the_leaderboard_only_and_nothing_without_benchmarks(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    result = run(pytester, fake_ollama, "-q")
+    result.stdout.fnmatch_lines(["*llm_bench leaderboard*"])
+    result.stdout.no_fnmatch_line("llm_bench: *::test_arithmetic*")
+    pytester.makepyfile(test_plain="def test_plain(): pass")
+    result = pytester.runpytest("test_plain.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*ollama-bench summary*")
+    assert not (pytester.path / ".ollama-bench" / "runs" / "0002_").exists()
+    assert len(list((pytester.path / ".ollama-bench" / "runs").glob("*.json"))) == 1
+
+
+def test_verbose_adds_columns_and_columns_sort_options(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    result = run(pytester, fake_ollama, "-v")
+    result.stdout.fnmatch_lines(["model * tpot (ms) * itl p50 (ms) *"])
+    result = run(pytester, fake_ollama, "--ollama-columns=tps,rounds", "--ollama-sort=model")
+    result.stdout.fnmatch_lines(["model * tok/s * rounds", "llama3.2 *", "qwen2.5:0.5b *"])
+    result.stdout.no_fnmatch_line("model * ttft (ms) * ttft p95*")
+    result = run(pytester, fake_ollama, "--ollama-columns=speed")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --ollama-columns: *speed*valid*ttft*"])
+
+
+def test_json_path_and_no_save(pytester: pytest.Pytester, fake_ollama: FakeOllama) -> None:
+    pytester.makepyfile(BENCH)
+    run(pytester, fake_ollama, "--ollama-json=out/run.json").assert_outcomes(passed=4)
+    report = Report.model_validate_json((pytester.path / "out" / "run.json").read_text())
+    assert len(report.cases) == 4
+    assert not (pytester.path / ".ollama-bench").exists()
+    result = run(pytester, fake_ollama, "--ollama-no-save")
+    result.stdout.no_fnmatch_line("*run record written*")
+    assert not (pytester.path / ".ollama-bench").exists()
+
+
+def test_interrupted_session_keeps_completed_records(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_a_done(ollama_bench):
+            ollama_bench.chat("2+2?")
+
+        def test_b_ctrl_c():
+            raise KeyboardInterrupt
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_c_never(ollama_bench):
+            ollama_bench.chat("2+2?")
+        """
+    )
+    result = pytester.runpytest(
+        f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2", no_reraise_ctrlc=True
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    report = latest(pytester)
+    assert report.interrupted
+    assert [c.nodeid.split("::")[-1] for c in report.cases] == ["test_a_done[llama3.2]"]
+    assert report.cases[0].calls[0].rounds
+
+
+def test_xdist_writes_one_record_with_every_case(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    result = pytester.runpytest_subprocess(
+        "-n", "2", f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2,qwen2.5:0.5b"
+    )
+    result.assert_outcomes(passed=4)
+    runs = list((pytester.path / ".ollama-bench" / "runs").glob("*.json"))
+    assert len(runs) == 1
+    report = Report.model_validate_json(runs[0].read_text())
+    assert len(report.cases) == 4
+    assert all(c.calls and c.calls[0].rounds for c in report.cases)
+    result.stdout.fnmatch_lines(["*llm_bench leaderboard: 2 models, 2 tests*"])
+
+
+def test_regression_gate_against_the_baseline(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    gate = ["--ollama-compare-fail=ttft_ms:50%", "--ollama-compare-fail=total_ms:100ms"]
+    for profile in ("llama3.2", "qwen2.5:0.5b"):
+        fake_ollama.profile(profile).ttft_ms = 20
+    first = run(pytester, fake_ollama, *gate)
+    assert first.ret == pytest.ExitCode.OK
+    first.stdout.fnmatch_lines(["*warning: no baseline to compare with*"])
+    unchanged = run(pytester, fake_ollama, *gate)
+    assert unchanged.ret == pytest.ExitCode.OK
+    unchanged.stdout.fnmatch_lines(["model * ttft base (ms) *", "baseline: run *"])
+    unchanged.stdout.no_fnmatch_line("*ollama-bench regressions*")
+    fake_ollama.profile("llama3.2").ttft_ms = 400
+    slower = run(pytester, fake_ollama, *gate)
+    assert slower.ret == pytest.ExitCode.TESTS_FAILED
+    slower.assert_outcomes(passed=4)
+    slower.stdout.fnmatch_lines(
+        [
+            "*= ollama-bench regressions =*",
+            "*test_arithmetic[[]llama3.2[]] ttft_ms median * vs baseline *: +*% > 50%",
+        ]
+    )
+    slower.stdout.no_fnmatch_line("*qwen2.5:0.5b[]] ttft_ms*")
+
+
+def test_github_step_summary_and_junit_properties(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = pytester.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    pytester.makepyfile(BENCH)
+    run(pytester, fake_ollama, "--junitxml=junit.xml").assert_outcomes(passed=4)
+    text = summary.read_text()
+    assert "test_arithmetic" in text
+    assert re.search(r"^\|\s*model\s*\|.*\|$", text, re.MULTILINE)  # a markdown table
+    xml = (pytester.path / "junit.xml").read_text()
+    assert 'name="ollama[llama3.2].ttft_ms.median"' in xml
+    assert 'name="ollama[qwen2.5:0.5b].rounds" value="2"' in xml
+    assert "ollama_bench_case" not in xml  # transport data stays out of the XML
+
+
+def test_cli_compares_two_saved_runs(pytester: pytest.Pytester, fake_ollama: FakeOllama) -> None:
+    pytester.makepyfile(BENCH)
+    run(pytester, fake_ollama).assert_outcomes(passed=4)
+    fake_ollama.profile("llama3.2").ttft_ms = 100
+    run(pytester, fake_ollama).assert_outcomes(passed=4)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest_ollama_bench", "list"],
+        cwd=pytester.path, capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    assert "0001" in listed.stdout
+    assert "0002" in listed.stdout
+    compared = subprocess.run(
+        [sys.executable, "-m", "pytest_ollama_bench", "compare", "1", "latest"],
+        cwd=pytester.path, capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    line = next(
+        x for x in compared.stdout.splitlines() if "test_arithmetic" in x and "llama3.2" in x
+    )
+    assert "worse" in line
+
+
+def test_schema_command_prints_the_report_schema() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_ollama_bench", "schema"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    schema = json.loads(done.stdout)
+    assert schema["title"] == "Report"
+    assert "schema_version" in schema["properties"]
+    assert Path  # keep import used for type checkers
