@@ -17,6 +17,7 @@ from dataclasses import field
 from typing import Any
 from typing import Literal
 from typing import Protocol
+from typing import runtime_checkable
 
 __all__ = [
     "Engine",
@@ -25,6 +26,7 @@ __all__ = [
     "GenerationRequest",
     "ModelCard",
     "Piece",
+    "SupportsUnload",
 ]
 
 
@@ -79,6 +81,9 @@ class Final:
     prompt_eval_duration: int | None = None
     eval_count: int | None = None
     eval_duration: int | None = None
+    # token ids of prompt + answer for ``/api/generate``'s ``context``; ``None`` lets the front
+    # derive deterministic stand-in ids from the text
+    context: tuple[int, ...] | None = None
 
 
 class EngineError(Exception):
@@ -114,4 +119,16 @@ class Engine(Protocol):
 
     async def aclose(self) -> None:
         """Release resources."""
+        ...
+
+
+@runtime_checkable
+class SupportsUnload(Protocol):
+    """Optional engine extension: release a model (``keep_alive`` 0 or expired).
+
+    The front checks for it with ``isinstance``; engines without it simply stay loaded.
+    """
+
+    async def unload(self, model: str) -> None:
+        """Forget that ``model`` is loaded; the next ``load`` pays the load time again."""
         ...
