@@ -1,0 +1,122 @@
+"""Serve the emulator from the shell until SIGINT/SIGTERM.
+
+    python -m pytest_ollama_bench.testing --port 11434 --model llama3.2 --model qwen3:0.6b
+
+Once listening, one line goes to stdout:
+``Ollama emulator listening on http://127.0.0.1:PORT (models: llama3.2:latest, ...)``.
+
+Engines are built by :func:`build_engine` from the ``ENGINES`` table; a new engine registers a
+builder there (and its options in :func:`build_parser`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable
+from collections.abc import Sequence
+
+from ._go import parse_time_ns
+from .engine import Engine
+from .server import DEFAULT_VERSION
+from .server import LOOPBACK_HOSTS
+from .server import OllamaEmulator
+from .simulated import ModelProfile
+from .simulated import SimulatedEngine
+
+__all__ = ["ENGINES", "build_engine", "build_parser", "main", "serve"]
+
+
+def _simulated(args: argparse.Namespace) -> Engine:
+    return SimulatedEngine(
+        ModelProfile(
+            name,
+            response=args.response,
+            thinking=args.thinking,
+            ttft_ms=args.ttft_ms,
+            itl_ms=args.itl_ms,
+            load_ms=args.load_ms,
+        )
+        for name in args.model
+    )
+
+
+ENGINES: dict[str, Callable[[argparse.Namespace], Engine]] = {"simulated": _simulated}
+"""Engine name -> builder taking the parsed arguments."""
+
+
+def build_engine(args: argparse.Namespace) -> Engine:
+    """The engine selected by ``--engine`` (default ``simulated``)."""
+    return ENGINES[getattr(args, "engine", "simulated")](args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m pytest_ollama_bench.testing``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_ollama_bench.testing",
+        description="Serve an Ollama-protocol emulator on a loopback port.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", choices=LOOPBACK_HOSTS)
+    parser.add_argument("--port", type=int, default=11434, help="0 picks a free port")
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME",
+        help="a model to serve (repeatable; default llama3.2)",
+    )
+    parser.add_argument("--engine", choices=sorted(ENGINES), default="simulated")
+    parser.add_argument("--ollama-version", default=DEFAULT_VERSION, help="for /api/version")
+    simulated = parser.add_argument_group("simulated engine")
+    simulated.add_argument("--ttft-ms", type=float, default=0.0, help="prompt phase per request")
+    simulated.add_argument("--itl-ms", type=float, default=0.0, help="gap between tokens")
+    simulated.add_argument("--load-ms", type=float, default=0.0, help="cold-load time")
+    simulated.add_argument("--response", default="2 + 2 equals 4.", help="the answer text")
+    simulated.add_argument("--thinking", default="", help="thinking text (thinking models)")
+    return parser
+
+
+async def serve(args: argparse.Namespace) -> int:
+    """Run until SIGINT/SIGTERM; returns the exit status."""
+    engine = build_engine(args)
+    emulator = OllamaEmulator(
+        engine,
+        host=args.host,
+        port=args.port,
+        version=args.ollama_version,
+        close_engine=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows
+            loop.add_signal_handler(signum, stop.set)
+    await emulator.start()
+    try:
+        cards = sorted(engine.cards(), key=lambda card: parse_time_ns(card.modified_at))
+        names = ", ".join(card.name for card in cards)  # installation order
+        print(f"Ollama emulator listening on {emulator.url} (models: {names})", flush=True)
+        await stop.wait()
+    finally:
+        await emulator.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and serve."""
+    args = build_parser().parse_args(argv)
+    if not args.model:
+        args.model = ["llama3.2"]
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:  # SIGINT before the handler was installed
+        return 0
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

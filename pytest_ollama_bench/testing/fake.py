@@ -1,0 +1,201 @@
+"""A synchronous handle on an emulator running in a daemon thread with its own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Callable
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+from typing import TypeVar
+
+from .faults import Fault
+from .server import DEFAULT_VERSION
+from .server import OllamaEmulator
+from .simulated import ModelProfile
+from .simulated import SimulatedEngine
+
+__all__ = ["DEFAULT_MODELS", "FakeOllama"]
+
+DEFAULT_MODELS = ("llama3.2", "qwen2.5:0.5b")
+_PROFILE_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelProfile)) - {"name"}
+_T = TypeVar("_T")
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    unknown = sorted(set(fields) - _PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown ModelProfile field(s): {', '.join(unknown)}")
+
+
+class FakeOllama:
+    """An :class:`OllamaEmulator` + :class:`SimulatedEngine` for synchronous code and tests.
+
+    ``profile_defaults`` (any :class:`ModelProfile` field but ``name``) apply to every model
+    created by name, including later :meth:`add_model` calls. Profiles are live: change
+    ``fake.profile("llama3.2").itl_ms`` and the next request uses it.
+    """
+
+    def __init__(
+        self,
+        models: Iterable[str | ModelProfile] = DEFAULT_MODELS,
+        *,
+        record_timings: bool = False,
+        version: str = DEFAULT_VERSION,
+        **profile_defaults: Any,
+    ) -> None:
+        _check_fields(profile_defaults)
+        self._defaults = dict(profile_defaults)
+        self._engine = SimulatedEngine(
+            model if isinstance(model, ModelProfile) else ModelProfile(model, **self._defaults)
+            for model in models
+        )
+        self._emulator = OllamaEmulator(
+            self._engine, record_timings=record_timings, version=version, close_engine=True
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> FakeOllama:
+        """Start the server thread and wait until it listens (idempotent)."""
+        if self._thread is not None:
+            return self
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        thread = threading.Thread(
+            target=self._run, args=(loop, ready), name="fake-ollama", daemon=True
+        )
+        thread.start()
+        ready.wait()
+        self._loop, self._thread = loop, thread
+        try:
+            asyncio.run_coroutine_threadsafe(self._emulator.start(), loop).result(timeout=30)
+        except BaseException:
+            self._halt()
+            raise
+        return self
+
+    @staticmethod
+    def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        loop.call_soon(ready.set)
+        try:
+            loop.run_forever()
+        finally:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    def _halt(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def stop(self) -> None:
+        """Stop the server and its thread (idempotent)."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._emulator.stop(), loop).result(timeout=30)
+        finally:
+            self._halt()
+
+    def __enter__(self) -> FakeOllama:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _on_loop(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` on the server's loop thread (directly when not running)."""
+        loop = self._loop
+        if loop is None or threading.current_thread() is self._thread:
+            return fn()
+
+        async def call() -> _T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
+
+    # -- access -------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:54321`` (the server must be running)."""
+        return self._emulator.url
+
+    @property
+    def host(self) -> str:
+        """Same as :attr:`url` - the value to pass as ``ollama.Client(host=...)``."""
+        return self._emulator.url
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self._emulator.port
+
+    @property
+    def emulator(self) -> OllamaEmulator:
+        """The underlying asyncio emulator (lives on the server thread's loop)."""
+        return self._emulator
+
+    @property
+    def engine(self) -> SimulatedEngine:
+        """The simulated engine."""
+        return self._engine
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request received: ``{"method", "path", "body"}``."""
+        return self._emulator.requests
+
+    @property
+    def chunk_log(self) -> list[tuple[int, int, int]]:
+        """``(request_seq, line_index, perf_counter_ns)`` per written line (``record_timings``)."""
+        return self._emulator.chunk_log
+
+    @property
+    def record_timings(self) -> bool:
+        """Whether :attr:`chunk_log` is being filled."""
+        return self._emulator.record_timings
+
+    @record_timings.setter
+    def record_timings(self, value: bool) -> None:
+        self._emulator.record_timings = value
+
+    def add_model(self, name: str, **profile: Any) -> ModelProfile:
+        """Install (or replace) a model: the constructor defaults overridden by ``profile``."""
+        _check_fields(profile)
+        new = ModelProfile(name, **{**self._defaults, **profile})
+        return self._on_loop(lambda: self._engine.add(new))
+
+    def remove_model(self, name: str) -> None:
+        """Uninstall a model (``KeyError`` if missing)."""
+        self._on_loop(lambda: self._engine.remove(name))
+
+    def profile(self, name: str) -> ModelProfile:
+        """The live profile of an installed model."""
+        return self._engine.profile(name)
+
+    def set_fault(self, name: str, fault: Fault | None) -> None:
+        """Inject (or with ``None`` clear) a fault for a model."""
+        self._on_loop(lambda: self._emulator.set_fault(name, fault))
