@@ -168,6 +168,7 @@ class Recorder:
             api="openai" if self.api == "openai" else "native",
             stream=self.stream,
             warmup=self.warmup,
+            started_ns=start,
             headers_ms=since(self._headers_ns),
             first_chunk_ms=since(self._first_chunk_ns),
             ttft_ms=ttft_ms,

@@ -34,9 +34,14 @@ class Measurement(_Frozen):
     api: Literal["native", "openai"] = "native"
     stream: bool = True
     warmup: bool = False
+    started_ns: int | None = Field(
+        default=None,
+        description="time.perf_counter_ns() when the request was sent (a monotonic clock "
+        "reading, to order rounds and line them up with other timelines; not a date)",
+    )
     # client-side timings
-    headers_ms: float | None = Field(None, description="request sent -> response headers")
-    first_chunk_ms: float | None = Field(None, description="request sent -> first chunk")
+    headers_ms: float | None = Field(default=None, description="request sent -> response headers")
+    first_chunk_ms: float | None = Field(default=None, description="request sent -> first chunk")
     ttft_ms: float | None = Field(
         None, description="request sent -> first chunk with non-empty content or thinking"
     )
@@ -50,7 +55,7 @@ class Measurement(_Frozen):
     itl_ms: list[float] = Field(
         default_factory=list, description="gaps between successive non-empty chunks"
     )
-    tpot_ms: float | None = Field(None, description="(total - ttft) / (eval_count - 1)")
+    tpot_ms: float | None = Field(default=None, description="(total - ttft) / (eval_count - 1)")
     # server-side metrics (Ollama's final chunk; durations converted to ms)
     tokens_per_s: float | None = None
     prompt_tokens_per_s: float | None = None
@@ -173,8 +178,8 @@ class ResourceUse(_Frozen):
     ram_used_mb_max: float | None = None
     ram_percent_max: float | None = None
     ollama_rss_mb_max: float | None = None
-    vram_mb: float | None = Field(None, description="size_vram of the model from /api/ps")
-    model_size_mb: float | None = Field(None, description="size of the loaded model, /api/ps")
+    vram_mb: float | None = Field(default=None, description="size_vram of the model from /api/ps")
+    model_size_mb: float | None = Field(default=None, description="size of the loaded model, /api/ps")
 
 
 class GPUInfo(_Frozen):
