@@ -6,34 +6,60 @@ re-exports the names a test author uses.
 
 from __future__ import annotations
 
-from .assertions import assert_contains
-from .assertions import assert_contains_any
-from .assertions import assert_json
-from .assertions import assert_matches
-from .assertions import assert_max_sentences
-from .assertions import assert_max_words
-from .assertions import assert_min_words
-from .assertions import assert_not_matches
-from .assertions import assert_one_sentence
-from .assertions import assert_sentences
-from .assertions import count_sentences
-from .assertions import count_words
-from .client import OllamaClient
-from .client import OllamaConnectionError
-from .client import OllamaError
-from .client import OllamaHTTPError
-from .client import OllamaIncompleteStreamError
-from .client import OllamaMalformedResponseError
-from .client import OllamaModelNotFoundError
-from .client import OllamaStreamError
-from .client import OllamaTimeoutError
-from .models import Measurement
-from .models import Stats
+import importlib
+from typing import TYPE_CHECKING
+from typing import Any
 
 __version__ = "0.1.0"
 
+#: public name -> the module that defines it; imported on first use (PEP 562), so that
+#: pytest loading the plugin does not pay for pydantic and aiohttp in runs without benchmarks
+_EXPORTS = {
+    **dict.fromkeys(
+        (
+            "assert_contains",
+            "assert_contains_any",
+            "assert_json",
+            "assert_matches",
+            "assert_max_sentences",
+            "assert_max_words",
+            "assert_min_words",
+            "assert_not_matches",
+            "assert_one_sentence",
+            "assert_sentences",
+            "count_sentences",
+            "count_words",
+        ),
+        "assertions",
+    ),
+    **dict.fromkeys(
+        (
+            "OllamaClient",
+            "OllamaConnectionError",
+            "OllamaError",
+            "OllamaHTTPError",
+            "OllamaIncompleteStreamError",
+            "OllamaMalformedResponseError",
+            "OllamaModelNotFoundError",
+            "OllamaStreamError",
+            "OllamaTimeoutError",
+            "OpenAIClient",
+            "Report",
+        ),
+        "client",
+    ),
+    "OpenAIClient": "openai",
+    "Measurement": "models",
+    "Stats": "models",
+    "Report": "models",
+    "BenchResult": "fixture",
+    "OllamaBench": "fixture",
+}
+
 __all__ = [
+    "BenchResult",
     "Measurement",
+    "OllamaBench",
     "OllamaClient",
     "OllamaConnectionError",
     "OllamaError",
@@ -43,6 +69,8 @@ __all__ = [
     "OllamaModelNotFoundError",
     "OllamaStreamError",
     "OllamaTimeoutError",
+    "OpenAIClient",
+    "Report",
     "Stats",
     "__version__",
     "assert_contains",
@@ -58,3 +86,46 @@ __all__ = [
     "count_sentences",
     "count_words",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from .assertions import assert_contains as assert_contains
+    from .assertions import assert_contains_any as assert_contains_any
+    from .assertions import assert_json as assert_json
+    from .assertions import assert_matches as assert_matches
+    from .assertions import assert_max_sentences as assert_max_sentences
+    from .assertions import assert_max_words as assert_max_words
+    from .assertions import assert_min_words as assert_min_words
+    from .assertions import assert_not_matches as assert_not_matches
+    from .assertions import assert_one_sentence as assert_one_sentence
+    from .assertions import assert_sentences as assert_sentences
+    from .assertions import count_sentences as count_sentences
+    from .assertions import count_words as count_words
+    from .client import OllamaClient as OllamaClient
+    from .client import OllamaConnectionError as OllamaConnectionError
+    from .client import OllamaError as OllamaError
+    from .client import OllamaHTTPError as OllamaHTTPError
+    from .client import OllamaIncompleteStreamError as OllamaIncompleteStreamError
+    from .client import OllamaMalformedResponseError as OllamaMalformedResponseError
+    from .client import OllamaModelNotFoundError as OllamaModelNotFoundError
+    from .client import OllamaStreamError as OllamaStreamError
+    from .client import OllamaTimeoutError as OllamaTimeoutError
+    from .fixture import BenchResult as BenchResult
+    from .fixture import OllamaBench as OllamaBench
+    from .models import Measurement as Measurement
+    from .models import Report as Report
+    from .models import Stats as Stats
+    from .openai import OpenAIClient as OpenAIClient

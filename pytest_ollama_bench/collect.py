@@ -20,25 +20,18 @@ from .models import GateResult
 from .models import ModelDetails
 from .models import Outcome
 from .models import ResourceUse
+from .transport import CASE_KEY
+from .transport import DETAILS_KEY
+from .transport import GATES_KEY
+from .transport import INTERNAL_KEYS
+from .transport import RECORD_KEY
+from .transport import RESOURCES_KEY
 
 __all__ = [
-    "CASE_KEY",
-    "DETAILS_KEY",
-    "GATES_KEY",
-    "RECORD_KEY",
-    "RESOURCES_KEY",
     "CaseCollector",
     "junit_properties",
     "strip_internal",
 ]
-
-#: ``user_properties`` names under which the plugin's data travels to the controller.
-RECORD_KEY = "ollama_bench"
-GATES_KEY = "ollama_bench_gates"
-CASE_KEY = "ollama_bench_case"
-DETAILS_KEY = "ollama_bench_models"
-RESOURCES_KEY = "ollama_bench_resources"
-_INTERNAL = {RECORD_KEY, GATES_KEY, CASE_KEY, DETAILS_KEY, RESOURCES_KEY}
 
 _JUNIT_METRICS = (
     ("ttft_ms", "median"),
@@ -68,14 +61,14 @@ class _Case:
 def _props(properties: Iterable[tuple[str, Any]]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for name, value in properties:
-        if name in _INTERNAL:
+        if name in INTERNAL_KEYS:
             out.setdefault(name, []).append(value)
     return out
 
 
 def strip_internal(properties: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """``properties`` without the plugin's transport entries."""
-    return [(n, v) for n, v in properties if n not in _INTERNAL]
+    return [(n, v) for n, v in properties if n not in INTERNAL_KEYS]
 
 
 class CaseCollector:

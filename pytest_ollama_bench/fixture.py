@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
-from typing import NoReturn
 from typing import cast
 
 import pytest
@@ -25,13 +24,14 @@ from .models import CallRecord
 from .models import Endpoint
 from .models import Measurement
 from .models import Stats
+from .session import skip_here
 from .spec import BenchSpec
 
 if TYPE_CHECKING:
     from .session import BenchClient
     from .session import BenchSession
 
-__all__ = ["BenchResult", "OllamaBench", "skip_here"]
+__all__ = ["BenchResult", "OllamaBench"]
 
 Prompt = str | Sequence[Mapping[str, Any]]
 
@@ -59,11 +59,6 @@ class BenchResult:
         ttft = self.stats.get("ttft_ms")
         median = f", ttft_ms median {ttft.median:.1f}" if ttft else ""
         return f"<BenchResult {self.model} {len(self.rounds)} round(s){median}: {self.text[:60]!r}>"
-
-
-def skip_here(reason: str) -> NoReturn:
-    """Skip the running test, reported at the test's location rather than this plugin's."""
-    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def _messages(prompt: Prompt, system: str | None) -> list[dict[str, Any]]:

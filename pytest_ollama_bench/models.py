@@ -14,6 +14,9 @@ from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
 
+from .settings import Api
+from .settings import Settings
+
 Endpoint = Literal["chat", "generate"]
 
 
@@ -90,35 +93,6 @@ class Stats(_Frozen):
 STAT_NAMES: tuple[str, ...] = tuple(Stats.model_fields)
 
 
-Api = Literal["native", "openai"]
-
-
-class Settings(_Frozen):
-    """The plugin's configuration for one session, resolved once (CLI > env > ini > default)."""
-
-    host: str = "http://127.0.0.1:11434"
-    api: Api = "native"
-    models: tuple[str, ...] = ()
-    rounds: int = 3
-    warmup: int = 1
-    timeout: float = 300.0
-    require: bool = False
-    max_ttft_ms: float | None = None
-    max_total_ms: float | None = None
-    min_tokens_per_s: float | None = None
-    # session report
-    json_path: str | None = None
-    save: bool = True
-    storage_dir: str = ".ollama-bench"
-    columns: tuple[str, ...] | None = None
-    sort: str | None = None
-    compare: str | None = None
-    compare_fail: tuple[str, ...] = ()
-    # embedded llama.cpp engine
-    embedded: bool = False
-    embedded_gguf: tuple[str, str] | None = None
-
-
 class GateResult(_Frozen):
     """One threshold checked against one statistic of one case."""
 
@@ -179,7 +153,9 @@ class ResourceUse(_Frozen):
     ram_percent_max: float | None = None
     ollama_rss_mb_max: float | None = None
     vram_mb: float | None = Field(default=None, description="size_vram of the model from /api/ps")
-    model_size_mb: float | None = Field(default=None, description="size of the loaded model, /api/ps")
+    model_size_mb: float | None = Field(
+        default=None, description="size of the loaded model, /api/ps"
+    )
 
 
 class GPUInfo(_Frozen):

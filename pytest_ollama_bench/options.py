@@ -17,8 +17,8 @@ from typing import TypeVar
 
 import pytest
 
-from .client import parse_host
-from .models import Settings
+from .hosts import parse_host
+from .settings import Settings
 
 __all__ = ["OPTIONS", "register", "resolve"]
 

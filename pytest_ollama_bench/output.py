@@ -17,9 +17,9 @@ from typing import Protocol
 from . import __version__
 from .models import CaseRecord
 from .models import Report
-from .models import Settings
 from .report import render_markdown
 from .report import render_summary
+from .settings import Settings
 from .storage import BaselineNotFound
 from .storage import InvalidReport
 from .storage import Regression

@@ -6,12 +6,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from . import options
-from .fixture import OllamaBench
 from .session import BenchSession
 from .session import session_key
+
+if TYPE_CHECKING:
+    from .fixture import OllamaBench
 
 MARKER_LINE = (
     "llm_bench(models=None, rounds=None, warmup=None, options=None, max_ttft_ms=None, "

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from collections.abc import Generator
 from collections.abc import Mapping
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from typing import Any
+from typing import NoReturn
 from typing import Protocol
 from typing import TypeVar
 
@@ -27,33 +29,32 @@ from .availability import missing_model_reason
 from .availability import parse_ollama_list
 from .availability import parse_tags
 from .availability import unreachable_reason
-from .client import OllamaClient
-from .client import OllamaError
-from .client import redact_host
-from .collect import CASE_KEY
-from .collect import DETAILS_KEY
-from .collect import GATES_KEY
-from .collect import RECORD_KEY
-from .collect import RESOURCES_KEY
-from .collect import CaseCollector
-from .collect import junit_properties
-from .collect import strip_internal
-from .fixture import OllamaBench
-from .fixture import skip_here
-from .models import CallRecord
-from .models import GateResult
-from .models import Measurement
-from .models import ModelDetails
-from .models import ResourceUse
-from .models import Settings
-from .output import SessionOutput
-from .runner import LoopThread
+from .hosts import redact_host
+from .settings import Settings
 from .spec import BenchSpec
 from .spec import MarkerError
 from .spec import evaluate_gates
 from .spec import parse_marker
-from .sysinfo import ResourceSampler
-from .sysinfo import vram_from_ps
+from .transport import CASE_KEY
+from .transport import DETAILS_KEY
+from .transport import GATES_KEY
+from .transport import RECORD_KEY
+from .transport import RESOURCES_KEY
+
+if TYPE_CHECKING:
+    # heavy (pydantic, aiohttp, psutil): imported where first needed, so a session that runs
+    # no benchmark never pays for them
+    from .client import OllamaError
+    from .collect import CaseCollector
+    from .fixture import OllamaBench
+    from .models import CallRecord
+    from .models import GateResult
+    from .models import Measurement
+    from .models import ModelDetails
+    from .models import ResourceUse
+    from .output import SessionOutput
+    from .runner import LoopThread
+    from .sysinfo import ResourceSampler
 
 __all__ = ["BenchClient", "BenchSession", "session_key"]
 
@@ -63,7 +64,7 @@ MARKER = "llm_bench"
 MODEL_PARAM = "ollama_model"
 
 spec_key = pytest.StashKey[BenchSpec]()
-records_key = pytest.StashKey[list[CallRecord]]()
+records_key = pytest.StashKey["list[CallRecord]"]()
 
 
 class BenchClient(Protocol):
@@ -104,13 +105,29 @@ class BenchSession:
         self.config = config
         self.settings = settings
         self.display_host = redact_host(settings.host)
-        self._loop = LoopThread()
+        self._loop_thread: LoopThread | None = None
         self._client: BenchClient | None = None
         self._installed: list[InstalledModel] | None = None
         self._unreachable: str | None = None
         self._checked = False
-        self.collector = CaseCollector()
+        self._collector: CaseCollector | None = None
         self.output: SessionOutput | None = None
+
+    @property
+    def _loop(self) -> LoopThread:
+        if self._loop_thread is None:
+            from .runner import LoopThread
+
+            self._loop_thread = LoopThread()
+        return self._loop_thread
+
+    @property
+    def collector(self) -> CaseCollector:
+        if self._collector is None:
+            from .collect import CaseCollector
+
+            self._collector = CaseCollector()
+        return self._collector
 
     # ----------------------------------------------------------------- clients
 
@@ -120,6 +137,8 @@ class BenchSession:
             from .openai import OpenAIClient
 
             return OpenAIClient(self.settings.host, timeout=self.settings.timeout)
+        from .client import OllamaClient
+
         return OllamaClient(self.settings.host, timeout=self.settings.timeout)
 
     def run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T:
@@ -143,13 +162,16 @@ class BenchSession:
     def close(self) -> None:
         """Close the shared client and stop the private loop."""
         client, self._client = self._client, None
-        self._loop.close(client.aclose() if client is not None else None)
+        if self._loop_thread is not None:
+            self._loop_thread.close(client.aclose() if client is not None else None)
 
     # ----------------------------------------------------------------- availability
 
     def installed_models(self) -> list[InstalledModel]:
         """The server's models, fetched once per process; raises _Unreachable with a reason."""
         if not self._checked:
+            from .client import OllamaError
+
             self._checked = True
             try:
                 self._installed = self._loop.run(self._fetch_models())
@@ -162,6 +184,8 @@ class BenchSession:
         return self._installed
 
     async def _fetch_models(self) -> list[InstalledModel]:
+        from .client import OllamaClient
+
         if self.settings.api == "openai":
             from .openai import OpenAIClient
 
@@ -222,6 +246,8 @@ class BenchSession:
 
     def make_bench(self, item: pytest.Item, model: str | None) -> OllamaBench:
         """The ``ollama_bench`` fixture's value for ``item``."""
+        from .fixture import OllamaBench
+
         spec = item.stash.get(spec_key, None) or BenchSpec()
         return OllamaBench(item=item, session=self, spec=spec, model=model)
 
@@ -234,6 +260,8 @@ class BenchSession:
             item.user_properties.append((DETAILS_KEY, {record.model: details.model_dump()}))
 
     def _model_details(self, model: str) -> ModelDetails | None:
+        from .models import ModelDetails
+
         if not self._installed:
             return None
         found = find_model(model, self._installed)
@@ -284,7 +312,11 @@ class BenchSession:
         benchmark = item.get_closest_marker(MARKER) is not None or "ollama_bench" in getattr(
             item, "fixturenames", ()
         )
-        sampler = ResourceSampler().start() if benchmark else None
+        sampler = None
+        if benchmark:
+            from .sysinfo import ResourceSampler
+
+            sampler = ResourceSampler().start()
         try:
             result = yield
         except BaseException:
@@ -305,6 +337,8 @@ class BenchSession:
         self._check_gates(item, body_failed=body_failed)
 
     def _server_version(self) -> str | None:
+        from .client import OllamaError
+
         async def version() -> str:
             client = self.new_client()
             try:
@@ -318,6 +352,10 @@ class BenchSession:
             return None
 
     def _with_vram(self, use: ResourceUse, model: str) -> ResourceUse:
+        from .client import OllamaClient
+        from .client import OllamaError
+        from .sysinfo import vram_from_ps
+
         async def ps() -> list[dict[str, Any]]:
             async with OllamaClient(self.settings.host, timeout=5) as client:
                 return await client.ps()
@@ -363,6 +401,9 @@ class BenchSession:
         properties = list(report.user_properties)
         if not any(name in (CASE_KEY, RECORD_KEY) for name, _ in properties):
             return
+        from .collect import junit_properties
+        from .collect import strip_internal
+
         error = None
         if report.failed or report.skipped:
             error = _skip_reason(report) if report.skipped else _error_text(report)
@@ -379,8 +420,10 @@ class BenchSession:
             report.user_properties = strip_internal(properties) + junit_properties(properties)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if hasattr(self.config, "workerinput") or not self.collector:
+        if hasattr(self.config, "workerinput") or not self._collector:
             return
+        from .output import SessionOutput
+
         self.output = SessionOutput(
             self.settings,
             self.display_host,
@@ -395,6 +438,11 @@ class BenchSession:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.output is not None:
             self.output.terminal(terminalreporter)
+
+
+def skip_here(reason: str) -> NoReturn:
+    """Skip the running test, reported at the test's location rather than this plugin's."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def _test_id(item: pytest.Item, model: str | None) -> str:

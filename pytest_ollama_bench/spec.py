@@ -11,14 +11,15 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
 
-from .measure import stats_over
-from .models import STAT_NAMES
-from .models import GateResult
-from .models import Measurement
-from .models import Settings
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .models import GateResult
+    from .models import Measurement
 
 __all__ = [
     "GATES",
@@ -30,8 +31,8 @@ __all__ = [
     "parse_marker",
 ]
 
-#: Statistics a gate may apply to.
-GATE_STATS: tuple[str, ...] = tuple(s for s in STAT_NAMES if s != "n")
+#: Statistics a gate may apply to (the fields of :class:`~.models.Stats` but ``n``).
+GATE_STATS: tuple[str, ...] = ("min", "max", "mean", "stddev", "median", "p90", "p95", "p99")
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,9 @@ def evaluate_gates(
 
     A threshold whose metric the server never reported fails: the gate cannot be shown to hold.
     """
+    from .measure import stats_over
+    from .models import GateResult
+
     measured = [m for m in rounds if not m.warmup]
     stats = stats_over(measured)
     results: list[GateResult] = []

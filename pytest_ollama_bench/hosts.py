@@ -1,0 +1,83 @@
+"""Where the Ollama server is: ``OLLAMA_HOST`` parsing by Ollama's own rules, and redaction.
+
+Light on purpose (standard library only): the option parser imports it at pytest start-up.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+
+__all__ = ["DEFAULT_HOST", "parse_host", "redact_host"]
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+_DEFAULT_PORT = 11434
+
+
+def parse_host(value: str | None = None) -> str:
+    """Base URL for ``value`` (or ``$OLLAMA_HOST`` when ``value`` is None), by Ollama's rules.
+
+    Follows ``envconfig.Host`` of the Go CLI: surrounding spaces and quotes are trimmed, the
+    scheme defaults to ``http``, the port to 11434 (80 for an explicit ``http://``, 443 for
+    ``https://``), an invalid port falls back to the default, a path prefix is kept. Hosts a
+    client cannot dial (empty, ``0.0.0.0``, ``::``) become the matching loopback address, as
+    Ollama's ``ConnectableHost`` does.
+    """
+    raw = os.environ.get("OLLAMA_HOST", "") if value is None else value
+    raw = raw.strip().strip("\"'").strip()
+    if not raw:
+        return DEFAULT_HOST
+    scheme, sep, hostport = raw.partition("://")
+    default_port = _DEFAULT_PORT
+    if not sep:
+        scheme, hostport = "http", raw
+        if raw == "ollama.com":
+            scheme, hostport = "https", "ollama.com:443"
+    else:
+        scheme = scheme.lower()
+        if scheme == "http":
+            default_port = 80
+        elif scheme == "https":
+            default_port = 443
+    hostport, slash, path = hostport.partition("/")
+    host, port_text = _split_host_port(hostport)
+    port = default_port
+    if port_text is not None and port_text.isdigit() and 0 <= int(port_text) <= 65535:
+        port = int(port_text)
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    netloc_host = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{netloc_host}:{port}"
+    path = path.rstrip("/")
+    return f"{url}/{path}" if slash and path else url
+
+
+def _split_host_port(hostport: str) -> tuple[str, str | None]:
+    """Split like Go's ``net.SplitHostPort``, returning (host, None) when there is no port."""
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end != -1:
+            host = hostport[1:end]
+            rest = hostport[end + 1 :]
+            return host, rest[1:] if rest.startswith(":") else None
+    if hostport.count(":") == 1:
+        host, _, port = hostport.partition(":")
+        return host, port
+    try:  # a bare IPv6 address such as ::1
+        return str(ipaddress.IPv6Address(hostport)), None
+    except ValueError:
+        return hostport, None
+
+
+def redact_host(url: str) -> str:
+    """``url`` without credentials or query, safe to print and to store in reports."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
