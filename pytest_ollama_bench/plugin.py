@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import options
-from .session import BenchSession
 from .session import session_key
+from .session import start_session
 
 if TYPE_CHECKING:
     from .fixture import OllamaBench
@@ -31,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_LINE)
-    session = BenchSession(config, options.resolve(config))
+    session = start_session(config, options.resolve(config))
     config.stash[session_key] = session
     config.pluginmanager.register(session, "ollama-bench-session")
 
@@ -42,6 +42,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.close()
         config.pluginmanager.unregister(session)
         del config.stash[session_key]
+    xdist_hooks = config.pluginmanager.get_plugin("ollama-bench-xdist")
+    if xdist_hooks is not None:
+        config.pluginmanager.unregister(xdist_hooks)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

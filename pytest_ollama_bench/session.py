@@ -7,6 +7,7 @@ where records arrive, the controller.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -101,9 +102,15 @@ class _Unreachable(Exception):
 class BenchSession:
     """State and hooks of pytest-ollama-bench for one pytest session."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        close_embedded: Callable[[], None] | None = None,
+    ) -> None:
         self.config = config
         self.settings = settings
+        self._close_embedded = close_embedded
         self.display_host = redact_host(settings.host)
         self._loop_thread: LoopThread | None = None
         self._client: BenchClient | None = None
@@ -164,6 +171,9 @@ class BenchSession:
         client, self._client = self._client, None
         if self._loop_thread is not None:
             self._loop_thread.close(client.aclose() if client is not None else None)
+        close_embedded, self._close_embedded = self._close_embedded, None
+        if close_embedded is not None:
+            close_embedded()
 
     # ----------------------------------------------------------------- availability
 
@@ -281,8 +291,9 @@ class BenchSession:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         s = self.settings
         models = ",".join(s.models) or "none selected"
+        embedded = " (embedded llama.cpp)" if s.embedded else ""
         return [
-            f"ollama-bench: host={self.display_host}, api={s.api}, models={models}, "
+            f"ollama-bench: host={self.display_host}{embedded}, api={s.api}, models={models}, "
             f"rounds={s.rounds}, warmup={s.warmup}"
         ]
 
@@ -438,6 +449,63 @@ class BenchSession:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.output is not None:
             self.output.terminal(terminalreporter)
+
+
+EMBEDDED_URL = "ollama_bench_embedded_url"
+DEFAULT_EMBEDDED_MODEL = "smollm2:135m"
+
+
+def start_session(config: pytest.Config, settings: Settings) -> BenchSession:
+    """The session's plugin object; with ``--ollama-embedded``, also its llama.cpp server.
+
+    With the native API the model is served by the emulator's Ollama front over the llama.cpp
+    engine; with ``--ollama-api openai`` by llama.cpp's own OpenAI-compatible HTTP server.
+    Under xdist the controller serves the model once and hands its URL to the workers.
+    """
+    if not settings.embedded:
+        return BenchSession(config, settings)
+    gguf, name = settings.embedded_gguf or (None, DEFAULT_EMBEDDED_MODEL)
+    workerinput = getattr(config, "workerinput", None)
+    close: Callable[[], None] | None = None
+    if workerinput is not None and EMBEDDED_URL in workerinput:
+        url = str(workerinput[EMBEDDED_URL])
+    else:
+        url, close = _start_embedded(gguf, name, settings.api)
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_EmbeddedXdistHooks(url), "ollama-bench-xdist")
+    settings = dataclasses.replace(settings, host=url, models=settings.models or (name,))
+    return BenchSession(config, settings, close_embedded=close)
+
+
+def _start_embedded(gguf: str | None, name: str, api: str) -> tuple[str, Callable[[], None]]:
+    """Start the embedded server; returns its URL and how to stop it."""
+    try:
+        from .testing.fake import EmulatorThread
+        from .testing.llamacpp import LlamaCppUnavailableError
+        from .testing.llamacpp import embedded_engine
+        from .testing.llamacpp import start_llamacpp_http_server
+
+        if api == "openai":
+            # prompt caching off server-wide: every round evaluates its whole prompt
+            http = start_llamacpp_http_server(gguf, 0, name=name, cache_prompt=False)
+            return http.url, http.close
+        thread = EmulatorThread(embedded_engine(gguf, name)).start()
+        return thread.url, thread.stop
+    except (ImportError, LlamaCppUnavailableError) as exc:
+        raise pytest.UsageError(
+            f"--ollama-embedded needs the llama.cpp engine: {exc}; install it with "
+            "pip install 'pytest-ollama-bench[local]'"
+        ) from None
+
+
+class _EmbeddedXdistHooks:
+    """Hands the controller's embedded server URL to every xdist worker."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[EMBEDDED_URL] = self.url
 
 
 def skip_here(reason: str) -> NoReturn:

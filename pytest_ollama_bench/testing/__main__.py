@@ -44,7 +44,17 @@ def _simulated(args: argparse.Namespace) -> Engine:
     )
 
 
-ENGINES: dict[str, Callable[[argparse.Namespace], Engine]] = {"simulated": _simulated}
+def _llamacpp(args: argparse.Namespace) -> Engine:
+    from .llamacpp import embedded_engine
+
+    name = args.model[0] if args.model else "smollm2:135m"
+    return embedded_engine(args.gguf, name, n_threads=args.threads)
+
+
+ENGINES: dict[str, Callable[[argparse.Namespace], Engine]] = {
+    "simulated": _simulated,
+    "llama.cpp": _llamacpp,
+}
 """Engine name -> builder taking the parsed arguments."""
 
 
@@ -69,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--engine", choices=sorted(ENGINES), default="simulated")
     parser.add_argument("--ollama-version", default=DEFAULT_VERSION, help="for /api/version")
+    real = parser.add_argument_group("llama.cpp engine (pip install 'pytest-ollama-bench[local]')")
+    real.add_argument(
+        "--gguf", default=None, help="GGUF file to serve (default: SmolLM2-135M-Instruct)"
+    )
+    real.add_argument("--threads", type=int, default=None, help="CPU threads for llama.cpp")
     simulated = parser.add_argument_group("simulated engine")
     simulated.add_argument("--ttft-ms", type=float, default=0.0, help="prompt phase per request")
     simulated.add_argument("--itl-ms", type=float, default=0.0, help="gap between tokens")
@@ -107,13 +122,13 @@ async def serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and serve."""
     args = build_parser().parse_args(argv)
-    if not args.model:
+    if not args.model and args.engine == "simulated":
         args.model = ["llama3.2"]
     try:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:  # SIGINT before the handler was installed
         return 0
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -11,17 +11,19 @@ from types import TracebackType
 from typing import Any
 from typing import TypeVar
 
+from .engine import Engine
 from .faults import Fault
 from .server import DEFAULT_VERSION
 from .server import OllamaEmulator
 from .simulated import ModelProfile
 from .simulated import SimulatedEngine
 
-__all__ = ["DEFAULT_MODELS", "FakeOllama"]
+__all__ = ["DEFAULT_MODELS", "EmulatorThread", "FakeOllama"]
 
 DEFAULT_MODELS = ("llama3.2", "qwen2.5:0.5b")
 _PROFILE_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelProfile)) - {"name"}
 _T = TypeVar("_T")
+_E = TypeVar("_E", bound="EmulatorThread")
 
 
 def _check_fields(fields: dict[str, Any]) -> None:
@@ -30,37 +32,36 @@ def _check_fields(fields: dict[str, Any]) -> None:
         raise TypeError(f"unknown ModelProfile field(s): {', '.join(unknown)}")
 
 
-class FakeOllama:
-    """An :class:`OllamaEmulator` + :class:`SimulatedEngine` for synchronous code and tests.
+class EmulatorThread:
+    """An :class:`OllamaEmulator` over any :class:`Engine`, served from a daemon thread.
 
-    ``profile_defaults`` (any :class:`ModelProfile` field but ``name``) apply to every model
-    created by name, including later :meth:`add_model` calls. Profiles are live: change
-    ``fake.profile("llama3.2").itl_ms`` and the next request uses it.
+    For synchronous code: the session's embedded llama.cpp server, demos, and
+    :class:`FakeOllama`. ``start()`` returns once the port listens; ``stop()`` closes the
+    server (and the engine, with ``close_engine``).
     """
 
     def __init__(
         self,
-        models: Iterable[str | ModelProfile] = DEFAULT_MODELS,
+        engine: Engine,
         *,
         record_timings: bool = False,
         version: str = DEFAULT_VERSION,
-        **profile_defaults: Any,
+        close_engine: bool = True,
+        port: int = 0,
     ) -> None:
-        _check_fields(profile_defaults)
-        self._defaults = dict(profile_defaults)
-        self._engine = SimulatedEngine(
-            model if isinstance(model, ModelProfile) else ModelProfile(model, **self._defaults)
-            for model in models
-        )
         self._emulator = OllamaEmulator(
-            self._engine, record_timings=record_timings, version=version, close_engine=True
+            engine,
+            port=port,
+            record_timings=record_timings,
+            version=version,
+            close_engine=close_engine,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> FakeOllama:
+    def start(self: _E) -> _E:
         """Start the server thread and wait until it listens (idempotent)."""
         if self._thread is not None:
             return self
@@ -114,7 +115,7 @@ class FakeOllama:
         finally:
             self._halt()
 
-    def __enter__(self) -> FakeOllama:
+    def __enter__(self: _E) -> _E:
         return self.start()
 
     def __exit__(
@@ -159,11 +160,6 @@ class FakeOllama:
         return self._emulator
 
     @property
-    def engine(self) -> SimulatedEngine:
-        """The simulated engine."""
-        return self._engine
-
-    @property
     def requests(self) -> list[dict[str, Any]]:
         """Every request received: ``{"method", "path", "body"}``."""
         return self._emulator.requests
@@ -182,6 +178,40 @@ class FakeOllama:
     def record_timings(self, value: bool) -> None:
         self._emulator.record_timings = value
 
+    def set_fault(self, name: str, fault: Fault | None) -> None:
+        """Inject (or with ``None`` clear) a fault for a model."""
+        self._on_loop(lambda: self._emulator.set_fault(name, fault))
+
+
+class FakeOllama(EmulatorThread):
+    """An :class:`OllamaEmulator` + :class:`SimulatedEngine` for synchronous code and tests.
+
+    ``profile_defaults`` (any :class:`ModelProfile` field but ``name``) apply to every model
+    created by name, including later :meth:`add_model` calls. Profiles are live: change
+    ``fake.profile("llama3.2").itl_ms`` and the next request uses it.
+    """
+
+    def __init__(
+        self,
+        models: Iterable[str | ModelProfile] = DEFAULT_MODELS,
+        *,
+        record_timings: bool = False,
+        version: str = DEFAULT_VERSION,
+        **profile_defaults: Any,
+    ) -> None:
+        _check_fields(profile_defaults)
+        self._defaults = dict(profile_defaults)
+        self._engine = SimulatedEngine(
+            model if isinstance(model, ModelProfile) else ModelProfile(model, **self._defaults)
+            for model in models
+        )
+        super().__init__(self._engine, record_timings=record_timings, version=version)
+
+    @property
+    def engine(self) -> SimulatedEngine:
+        """The simulated engine."""
+        return self._engine
+
     def add_model(self, name: str, **profile: Any) -> ModelProfile:
         """Install (or replace) a model: the constructor defaults overridden by ``profile``."""
         _check_fields(profile)
@@ -195,7 +225,3 @@ class FakeOllama:
     def profile(self, name: str) -> ModelProfile:
         """The live profile of an installed model."""
         return self._engine.profile(name)
-
-    def set_fault(self, name: str, fault: Fault | None) -> None:
-        """Inject (or with ``None`` clear) a fault for a model."""
-        self._on_loop(lambda: self._emulator.set_fault(name, fault))

@@ -34,6 +34,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import re
 import threading
 from collections.abc import AsyncGenerator
 from collections.abc import Callable
@@ -654,3 +655,30 @@ def start_llamacpp_http_server(
         cache_prompt=cache_prompt,
     )
     return LlamaCppHttpServer(server, name=_with_tag(name), gguf_path=gguf)
+
+
+_QUANT = re.compile(r"(?i)(?:^|[._-])(I?Q\d[A-Z0-9_]*|BF16|F16|F32)(?:[.-]|$)")
+
+
+def embedded_engine(
+    gguf_path: str | os.PathLike[str] | None = None,
+    name: str = "smollm2:135m",
+    *,
+    n_threads: int | None = None,
+) -> LlamaCppEngine:
+    """The engine ``--ollama-embedded`` serves: SmolLM2-135M, or the user's own GGUF.
+
+    For a user's file the card's quantization comes from the file name (``...Q4_K_M.gguf``),
+    and family and parameter size are left unknown rather than claimed.
+    """
+    if gguf_path is None:
+        return LlamaCppEngine(None, name, n_threads=n_threads)
+    match = _QUANT.search(Path(gguf_path).name)
+    return LlamaCppEngine(
+        gguf_path,
+        name,
+        n_threads=n_threads,
+        family="unknown",
+        parameter_size="unknown",
+        quantization_level=match.group(1).upper() if match else "unknown",
+    )

@@ -1,0 +1,32 @@
+"""The quick start: one prompt, answered in one sentence, timed over warmup + rounds.
+
+Run against your Ollama:      pytest examples --ollama-models=llama3.2,qwen2.5:0.5b
+Run against a real local model with no Ollama at all:
+                              pytest examples --ollama-embedded
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_ollama_bench import assert_contains_any
+from pytest_ollama_bench import assert_one_sentence
+
+# temperature 0 and a fixed seed make answers repeatable; num_predict caps the output
+OPTIONS = {
+    "temperature": 0,
+    "seed": 42,
+    "num_predict": 64,
+    "top_k": 40,
+    "top_p": 0.9,
+    "repeat_penalty": 1.1,
+}
+
+
+@pytest.mark.llm_bench(rounds=3, warmup=1, options=OPTIONS, max_ttft_ms=5000, min_tokens_per_s=1)
+def test_arithmetic_in_one_sentence(ollama_bench):
+    result = ollama_bench.chat("How much is two plus two? Respond in exactly one sentence.")
+    assert_one_sentence(result.text)
+    assert_contains_any(result.text, "4", "four")
+    # every measured round is there, with the server's own token counts
+    assert all(r.eval_count for r in result.rounds)

