@@ -207,7 +207,8 @@ OPTIONS: tuple[Option, ...] = (
 
 
 def _dest(opt: Option) -> str:
-    return "ollama_" + opt.name
+    """``--ollama-max-ttft-ms`` -> ``ollama_max_ttft_ms``: the argparse dest and the ini key."""
+    return opt.flag[2:].replace("-", "_")
 
 
 def register(parser: pytest.Parser) -> None:
