@@ -44,6 +44,8 @@ class ModelCard:
     format: str = "gguf"
     context_length: int = 4096
     capabilities: tuple[str, ...] = ("completion",)
+    #: bytes of the model in GPU memory once loaded (``/api/ps`` ``size_vram``); None: all of it
+    vram_bytes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -487,6 +487,7 @@ class LlamaCppEngine:
                 format="gguf",
                 context_length=self.n_ctx,
                 capabilities=("completion",),
+                vram_bytes=0,  # this build of llama.cpp runs on the CPU
             )
         return [self._card]
 

@@ -673,7 +673,7 @@ class OllamaEmulator:
                         "digest": card.digest,
                         "details": self._details(card, context_length=False),
                         "expires_at": format_time(wall_ns, utc=False),
-                        "size_vram": card.size,
+                        "size_vram": card.size if card.vram_bytes is None else card.vram_bytes,
                         "context_length": card.context_length,
                     },
                 )
