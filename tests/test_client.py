@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import statistics
 from collections.abc import Iterator
 
 import pytest
@@ -178,7 +177,7 @@ def test_timings_are_consistent_with_injected_delays(server: FakeOllama) -> None
     # the emulator keeps an absolute token schedule: after a late token it catches up, but
     # never sends two tokens closer than half an interval
     assert all(15 <= gap <= 1000 for gap in m.itl_ms)
-    assert 35 <= statistics.median(m.itl_ms) <= 1000
+    assert 4 * 40 * 0.9 <= sum(m.itl_ms) <= 4000  # the schedule: 4 gaps of 40 ms
     assert m.total_ms >= 140 + 4 * 35
     # the server's own account agrees with what it was told to spend
     assert m.eval_ms is not None
