@@ -42,6 +42,9 @@ def parse_host(value: str | None = None) -> str:
         elif scheme == "https":
             default_port = 443
     hostport, slash, path = hostport.partition("/")
+    # user:password@ for a proxy in front of Ollama (Ollama itself has no auth): kept for the
+    # connection, removed by redact_host wherever the URL is shown or stored
+    userinfo, at, hostport = hostport.rpartition("@")
     host, port_text = _split_host_port(hostport)
     port = default_port
     if port_text is not None and port_text.isdigit() and 0 <= int(port_text) <= 65535:
@@ -51,7 +54,7 @@ def parse_host(value: str | None = None) -> str:
     elif host == "::":
         host = "::1"
     netloc_host = f"[{host}]" if ":" in host else host
-    url = f"{scheme}://{netloc_host}:{port}"
+    url = f"{scheme}://{userinfo}{at}{netloc_host}:{port}"
     path = path.rstrip("/")
     return f"{url}/{path}" if slash and path else url
 

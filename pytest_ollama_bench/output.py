@@ -6,6 +6,7 @@ reached through the small :class:`Terminal` protocol.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -84,7 +85,7 @@ class SessionOutput:
             ollama_version=self.fetch_version() or None,
             system=system_info(),
             git=git_info(self.rootdir),
-            settings=self.settings,
+            settings=dataclasses.replace(self.settings, host=self.display_host),
             interrupted=exitstatus == INTERRUPTED,
             exit_status=exitstatus,
             cases=list(cases),

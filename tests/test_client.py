@@ -102,6 +102,8 @@ def test_a_last_line_without_newline_comes_out_at_flush(
         (":66000", "http://127.0.0.1:11434"),
         (' "localhost:9999" ', "http://localhost:9999"),
         ("ollama.com", "https://ollama.com:443"),
+        ("https://u:p@proxy.example:8443/ollama", "https://u:p@proxy.example:8443/ollama"),
+        ("u:p@127.0.0.1", "http://u:p@127.0.0.1:11434"),
     ],
 )
 def test_host_follows_ollamas_rules(

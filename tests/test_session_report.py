@@ -157,6 +157,19 @@ def test_verbose_adds_columns_and_columns_sort_options(
     result.stderr.fnmatch_lines(["ERROR: --ollama-columns: *speed*valid*ttft*"])
 
 
+def test_credentials_in_the_host_never_reach_the_record(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    secret = fake_ollama.url.replace("http://", "http://user:s3cret@")
+    result = pytester.runpytest(f"--ollama-host={secret}", "--ollama-models=llama3.2")
+    result.assert_outcomes(passed=2)
+    result.stdout.no_fnmatch_line("*s3cret*")
+    text = (pytester.path / ".ollama-bench" / "latest.json").read_text()
+    assert "s3cret" not in text
+    assert Report.model_validate_json(text).settings.host == fake_ollama.url
+
+
 def test_json_path_and_no_save(pytester: pytest.Pytester, fake_ollama: FakeOllama) -> None:
     pytester.makepyfile(BENCH)
     run(pytester, fake_ollama, "--ollama-json=out/run.json").assert_outcomes(passed=4)
