@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypeVar
 
 from .hosts import DEFAULT_HOST
 from .hosts import parse_host
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_HOST",
+    "HTTPClient",
     "NDJSONSplitter",
     "OllamaClient",
     "OllamaConnectionError",
@@ -45,6 +47,7 @@ __all__ = [
 ]
 
 _EXCERPT = 200
+_C = TypeVar("_C", bound="HTTPClient")
 
 
 # --------------------------------------------------------------------------- errors
@@ -152,13 +155,25 @@ def _excerpt(data: bytes | str) -> str:
 # --------------------------------------------------------------------------- client
 
 
-class OllamaClient:
-    """One aiohttp session to one Ollama server; use as ``async with`` or call :meth:`aclose`.
+def is_connect_timeout(exc: BaseException) -> bool:
+    """True for aiohttp's connect timeout (aiohttp >= 3.10 has a class for it)."""
+    import aiohttp
+
+    kind = getattr(aiohttp, "ConnectionTimeoutError", None)
+    return isinstance(kind, type) and isinstance(exc, kind)
+
+
+class HTTPClient:
+    """What both API clients share: one aiohttp session, its timeouts, the error builders.
 
     :param host: base URL or ``OLLAMA_HOST``-style value; None reads ``$OLLAMA_HOST``.
     :param timeout: seconds allowed until the first chunk and between chunks.
     :param connect_timeout: seconds allowed to open the connection.
     """
+
+    #: how error messages name the server, and what to do when it is not there
+    server_name = "Ollama server"
+    start_hint = "start it with 'ollama serve'"
 
     def __init__(
         self,
@@ -175,7 +190,7 @@ class OllamaClient:
         self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> OllamaClient:
+    async def __aenter__(self: _C) -> _C:
         return self
 
     async def __aexit__(
@@ -207,11 +222,10 @@ class OllamaClient:
     def _url(self, path: str) -> str:
         return self.host + path
 
-    # ----------------------------------------------------------------- plain requests
-
     async def _request_json(
         self, method: str, path: str, payload: Mapping[str, Any] | None = None, model: str = ""
     ) -> Any:
+        """One plain JSON request; HTTP errors through :meth:`_http_error`."""
         import aiohttp
 
         session = self._get_session()
@@ -221,19 +235,74 @@ class OllamaClient:
                 if resp.status >= 400:
                     raise self._http_error(resp.status, body, path, model)
         except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
+            if is_connect_timeout(exc):
+                raise self._unreachable(exc) from exc
             raise self._timeout("response", path) from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise self._unreachable(exc, path) from exc
+            raise self._unreachable(exc) from exc
         try:
             return json.loads(body)
         except ValueError as exc:
             raise OllamaMalformedResponseError(
                 f"{method} {self.display_host}{path} returned a body that is not JSON: "
-                f"{_excerpt(body)!r}; is {self.display_host} an Ollama server?",
+                f"{_excerpt(body)!r}; is {self.display_host} an {self.server_name}?",
                 host=self.display_host,
                 line=body,
                 line_number=1,
             ) from exc
+
+    def _http_error(self, status: int, body: bytes, path: str, model: str) -> OllamaHTTPError:
+        """An HTTP error status before streaming, with the server's message and a hint."""
+        error = _error_text(body)
+        hint = {
+            400: "the request was rejected; check the model name and options",
+            429: "the server is rate limiting; retry later",
+            500: "the server failed; check its log",
+            503: "the server is busy; lower the concurrency or raise OLLAMA_MAX_QUEUE",
+        }.get(status, "check the server log")
+        return OllamaHTTPError(
+            f"{self.display_host}{path} answered HTTP {status}: {error}; {hint}",
+            host=self.display_host,
+            status=status,
+            error=error,
+            path=path,
+        )
+
+    def _unreachable(self, exc: BaseException) -> OllamaConnectionError:
+        detail = str(exc) or type(exc).__name__
+        return OllamaConnectionError(
+            f"{self.server_name} at {self.display_host} is not reachable ({detail}); "
+            f"{self.start_hint} or point --ollama-host / OLLAMA_HOST at a running server",
+            host=self.display_host,
+        )
+
+    def _incomplete(self, path: str, rec: Recorder, why: str) -> OllamaIncompleteStreamError:
+        return OllamaIncompleteStreamError(
+            f"stream from {self.display_host}{path} for model {rec.model!r} broke off after "
+            f"{rec.chunks} chunk(s): {why}",
+            host=self.display_host,
+            chunks=rec.chunks,
+        )
+
+    def _timeout(self, phase: str, path: str, rec: Recorder | None = None) -> OllamaTimeoutError:
+        model = f" for model {rec.model!r}" if rec is not None else ""
+        return OllamaTimeoutError(
+            f"no {phase} from {self.display_host}{path}{model} within {self.timeout:g} s; "
+            "the model may still be loading or the server is overloaded: raise "
+            "--ollama-timeout or warm the model up",
+            host=self.display_host,
+            phase=phase,
+            seconds=self.timeout,
+        )
+
+
+class OllamaClient(HTTPClient):
+    """One aiohttp session to one Ollama server; use as ``async with`` or call :meth:`aclose`.
+
+    :param host: base URL or ``OLLAMA_HOST``-style value; None reads ``$OLLAMA_HOST``.
+    :param timeout: seconds allowed until the first chunk and between chunks.
+    :param connect_timeout: seconds allowed to open the connection.
+    """
 
     async def version(self) -> str:
         """The server's version string (``GET /api/version``)."""
@@ -322,12 +391,18 @@ class OllamaClient:
                     raise self._http_error(resp.status, await resp.read(), path, model)
                 await self._consume(resp, rec, endpoint, path)
         except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
+            if is_connect_timeout(exc):
+                raise self._unreachable(exc) from exc
             phase = "next chunk" if rec.chunks else "first chunk"
             raise self._timeout(phase, path, rec) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-            raise self._incomplete(path, rec, f"the connection was closed ({exc})") from exc
+            raise self._incomplete(
+                path,
+                rec,
+                f"the connection was closed ({exc}); the server may have crashed or been restarted",
+            ) from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise self._unreachable(exc, path) from exc
+            raise self._unreachable(exc) from exc
         return rec.measurement()
 
     async def _consume(
@@ -350,7 +425,12 @@ class OllamaClient:
             line_no += 1
             if self._record(loads, rest, line_no, clock(), rec, text_key, path):
                 return
-        raise self._incomplete(path, rec, "the stream ended without a 'done: true' record")
+        raise self._incomplete(
+            path,
+            rec,
+            "the stream ended without a 'done: true' record; the server may have crashed or "
+            "been restarted",
+        )
 
     def _record(
         self,
@@ -411,7 +491,6 @@ class OllamaClient:
 
     def _http_error(self, status: int, body: bytes, path: str, model: str) -> OllamaHTTPError:
         error = _error_text(body)
-        where = f"{self.display_host}{path}"
         if status == 404 and "not found" in error.lower() and path != "/" and model:
             return OllamaModelNotFoundError(
                 f"model {model!r} not found on {self.display_host} (HTTP 404: {error}); "
@@ -422,46 +501,7 @@ class OllamaClient:
                 path=path,
                 model=model,
             )
-        hint = {
-            400: "the request was rejected; check the model name and options",
-            429: "the server is rate limiting; retry later",
-            500: "the server failed; check its log",
-            503: "the server is busy; lower the concurrency or raise OLLAMA_MAX_QUEUE",
-        }.get(status, "check the server log")
-        return OllamaHTTPError(
-            f"{where} answered HTTP {status}: {error}; {hint}",
-            host=self.display_host,
-            status=status,
-            error=error,
-            path=path,
-        )
-
-    def _unreachable(self, exc: BaseException, path: str) -> OllamaConnectionError:
-        detail = str(exc) or type(exc).__name__
-        return OllamaConnectionError(
-            f"Ollama server at {self.display_host} is not reachable ({detail}); start it with "
-            "'ollama serve' or point --ollama-host / OLLAMA_HOST at a running server",
-            host=self.display_host,
-        )
-
-    def _incomplete(self, path: str, rec: Recorder, why: str) -> OllamaIncompleteStreamError:
-        return OllamaIncompleteStreamError(
-            f"stream from {self.display_host}{path} for model {rec.model!r} broke off after "
-            f"{rec.chunks} chunk(s): {why}; the server may have crashed or been restarted",
-            host=self.display_host,
-            chunks=rec.chunks,
-        )
-
-    def _timeout(self, phase: str, path: str, rec: Recorder | None = None) -> OllamaTimeoutError:
-        model = f" for model {rec.model!r}" if rec is not None else ""
-        return OllamaTimeoutError(
-            f"no {phase} from {self.display_host}{path}{model} within {self.timeout:g} s; "
-            "the model may still be loading or the server is overloaded: raise "
-            "--ollama-timeout or warm the model up",
-            host=self.display_host,
-            phase=phase,
-            seconds=self.timeout,
-        )
+        return super()._http_error(status, body, path, model)
 
 
 def _error_text(body: bytes) -> str:

@@ -32,21 +32,18 @@ import time
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING
 from typing import Any
 
 from .availability import InstalledModel
-from .client import OllamaConnectionError
+from .client import HTTPClient
 from .client import OllamaError
 from .client import OllamaHTTPError
-from .client import OllamaIncompleteStreamError
 from .client import OllamaMalformedResponseError
 from .client import OllamaModelNotFoundError
 from .client import OllamaStreamError
-from .client import OllamaTimeoutError
 from .client import _excerpt
-from .client import parse_host
+from .client import is_connect_timeout
 from .client import redact_host
 from .measure import Recorder
 from .models import Endpoint
@@ -320,7 +317,7 @@ def _error_info(body: bytes) -> tuple[str, str, bool]:
 # --------------------------------------------------------------------------- client
 
 
-class OpenAIClient:
+class OpenAIClient(HTTPClient):
     """One aiohttp session to one OpenAI-compatible server; ``async with`` or :meth:`aclose`.
 
     :param host: base URL or ``OLLAMA_HOST``-style value (a trailing ``/v1`` is dropped);
@@ -332,6 +329,9 @@ class OpenAIClient:
     :param headers: extra request headers (they win over the ``Authorization`` above).
     """
 
+    server_name = "OpenAI-compatible server"
+    start_hint = "start it ('ollama serve', 'llama-server', ...)"
+
     def __init__(
         self,
         host: str | None = None,
@@ -341,77 +341,13 @@ class OpenAIClient:
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        base = parse_host(host)
-        if base.endswith("/v1"):
-            base = base[: -len("/v1")]
-        self.host = base
-        self.display_host = redact_host(self.host)
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or "ollama"
-        self._headers: dict[str, str] = {"Authorization": f"Bearer {key}"} if key else {}
-        self._headers.update(headers or {})
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> OpenAIClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP session (idempotent)."""
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        import aiohttp
-
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=self.connect_timeout, sock_read=self.timeout
-                ),
-            )
-        return self._session
-
-    def _url(self, path: str) -> str:
-        return self.host + path
-
-    # ----------------------------------------------------------------- plain requests
-
-    async def _request_json(self, method: str, path: str) -> Any:
-        import aiohttp
-
-        session = self._get_session()
-        try:
-            async with session.request(method, self._url(path)) as resp:
-                body = await resp.read()
-                if resp.status >= 400:
-                    raise self._http_error(resp.status, body, path, "")
-        except asyncio.TimeoutError as exc:
-            if _is_connect_timeout(exc):
-                raise self._unreachable(exc) from exc
-            raise self._timeout("response", path) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise self._unreachable(exc) from exc
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise OllamaMalformedResponseError(
-                f"{method} {self.display_host}{path} returned a body that is not JSON: "
-                f"{_excerpt(body)!r}; is {self.display_host} an OpenAI-compatible server?",
-                host=self.display_host,
-                line=body,
-                line_number=1,
-            ) from exc
+        merged: dict[str, str] = {"Authorization": f"Bearer {key}"} if key else {}
+        merged.update(headers or {})
+        super().__init__(host, timeout=timeout, connect_timeout=connect_timeout, headers=merged)
+        if self.host.endswith("/v1"):
+            self.host = self.host[: -len("/v1")]
+            self.display_host = redact_host(self.host)
 
     async def version(self) -> str:
         """The server's version: Ollama's ``/api/version``, else ``/version`` (vLLM), else ""."""
@@ -546,7 +482,7 @@ class OpenAIClient:
                         self._record_body(body, t, rec, path)
                 return rec.measurement()
             except asyncio.TimeoutError as exc:
-                if _is_connect_timeout(exc):
+                if is_connect_timeout(exc):
                     raise self._unreachable(exc) from exc
                 phase = "next chunk" if rec.chunks else "first chunk"
                 raise self._timeout(phase, path, rec) from exc
@@ -752,39 +688,3 @@ class OpenAIClient:
             error=error,
             chunks=rec.chunks,
         )
-
-    def _unreachable(self, exc: BaseException) -> OllamaConnectionError:
-        detail = str(exc) or type(exc).__name__
-        return OllamaConnectionError(
-            f"OpenAI-compatible server at {self.display_host} is not reachable ({detail}); "
-            "start it ('ollama serve', 'llama-server', ...) or point --ollama-host / "
-            "OLLAMA_HOST at a running server",
-            host=self.display_host,
-        )
-
-    def _incomplete(self, path: str, rec: Recorder, why: str) -> OllamaIncompleteStreamError:
-        return OllamaIncompleteStreamError(
-            f"stream from {self.display_host}{path} for model {rec.model!r} broke off after "
-            f"{rec.chunks} chunk(s): {why}",
-            host=self.display_host,
-            chunks=rec.chunks,
-        )
-
-    def _timeout(self, phase: str, path: str, rec: Recorder | None = None) -> OllamaTimeoutError:
-        model = f" for model {rec.model!r}" if rec is not None else ""
-        return OllamaTimeoutError(
-            f"no {phase} from {self.display_host}{path}{model} within {self.timeout:g} s; "
-            "the model may still be loading or the server is overloaded: raise "
-            "--ollama-timeout or warm the model up",
-            host=self.display_host,
-            phase=phase,
-            seconds=self.timeout,
-        )
-
-
-def _is_connect_timeout(exc: BaseException) -> bool:
-    """True for aiohttp's connect timeout (aiohttp >= 3.10 has a class for it)."""
-    import aiohttp
-
-    kind = getattr(aiohttp, "ConnectionTimeoutError", None)
-    return isinstance(kind, type) and isinstance(exc, kind)
