@@ -409,6 +409,8 @@ class BenchSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not report.user_properties:  # the common case: not a benchmark
+            return
         properties = list(report.user_properties)
         if not any(name in (CASE_KEY, RECORD_KEY) for name, _ in properties):
             return
