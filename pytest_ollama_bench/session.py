@@ -320,9 +320,8 @@ class BenchSession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        benchmark = item.get_closest_marker(MARKER) is not None or "ollama_bench" in getattr(
-            item, "fixturenames", ()
-        )
+        # setup stashed the spec of every marked test: no second marker lookup per test
+        benchmark = spec_key in item.stash or "ollama_bench" in getattr(item, "fixturenames", ())
         sampler = None
         if benchmark:
             from .sysinfo import ResourceSampler
