@@ -95,15 +95,17 @@ class Recorder:
     def chunk(
         self,
         t_ns: int,
-        *,
         content: str = "",
         thinking: str = "",
         tool_calls: bool = False,
     ) -> None:
         """One stream record arrived at ``t_ns``; empty records never count as tokens."""
+        # the hot path of every stream: one call per chunk, so kept flat
         self._chunks += 1
         if self._first_chunk_ns is None:
             self._first_chunk_ns = t_ns
+        if not (content or thinking or tool_calls):
+            return
         if content:
             self._text.append(content)
             if self._first_content_ns is None:
@@ -112,13 +114,12 @@ class Recorder:
             self._thinking.append(thinking)
             if self._first_thinking_ns is None:
                 self._first_thinking_ns = t_ns
-        if content or thinking or tool_calls:
-            if self._first_token_ns is None:
-                self._first_token_ns = t_ns
-            else:
-                assert self._last_token_ns is not None
-                self._gaps_ns.append(t_ns - self._last_token_ns)
-            self._last_token_ns = t_ns
+        last = self._last_token_ns
+        if last is None:
+            self._first_token_ns = t_ns
+        else:
+            self._gaps_ns.append(t_ns - last)
+        self._last_token_ns = t_ns
 
     def done(self, t_ns: int, final: Mapping[str, Any]) -> None:
         """The final record (``done: true``) arrived at ``t_ns``.

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
+import orjson
+
 from .availability import InstalledModel
 from .client import HTTPClient
 from .client import OllamaError
@@ -299,7 +301,7 @@ def _pieces(message: Mapping[str, Any]) -> tuple[str, str, bool]:
 def _error_info(body: bytes) -> tuple[str, str, bool]:
     """(message, type, whether the body was JSON) of an error response body."""
     try:
-        obj = json.loads(body)
+        obj = orjson.loads(body)
     except ValueError:
         return _excerpt(body).strip(), "", False
     if isinstance(obj, dict):
@@ -569,12 +571,12 @@ class OpenAIClient(HTTPClient):
         ``data:`` lines without blank lines between them) counts as one object per line.
         """
         try:
-            obj = json.loads(event.data)
+            obj = orjson.loads(event.data)
         except ValueError:
             obj = None
             if b"\n" in event.data:
                 try:
-                    objs = [json.loads(line) for line in event.data.split(b"\n") if line.strip()]
+                    objs = [orjson.loads(line) for line in event.data.split(b"\n") if line.strip()]
                 except ValueError:
                     objs = []
                 if objs and all(isinstance(o, dict) for o in objs):
@@ -593,7 +595,7 @@ class OpenAIClient(HTTPClient):
     def _record_body(self, body: bytes, t: int, rec: Recorder, path: str) -> None:
         """Record a whole (non-streamed) chat completion."""
         try:
-            obj = json.loads(body)
+            obj = orjson.loads(body)
         except ValueError:
             obj = None
         if not isinstance(obj, dict):
