@@ -105,6 +105,17 @@ OPTIONS: tuple[Option, ...] = (
         kind="flag",
     ),
     Option(
+        "no_serialize",
+        "--ollama-no-serialize",
+        None,
+        "Under pytest-xdist, let workers benchmark the same server at the same time (by "
+        "default they take turns, so requests do not compete)",
+        "PYTEST_OLLAMA_NO_SERIALIZE",
+        ini_type="bool",
+        default_text="off",
+        kind="flag",
+    ),
+    Option(
         "json_path",
         "--ollama-json",
         "PATH",
@@ -385,6 +396,7 @@ def _gguf(opt: Option, where: str, value: Any) -> tuple[str, str]:
 _PARSERS: dict[str, Callable[[Option, str, Any], Any]] = {
     "json_path": _text,
     "no_save": _bool,
+    "no_serialize": _bool,
     "storage_dir": _text,
     "columns": _columns,
     "sort": _sort,
@@ -416,6 +428,8 @@ def resolve(config: pytest.Config) -> Settings:
         values[opt.name] = _PARSERS[opt.name](opt, where, value)
     if "no_save" in values:
         values["save"] = not values.pop("no_save")
+    if "no_serialize" in values:
+        values["serialize"] = not values.pop("no_serialize")
     if values.get("compare_fail") and "compare" not in values:
         values["compare"] = "latest"
     if "embedded_gguf" in values:

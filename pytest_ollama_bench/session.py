@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .client import OllamaError
     from .collect import CaseCollector
     from .fixture import OllamaBench
+    from .hostlock import HostLock
     from .models import CallRecord
     from .models import GateResult
     from .models import Measurement
@@ -118,6 +119,7 @@ class BenchSession:
         self._unreachable: str | None = None
         self._checked = False
         self._collector: CaseCollector | None = None
+        self._lock: HostLock | None = None
         self.output: SessionOutput | None = None
 
     @property
@@ -148,6 +150,16 @@ class BenchSession:
 
         return OllamaClient(self.settings.host, timeout=self.settings.timeout)
 
+    def _host_lock(self) -> HostLock | None:
+        """Under xdist, the lock that makes workers take turns on the server."""
+        if not self.settings.serialize or "PYTEST_XDIST_WORKER" not in os.environ:
+            return None
+        if self._lock is None:
+            from .hostlock import HostLock
+
+            self._lock = HostLock(self.settings.host)
+        return self._lock
+
     def run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T:
         """Run ``fn(client)`` on the session's private loop with its shared client."""
 
@@ -156,15 +168,26 @@ class BenchSession:
                 self._client = self.new_client()
             return await fn(self._client)
 
-        return self._loop.run(call())
+        lock = self._host_lock()
+        if lock is None:
+            return self._loop.run(call())
+        with lock:
+            return self._loop.run(call())
 
     async def run_async(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T:
         """Run ``fn(client)`` on the caller's loop with a client of its own."""
+        import asyncio
+
+        lock = self._host_lock()
+        if lock is not None:
+            await asyncio.to_thread(lock.acquire)  # waiting must not block the test's loop
         client = self.new_client()
         try:
             return await fn(client)
         finally:
             await client.aclose()
+            if lock is not None:
+                lock.release()
 
     def close(self) -> None:
         """Close the shared client and stop the private loop."""
@@ -292,9 +315,12 @@ class BenchSession:
         s = self.settings
         models = ",".join(s.models) or "none selected"
         embedded = " (embedded llama.cpp)" if s.embedded else ""
+        serial = ""
+        if "PYTEST_XDIST_WORKER" in os.environ or config.getoption("numprocesses", None):
+            serial = ", xdist workers take turns" if s.serialize else ", xdist workers overlap"
         return [
             f"ollama-bench: host={self.display_host}{embedded}, api={s.api}, models={models}, "
-            f"rounds={s.rounds}, warmup={s.warmup}"
+            f"rounds={s.rounds}, warmup={s.warmup}{serial}"
         ]
 
     @pytest.hookimpl(tryfirst=True)

@@ -21,6 +21,7 @@ class Settings:
     warmup: int = 1
     timeout: float = 300.0
     require: bool = False
+    serialize: bool = True  # one benchmark at a time per server across xdist workers
     max_ttft_ms: float | None = None
     max_total_ms: float | None = None
     min_tokens_per_s: float | None = None
