@@ -152,7 +152,7 @@ class BenchSession:
 
     def _host_lock(self) -> HostLock | None:
         """Under xdist, the lock that makes workers take turns on the server."""
-        if not self.settings.serialize or "PYTEST_XDIST_WORKER" not in os.environ:
+        if not self.settings.serialize or not hasattr(self.config, "workerinput"):
             return None
         if self._lock is None:
             from .hostlock import HostLock
@@ -316,7 +316,7 @@ class BenchSession:
         models = ",".join(s.models) or "none selected"
         embedded = " (embedded llama.cpp)" if s.embedded else ""
         serial = ""
-        if "PYTEST_XDIST_WORKER" in os.environ or config.getoption("numprocesses", None):
+        if config.getoption("numprocesses", None):  # the header is the controller's
             serial = ", xdist workers take turns" if s.serialize else ", xdist workers overlap"
         return [
             f"ollama-bench: host={self.display_host}{embedded}, api={s.api}, models={models}, "
