@@ -20,6 +20,8 @@ from typing import TypeVar
 
 import orjson
 
+from .availability import InstalledModel
+from .availability import parse_tags
 from .hosts import DEFAULT_HOST
 from .hosts import parse_host
 from .hosts import redact_host
@@ -315,6 +317,10 @@ class OllamaClient(HTTPClient):
         data = await self._request_json("GET", "/api/tags")
         models = data.get("models") if isinstance(data, dict) else None
         return [m for m in models or [] if isinstance(m, dict)]
+
+    async def installed_models(self) -> list[InstalledModel]:
+        """:meth:`tags` parsed: the models ``ollama list`` would print."""
+        return parse_tags({"models": await self.tags()})
 
     async def ps(self) -> list[dict[str, Any]]:
         """The loaded models (``GET /api/ps``)."""

@@ -28,7 +28,6 @@ from .availability import InstalledModel
 from .availability import find_model
 from .availability import missing_model_reason
 from .availability import parse_ollama_list
-from .availability import parse_tags
 from .availability import unreachable_reason
 from .hosts import redact_host
 from .settings import Settings
@@ -92,6 +91,8 @@ class BenchClient(Protocol):
     ) -> Measurement: ...
 
     async def version(self) -> str: ...
+
+    async def installed_models(self) -> list[InstalledModel]: ...
 
     async def aclose(self) -> None: ...
 
@@ -217,15 +218,11 @@ class BenchSession:
         return self._installed
 
     async def _fetch_models(self) -> list[InstalledModel]:
-        from .client import OllamaClient
-
-        if self.settings.api == "openai":
-            from .openai import OpenAIClient
-
-            async with OpenAIClient(self.settings.host, timeout=self.settings.timeout) as oa:
-                return await oa.installed_models()
-        async with OllamaClient(self.settings.host, timeout=self.settings.timeout) as client:
-            return parse_tags({"models": await client.tags()})
+        client = self.new_client()
+        try:
+            return await client.installed_models()
+        finally:
+            await client.aclose()
 
     def _ollama_list_fallback(self) -> list[InstalledModel] | None:
         """``ollama list`` when /api/tags failed and the CLI is installed (native API only)."""
