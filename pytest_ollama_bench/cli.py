@@ -18,13 +18,14 @@ from typing import TextIO
 from tabulate import tabulate
 
 from . import __version__
+from .comparison import render_comparison
 from .local import install_local
+from .metrics import parse_columns
+from .metrics import parse_sort
 from .models import Report
-from .report import parse_columns
-from .report import parse_sort
-from .report import render_comparison
 from .report import render_markdown
 from .report import render_summary
+from .settings import DEFAULT_STORAGE_DIR
 from .storage import RunStore
 from .storage import load_report
 
@@ -57,7 +58,7 @@ def _add_storage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage",
         metavar="DIR",
-        default=".ollama-bench",
+        default=DEFAULT_STORAGE_DIR,
         help="Directory of saved runs. Default: %(default)r",
     )
 
@@ -256,7 +257,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return EXIT_USAGE
     return EXIT_OK if status is None else status
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
