@@ -1,4 +1,4 @@
-"""Command line for saved runs: ``python -m pytest_ollama_bench {schema,list,compare,show}``.
+"""Command line: ``python -m pytest_ollama_bench {schema,metrics,list,compare,show,...}``.
 
 Exit status: 0 on success, 2 for a usage error or a run that cannot be found or read (the
 reason goes to stderr).
@@ -20,6 +20,7 @@ from tabulate import tabulate
 from . import __version__
 from .comparison import render_comparison
 from .local import install_local
+from .metrics import markdown_table as metrics_table
 from .metrics import parse_columns
 from .metrics import parse_sort
 from .models import Report
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     commands.add_parser("schema", help="Print the JSON schema of a saved report")
+    commands.add_parser("metrics", help="Print the metric registry as a Markdown table")
 
     list_cmd = commands.add_parser("list", help="List saved runs")
     _add_storage(list_cmd)
@@ -204,6 +206,9 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
     if args.command == "schema":
         _cmd_schema(out)
         return None
+    if args.command == "metrics":
+        _write_lines(out, metrics_table())
+        return None
     if args.command == "install-local":
         return install_local(force=args.force)
     if args.command == "demo":
@@ -248,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         sys.stderr.write(
             f"{PROG}: error: a command is required: "
-            "schema, list, compare, show, install-local, demo\n"
+            "schema, list, compare, show, install-local, demo, metrics\n"
         )
         return EXIT_USAGE
     try:

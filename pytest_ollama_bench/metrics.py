@@ -40,6 +40,7 @@ __all__ = [
     "Direction",
     "Metric",
     "column_for",
+    "markdown_table",
     "metric",
     "metric_direction",
     "parse_columns",
@@ -471,3 +472,19 @@ def parse_sort(text: str) -> str:
             "statistic), model, name"
         )
     return column.name
+
+
+def markdown_table() -> list[str]:
+    """The README's metric table, one row per registered metric (the README is checked)."""
+    rows = [
+        "| metric | column | unit | better | source | definition |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in METRICS:
+        column = _metric_column(m, "median").name
+        better = {"lower": "lower", "higher": "higher", "none": "—"}[m.direction]
+        source = {"client": "client clock", "server": "server field", "wire": "wire"}[m.source]
+        rows.append(
+            f"| `{m.name}` | `{column}` | {m.unit or '—'} | {better} | {source} | {m.definition} |"
+        )
+    return rows

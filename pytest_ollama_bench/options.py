@@ -30,7 +30,7 @@ from .settings import APIS
 from .settings import Settings
 from .settings import split_names
 
-__all__ = ["OPTIONS", "Option", "register", "resolve"]
+__all__ = ["OPTIONS", "Option", "markdown_table", "register", "resolve"]
 
 GROUP = "ollama"
 Kind = Literal["value", "flag", "append", "optional", "pair"]
@@ -177,7 +177,8 @@ OPTIONS: tuple[Option, ...] = (
         "host",
         "--ollama-host",
         "URL",
-        "Ollama server to benchmark",
+        "Ollama server to benchmark, parsed with Ollama's own rules (:1234, 0.0.0.0, "
+        "https://host/prefix, ...)",
         "OLLAMA_HOST",
         _host,
         default_text=f"$OLLAMA_HOST, else {DEFAULT_HOST}",
@@ -186,7 +187,8 @@ OPTIONS: tuple[Option, ...] = (
         "api",
         "--ollama-api",
         "{native,openai}",
-        "API to drive: Ollama's native /api/chat, or an OpenAI-compatible /v1/chat/completions",
+        "API to drive: Ollama's native /api/chat, or an OpenAI-compatible /v1/chat/completions "
+        "(llama.cpp server, vLLM, LM Studio, Ollama's /v1)",
         "PYTEST_OLLAMA_API",
         _api,
     ),
@@ -284,7 +286,9 @@ OPTIONS: tuple[Option, ...] = (
         "columns",
         "--ollama-columns",
         "COLS",
-        "Comma-separated columns of the summary tables",
+        "Comma-separated columns of the summary tables: a metric's column (its median) or "
+        "COLUMN_STAT for another statistic (ttft_p95, tpot_p99, itl_max, ...), rounds, gate, "
+        "outcome",
         "PYTEST_OLLAMA_COLUMNS",
         _via(parse_columns),
         default_text=",".join(DEFAULT_COLUMNS),
@@ -293,7 +297,8 @@ OPTIONS: tuple[Option, ...] = (
         "sort",
         "--ollama-sort",
         "COL",
-        "Column that orders the rows of each summary table",
+        "Column that orders the rows of each summary table (best first): a timed or rate "
+        "column, model or name",
         "PYTEST_OLLAMA_SORT",
         _via(parse_sort),
         default_text=DEFAULT_SORT,
@@ -311,8 +316,9 @@ OPTIONS: tuple[Option, ...] = (
         "compare_fail",
         "--ollama-compare-fail",
         "EXPR",
-        "Fail the session when a metric regressed against the baseline, e.g. ttft_ms:10% or "
-        "total_ms:200ms (repeatable)",
+        "Fail the session when a metric regressed against the baseline, e.g. ttft_ms:10%, "
+        "tokens_per_s:15%, total_ms:200ms, ttft_ms.p95:20% (repeatable; implies "
+        "--ollama-compare)",
         "PYTEST_OLLAMA_COMPARE_FAIL",
         _compare_fail,
         kind="append",
@@ -331,7 +337,8 @@ OPTIONS: tuple[Option, ...] = (
         "embedded_gguf",
         "--ollama-embedded-gguf",
         "PATH NAME",
-        "Serve your own GGUF file as model NAME with the embedded engine",
+        "Serve your own GGUF file as model NAME with the embedded engine (implies "
+        "--ollama-embedded)",
         None,
         _gguf,
         kind="pair",
@@ -434,3 +441,20 @@ def resolve(config: pytest.Config) -> Settings:
     if "embedded_gguf" in values:
         values["embedded"] = True
     return Settings(**values)
+
+
+def markdown_table() -> list[str]:
+    """The README's option table, one row per option (the README is checked against it)."""
+    rows = [
+        "| option | ini key | environment | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for opt in OPTIONS:
+        usage = opt.flag if opt.metavar is None else f"{opt.flag} {opt.metavar}"
+        if opt.kind == "optional":
+            usage = f"{opt.flag} [{opt.metavar}]"
+        ini = f"`{opt.dest}`" if opt.ini_type is not None else "—"
+        env = f"`{opt.env}`" if opt.env else "—"
+        default = opt.describe_default() or "—"
+        rows.append(f"| `{usage}` | {ini} | {env} | {default} | {opt.help} |")
+    return rows
