@@ -33,11 +33,11 @@ from typing import Any
 
 import psutil
 
-from .availability import normalize_model_name
 from .models import GitInfo
 from .models import GPUInfo
 from .models import ResourceUse
 from .models import SystemInfo
+from .names import normalize_model_name
 
 __all__ = [
     "COMMAND_TIMEOUT_S",
@@ -687,7 +687,7 @@ def vram_from_ps(ps_models: Sequence[Any], model: str) -> tuple[float | None, fl
     """How much of ``model`` Ollama holds in VRAM, from the ``models`` list of ``GET /api/ps``.
 
     Entries are matched on ``name`` or ``model`` with
-    :func:`~pytest_ollama_bench.availability.normalize_model_name`, so ``llama3.2`` finds
+    :func:`~pytest_ollama_bench.names.normalize_model_name`, so ``llama3.2`` finds
     ``llama3.2:latest``. ``size_vram`` smaller than ``size`` means part of the model spilled to
     the CPU; ``size_vram == 0`` means CPU only.
 

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from pytest_ollama_bench.names import display_name as normalize_model_name
 from pytest_ollama_bench.testing import EngineError
 from pytest_ollama_bench.testing import FakeOllama
 from pytest_ollama_bench.testing import Fault
@@ -32,7 +33,6 @@ from pytest_ollama_bench.testing import Piece
 from pytest_ollama_bench.testing import SimulatedEngine
 from pytest_ollama_bench.testing._go import parse_duration
 from pytest_ollama_bench.testing.faults import QUEUE_FULL_MESSAGE
-from pytest_ollama_bench.testing.names import normalize_model_name
 
 pytest_plugins = ["pytest_ollama_bench.testing"]
 

@@ -28,6 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..names import ModelName
+from ..names import parse_model_name
 from ._go import MAX_DURATION_NS
 from ._go import format_time
 from ._go import go_quote
@@ -49,8 +51,6 @@ from .engine import Piece
 from .engine import SupportsUnload
 from .faults import Fault
 from .faults import FaultCursor
-from .names import ModelName
-from .names import parse_model_name
 
 __all__ = ["DEFAULT_VERSION", "LOOPBACK_HOSTS", "OllamaEmulator"]
 
