@@ -48,13 +48,13 @@ if TYPE_CHECKING:
     from .collect import CaseCollector
     from .fixture import OllamaBench
     from .hostlock import HostLock
+    from .loop import LoopThread
     from .models import CallRecord
     from .models import GateResult
     from .models import Measurement
     from .models import ModelDetails
     from .models import ResourceUse
     from .output import SessionOutput
-    from .runner import LoopThread
     from .sysinfo import ResourceSampler
 
 __all__ = ["BenchClient", "BenchSession", "session_key"]
@@ -126,7 +126,7 @@ class BenchSession:
     @property
     def _loop(self) -> LoopThread:
         if self._loop_thread is None:
-            from .runner import LoopThread
+            from .loop import LoopThread
 
             self._loop_thread = LoopThread()
         return self._loop_thread

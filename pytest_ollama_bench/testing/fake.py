@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import threading
 from collections.abc import Callable
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 from typing import TypeVar
 
+from ..loop import LoopThread
 from .engine import Engine
 from .faults import Fault
 from .server import DEFAULT_VERSION
@@ -24,6 +23,7 @@ DEFAULT_MODELS = ("llama3.2", "qwen2.5:0.5b")
 _PROFILE_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelProfile)) - {"name"}
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound="EmulatorThread")
+_TIMEOUT_S = 30.0  # for starting, stopping and reaching the server thread
 
 
 def _check_fields(fields: dict[str, Any]) -> None:
@@ -56,64 +56,25 @@ class EmulatorThread:
             version=version,
             close_engine=close_engine,
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("fake-ollama")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self: _E) -> _E:
         """Start the server thread and wait until it listens (idempotent)."""
-        if self._thread is not None:
+        if self._thread.running:
             return self
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        thread = threading.Thread(
-            target=self._run, args=(loop, ready), name="fake-ollama", daemon=True
-        )
-        thread.start()
-        ready.wait()
-        self._loop, self._thread = loop, thread
         try:
-            asyncio.run_coroutine_threadsafe(self._emulator.start(), loop).result(timeout=30)
+            self._thread.run(self._emulator.start(), timeout=_TIMEOUT_S)
         except BaseException:
-            self._halt()
+            self._thread.close(timeout=_TIMEOUT_S)
             raise
         return self
 
-    @staticmethod
-    def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-        asyncio.set_event_loop(loop)
-        loop.call_soon(ready.set)
-        try:
-            loop.run_forever()
-        finally:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-            asyncio.set_event_loop(None)
-            loop.close()
-
-    def _halt(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=30)
-
     def stop(self) -> None:
         """Stop the server and its thread (idempotent)."""
-        loop = self._loop
-        if loop is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._emulator.stop(), loop).result(timeout=30)
-        finally:
-            self._halt()
+        if self._thread.running:
+            self._thread.close(self._emulator.stop(), timeout=_TIMEOUT_S)
 
     def __enter__(self: _E) -> _E:
         return self.start()
@@ -128,14 +89,9 @@ class EmulatorThread:
 
     def _on_loop(self, fn: Callable[[], _T]) -> _T:
         """Run ``fn`` on the server's loop thread (directly when not running)."""
-        loop = self._loop
-        if loop is None or threading.current_thread() is self._thread:
+        if not self._thread.running:
             return fn()
-
-        async def call() -> _T:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
+        return self._thread.call(fn, timeout=_TIMEOUT_S)
 
     # -- access -------------------------------------------------------------------------------
 
