@@ -25,18 +25,18 @@ import pytest
 
 pytest.importorskip("xllamacpp")
 
-from pytest_ollama_bench.testing.engine import EngineError
-from pytest_ollama_bench.testing.engine import Final
-from pytest_ollama_bench.testing.engine import GenerationRequest
-from pytest_ollama_bench.testing.engine import Piece
-from pytest_ollama_bench.testing.llamacpp import OLLAMA_DEFAULT_OPTIONS
-from pytest_ollama_bench.testing.llamacpp import LlamaCppEngine
-from pytest_ollama_bench.testing.llamacpp import LlamaCppUnavailableError
-from pytest_ollama_bench.testing.llamacpp import _stream_llamacpp
-from pytest_ollama_bench.testing.llamacpp import build_llamacpp_request
-from pytest_ollama_bench.testing.llamacpp import ollama_options_to_llamacpp
-from pytest_ollama_bench.testing.llamacpp import smollm2_gguf_path
-from pytest_ollama_bench.testing.llamacpp import start_llamacpp_http_server
+from pytest_ollama_bench.server.engine import EngineError
+from pytest_ollama_bench.server.engine import Final
+from pytest_ollama_bench.server.engine import GenerationRequest
+from pytest_ollama_bench.server.engine import Piece
+from pytest_ollama_bench.server.llamacpp import OLLAMA_DEFAULT_OPTIONS
+from pytest_ollama_bench.server.llamacpp import LlamaCppEngine
+from pytest_ollama_bench.server.llamacpp import LlamaCppUnavailableError
+from pytest_ollama_bench.server.llamacpp import _stream_llamacpp
+from pytest_ollama_bench.server.llamacpp import build_llamacpp_request
+from pytest_ollama_bench.server.llamacpp import ollama_options_to_llamacpp
+from pytest_ollama_bench.server.llamacpp import smollm2_gguf_path
+from pytest_ollama_bench.server.llamacpp import start_llamacpp_http_server
 
 try:
     GGUF = smollm2_gguf_path()

@@ -2,8 +2,8 @@
 
 The front parses and validates requests exactly as Ollama does, times ``load_duration`` and
 ``total_duration`` itself, formats every NDJSON line (and the OpenAI-compatible SSE events),
-and injects :class:`~pytest_ollama_bench.testing.faults.Fault` s. Tokens and the engine-side
-metrics come from any :class:`~pytest_ollama_bench.testing.engine.Engine`.
+and injects :class:`~pytest_ollama_bench.server.faults.Fault` s. Tokens and the engine-side
+metrics come from any :class:`~pytest_ollama_bench.server.engine.Engine`.
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def _num_predict(options: dict[str, Any]) -> int:
 
 
 class SimulatedEngine:
-    """An :class:`~pytest_ollama_bench.testing.engine.Engine` that plays back profiles.
+    """An :class:`~pytest_ollama_bench.server.engine.Engine` that plays back profiles.
 
     Implements ``unload`` (``SupportsUnload``) so ``keep_alive`` 0 and expiry cost a new load.
     """
