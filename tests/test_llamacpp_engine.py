@@ -32,11 +32,11 @@ from pytest_ollama_bench.server.engine import Piece
 from pytest_ollama_bench.server.llamacpp import OLLAMA_DEFAULT_OPTIONS
 from pytest_ollama_bench.server.llamacpp import LlamaCppEngine
 from pytest_ollama_bench.server.llamacpp import LlamaCppUnavailableError
-from pytest_ollama_bench.server.llamacpp import _stream_llamacpp
 from pytest_ollama_bench.server.llamacpp import build_llamacpp_request
 from pytest_ollama_bench.server.llamacpp import ollama_options_to_llamacpp
 from pytest_ollama_bench.server.llamacpp import smollm2_gguf_path
 from pytest_ollama_bench.server.llamacpp import start_llamacpp_http_server
+from pytest_ollama_bench.server.llamacpp.stream import stream_llamacpp as _stream_llamacpp
 
 try:
     GGUF = smollm2_gguf_path()

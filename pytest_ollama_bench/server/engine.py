@@ -6,7 +6,7 @@ knows models and how to turn a request into pieces of text plus the final token 
 durations it really spent:
 
 * :class:`SimulatedEngine` (``simulated.py``) - scripted text, timings and faults per model;
-* ``LlamaCppEngine`` (``llamacpp.py``) - real inference with llama.cpp via xllamacpp.
+* ``LlamaCppEngine`` (``llamacpp``) - real inference with llama.cpp via xllamacpp.
 """
 
 from __future__ import annotations
