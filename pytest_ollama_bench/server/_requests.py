@@ -1,12 +1,13 @@
 """Request bodies decoded and validated the way Ollama's Go server does it.
 
 Each decoder returns plain data or raises :class:`RequestError` with the status and the exact
-(or, for exotic JSON type errors, Go-like) message Ollama would send.
+(or, for exotic JSON type errors, Go-like) message Ollama would send. This module decodes the
+native API (``/api/chat``, ``/api/generate``, ``/api/show``) and checks ``options``; the
+OpenAI-compatible ``/v1/chat/completions`` is in ``_openai_requests``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -19,13 +20,23 @@ from ._go import go_quote
 from ._go import json_type
 from ._go import parse_duration
 from ._go import unmarshal
+from ._structs import Check
+from ._structs import Field
+from ._structs import GoTypeError
+from ._structs import anything
+from ._structs import array_of
+from ._structs import boolean
+from ._structs import decode_struct
+from ._structs import integer
+from ._structs import object_of
+from ._structs import string
+from ._structs import type_error
 
 __all__ = [
     "InferenceParams",
     "RequestError",
     "decode_chat",
     "decode_generate",
-    "decode_openai_chat",
     "decode_show",
     "validate_options",
 ]
@@ -64,76 +75,6 @@ class InferenceParams:
     include_usage: bool = False  # /v1 stream_options.include_usage
 
 
-class _TypeError(Exception):
-    """A Go ``UnmarshalTypeError``: decoding goes on, the first one is reported at the end."""
-
-
-Check = Callable[[Any, str], Any]
-
-
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    check: Check
-
-
-def _type_error(value: Any, where: str, gotype: str) -> _TypeError:
-    jtype = json_type(value)
-    if jtype == "number" and gotype in ("int", "int32", "int64"):
-        jtype = f"number {value!r}"
-    return _TypeError(
-        f"json: cannot unmarshal {jtype} into Go struct field {where} of type {gotype}"
-    )
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise _type_error(value, where, "string")
-    return value
-
-
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise _type_error(value, where, "bool")
-    return value
-
-
-def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(value, where, "int")
-    return value
-
-
-def _float(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _type_error(value, where, "float64")
-    return float(value)
-
-
-def _any(value: Any, where: str) -> Any:
-    return value
-
-
-def _object(gotype: str) -> Check:
-    def check(value: Any, where: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise _type_error(value, where, gotype)
-        return value
-
-    return check
-
-
-def _array(gotype: str, element: Check | None = None) -> Check:
-    def check(value: Any, where: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise _type_error(value, where, gotype)
-        if element is None:
-            return value
-        return [None if item is None else element(item, where) for item in value]
-
-    return check
-
-
 def _duration(value: Any, where: str) -> int:
     """``api.Duration.UnmarshalJSON``: seconds as a number, or a Go duration string."""
     if isinstance(value, bool):
@@ -167,64 +108,35 @@ def _think(value: Any, where: str) -> bool | str:
     )
 
 
-def _decode_struct(
-    value: Any, struct: str, fields: Sequence[_Field], *, where: str = ""
-) -> dict[str, Any]:
-    """Decode a JSON object into ``{field name: checked value}`` with Go's matching rules.
-
-    Keys match field names exactly or else case-insensitively; ``null`` leaves the zero value;
-    unknown keys are ignored. Type errors are collected and the first is raised at the end,
-    other (custom unmarshaler) errors abort at once - as ``encoding/json`` does.
-    """
-    if not isinstance(value, dict):
-        raise _type_error(value, where or struct, struct)
-    by_name = {f.name: f for f in fields}
-    by_fold = {f.name.lower(): f for f in fields}
-    out: dict[str, Any] = {}
-    first_error: _TypeError | None = None
-    for key, item in value.items():
-        spec = by_name.get(key) or by_fold.get(key.lower())
-        if spec is None or item is None:
-            continue
-        path = f"{where}.{spec.name}" if where else spec.name
-        try:
-            out[spec.name] = spec.check(item, f"{struct}.{path}")
-        except _TypeError as exc:
-            first_error = first_error or exc
-    if first_error is not None:
-        raise first_error
-    return out
-
-
 def _messages(struct: str) -> Check:
     """``[]api.Message``; errors inside ``Message.UnmarshalJSON`` carry the outer context."""
     message_fields = (
-        _Field("role", _string),
-        _Field("content", _string),
-        _Field("thinking", _string),
-        _Field("images", _array("[]api.ImageData")),
-        _Field("tool_calls", _array("[]api.ToolCall")),
-        _Field("tool_name", _string),
-        _Field("tool_call_id", _string),
+        Field("role", string),
+        Field("content", string),
+        Field("thinking", string),
+        Field("images", array_of("[]api.ImageData")),
+        Field("tool_calls", array_of("[]api.ToolCall")),
+        Field("tool_name", string),
+        Field("tool_call_id", string),
     )
 
     def check(value: Any, where: str) -> list[dict[str, Any]]:
         if not isinstance(value, list):
-            raise _type_error(value, where, "[]api.Message")
+            raise type_error(value, where, "[]api.Message")
         out: list[dict[str, Any]] = []
         for item in value:
             if item is None:
                 out.append({"role": "", "content": ""})
                 continue
             if not isinstance(item, dict):
-                raise _type_error(item, where, "api.Alias")
+                raise type_error(item, where, "api.Alias")
             try:
-                message = _decode_struct(item, "Alias", message_fields)
-            except _TypeError as exc:
+                message = decode_struct(item, "Alias", message_fields)
+            except GoTypeError as exc:
                 text = str(exc)
                 inner = text.split(" of type ", 1)[1]
                 jtype = text.split("cannot unmarshal ", 1)[1].split(" into ", 1)[0]
-                raise _TypeError(
+                raise GoTypeError(
                     f"json: cannot unmarshal {jtype} into Go struct field {where} of type {inner}"
                 ) from None
             message["role"] = str(message.get("role", "")).lower()
@@ -251,58 +163,58 @@ def _parse_body(body: bytes, struct: str) -> dict[str, Any]:
     return value
 
 
-def _decode(body: bytes, struct: str, fields: Sequence[_Field]) -> dict[str, Any]:
+def _decode(body: bytes, struct: str, fields: Sequence[Field]) -> dict[str, Any]:
     value = _parse_body(body, struct)
     try:
-        return _decode_struct(value, struct, fields)
-    except _TypeError as exc:
+        return decode_struct(value, struct, fields)
+    except GoTypeError as exc:
         raise RequestError(400, str(exc)) from None
 
 
 _CHAT_FIELDS = (
-    _Field("model", _string),
-    _Field("messages", _messages("ChatRequest")),
-    _Field("stream", _bool),
-    _Field("format", _any),
-    _Field("keep_alive", _duration),
-    _Field("tools", _array("api.Tools")),
-    _Field("options", _object("map[string]interface {}")),
-    _Field("think", _think),
-    _Field("truncate", _bool),
-    _Field("shift", _bool),
-    _Field("_debug_render_only", _bool),
-    _Field("logprobs", _bool),
-    _Field("top_logprobs", _int),
+    Field("model", string),
+    Field("messages", _messages("ChatRequest")),
+    Field("stream", boolean),
+    Field("format", anything),
+    Field("keep_alive", _duration),
+    Field("tools", array_of("api.Tools")),
+    Field("options", object_of("map[string]interface {}")),
+    Field("think", _think),
+    Field("truncate", boolean),
+    Field("shift", boolean),
+    Field("_debug_render_only", boolean),
+    Field("logprobs", boolean),
+    Field("top_logprobs", integer),
 )
 
 _GENERATE_FIELDS = (
-    _Field("model", _string),
-    _Field("prompt", _string),
-    _Field("suffix", _string),
-    _Field("system", _string),
-    _Field("template", _string),
-    _Field("context", _array("[]int", _int)),
-    _Field("stream", _bool),
-    _Field("raw", _bool),
-    _Field("format", _any),
-    _Field("keep_alive", _duration),
-    _Field("images", _array("[]api.ImageData", _string)),
-    _Field("options", _object("map[string]interface {}")),
-    _Field("think", _think),
-    _Field("truncate", _bool),
-    _Field("shift", _bool),
-    _Field("_debug_render_only", _bool),
-    _Field("logprobs", _bool),
-    _Field("top_logprobs", _int),
+    Field("model", string),
+    Field("prompt", string),
+    Field("suffix", string),
+    Field("system", string),
+    Field("template", string),
+    Field("context", array_of("[]int", integer)),
+    Field("stream", boolean),
+    Field("raw", boolean),
+    Field("format", anything),
+    Field("keep_alive", _duration),
+    Field("images", array_of("[]api.ImageData", string)),
+    Field("options", object_of("map[string]interface {}")),
+    Field("think", _think),
+    Field("truncate", boolean),
+    Field("shift", boolean),
+    Field("_debug_render_only", boolean),
+    Field("logprobs", boolean),
+    Field("top_logprobs", integer),
 )
 
 _SHOW_FIELDS = (
-    _Field("model", _string),
-    _Field("system", _string),
-    _Field("template", _string),
-    _Field("verbose", _bool),
-    _Field("options", _object("map[string]interface {}")),
-    _Field("name", _string),
+    Field("model", string),
+    Field("system", string),
+    Field("template", string),
+    Field("verbose", boolean),
+    Field("options", object_of("map[string]interface {}")),
+    Field("name", string),
 )
 
 
@@ -408,176 +320,3 @@ def validate_options(options: dict[str, Any]) -> None:
                 raise RequestError(500, f"option {go_quote(key)} must be of type array")
             if not all(isinstance(item, str) for item in value):
                 raise RequestError(500, f"option {go_quote(key)} must be of an array of strings")
-
-
-# -- OpenAI compatibility (/v1/chat/completions) ------------------------------------------------
-
-_OPENAI_MESSAGE_FIELDS = (
-    _Field("role", _string),
-    _Field("content", _any),
-    _Field("reasoning", _string),
-    _Field("tool_calls", _array("[]openai.ToolCall")),
-    _Field("name", _string),
-    _Field("tool_call_id", _string),
-)
-
-
-def _openai_messages(value: Any, where: str) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        raise _type_error(value, where, "[]openai.Message")
-    out: list[dict[str, Any]] = []
-    for item in value:
-        if item is None:
-            out.append({})
-            continue
-        out.append(_decode_struct(item, "Message", _OPENAI_MESSAGE_FIELDS, where="messages"))
-    return out
-
-
-_OPENAI_FIELDS = (
-    _Field("model", _string),
-    _Field("messages", _openai_messages),
-    _Field("stream", _bool),
-    _Field("stream_options", _object("openai.StreamOptions")),
-    _Field("max_tokens", _int),
-    _Field("seed", _int),
-    _Field("stop", _any),
-    _Field("temperature", _float),
-    _Field("frequency_penalty", _float),
-    _Field("presence_penalty", _float),
-    _Field("top_p", _float),
-    _Field("response_format", _object("openai.ResponseFormat")),
-    _Field("tools", _array("[]api.Tool")),
-    _Field("reasoning", _object("openai.Reasoning")),
-    _Field("reasoning_effort", _string),
-    _Field("logprobs", _bool),
-    _Field("top_logprobs", _int),
-)
-
-_EFFORT_TO_THINK: dict[str, bool | str] = {
-    "none": False,
-    "minimal": "low",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "max": "max",
-    "xhigh": "max",
-    "ultra": "max",
-}
-
-
-def _go_type_name(value: Any) -> str:
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    return "map[string]interface {}"
-
-
-def _convert_openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``openai.FromChatRequest``'s message conversion (images/audio are accepted, not kept)."""
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        role = str(message.get("role", "")).lower()
-        content = message.get("content")
-        reasoning = message.get("reasoning", "")
-        if isinstance(content, str):
-            out.append({"role": role, "content": content, "thinking": reasoning})
-        elif isinstance(content, list):
-            for part in content:
-                if not isinstance(part, dict):
-                    raise RequestError(400, "invalid message format")
-                kind = part.get("type")
-                if kind == "text":
-                    text = part.get("text")
-                    if not isinstance(text, str):
-                        raise RequestError(400, "invalid message format")
-                    out.append({"role": role, "content": text})
-                elif kind in ("image_url", "input_audio"):
-                    out.append({"role": role, "content": ""})
-                else:
-                    raise RequestError(400, "invalid message format")
-        elif message.get("tool_calls") is None:
-            raise RequestError(400, f"invalid message content type: {_go_type_name(content)}")
-        else:
-            out.append({"role": role, "content": "", "thinking": reasoning})
-    return out
-
-
-def decode_openai_chat(body: bytes) -> InferenceParams:
-    """``/v1/chat/completions`` through Ollama's ``ChatMiddleware`` into a chat request.
-
-    Errors are the middleware's: the decoder text (``EOF`` for an empty body), then
-    ``[] is too short - 'messages'``, then conversion errors - all HTTP 400.
-    """
-    try:
-        value = unmarshal(body)
-    except EOFError:
-        raise RequestError(400, "EOF") from None
-    except GoDecodeError as exc:
-        raise RequestError(400, str(exc)) from None
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise RequestError(
-            400,
-            f"json: cannot unmarshal {json_type(value)} into Go value of type "
-            "openai.ChatCompletionRequest",
-        )
-    try:
-        data = _decode_struct(value, "ChatCompletionRequest", _OPENAI_FIELDS)
-    except _TypeError as exc:
-        raise RequestError(400, str(exc)) from None
-    messages = data.get("messages", [])
-    if not messages:
-        raise RequestError(400, "[] is too short - 'messages'")
-    converted = _convert_openai_messages(messages)
-
-    options: dict[str, Any] = {}
-    stop = data.get("stop")
-    if isinstance(stop, str):
-        options["stop"] = [stop]
-    elif isinstance(stop, list):
-        options["stop"] = [item for item in stop if isinstance(item, str)]
-    if "max_tokens" in data:
-        options["num_predict"] = data["max_tokens"]
-    options["temperature"] = data.get("temperature", 1.0)
-    if "seed" in data:
-        options["seed"] = data["seed"]
-    for key in ("frequency_penalty", "presence_penalty"):
-        if key in data:
-            options[key] = data[key]
-    options["top_p"] = data.get("top_p", 1.0)
-
-    reasoning = data.get("reasoning")
-    effort = reasoning.get("effort", "") if isinstance(reasoning, dict) else None
-    if effort is None:
-        effort = data.get("reasoning_effort", "")
-    think: bool | str | None = None
-    if effort:
-        if not isinstance(effort, str) or effort not in _EFFORT_TO_THINK:
-            raise RequestError(
-                400,
-                f"invalid reasoning value: {go_quote(str(effort))} "
-                '(must be "minimal", "low", "medium", "high", "xhigh", "ultra", "max", or "none")',
-            )
-        think = _EFFORT_TO_THINK[effort]
-
-    stream_options = data.get("stream_options") or {}
-    return InferenceParams(
-        endpoint="chat",
-        model=data.get("model", ""),
-        messages=converted,
-        stream=data.get("stream", False),
-        options=options,
-        think=think,
-        tools=data.get("tools", []),
-        top_logprobs=data.get("top_logprobs", 0),
-        include_usage=bool(stream_options.get("include_usage", False)),
-    )

@@ -21,11 +21,11 @@ from aiohttp import web
 from ..names import parse_model_name
 from ._go import go_quote
 from ._go import marshal
+from ._openai_requests import decode_openai_chat
 from ._requests import InferenceParams
 from ._requests import RequestError
 from ._requests import decode_chat
 from ._requests import decode_generate
-from ._requests import decode_openai_chat
 from ._requests import validate_options
 from .catalog import canonical_name
 from .catalog import find_card
