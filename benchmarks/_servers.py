@@ -90,9 +90,9 @@ async def _control_server(emulator: Any) -> Any:
 
 
 async def _serve_emulator(args: argparse.Namespace) -> None:
+    from pytest_ollama_bench.server import OllamaEmulator
+    from pytest_ollama_bench.server import SimulatedEngine
     from pytest_ollama_bench.testing import ModelProfile
-    from pytest_ollama_bench.testing import OllamaEmulator
-    from pytest_ollama_bench.testing import SimulatedEngine
 
     profiles = []
     for spec in json.loads(args.profiles):
@@ -115,8 +115,8 @@ async def _serve_emulator(args: argparse.Namespace) -> None:
 
 
 async def _serve_llamacpp_emulator(args: argparse.Namespace) -> None:
-    from pytest_ollama_bench.testing import OllamaEmulator
-    from pytest_ollama_bench.testing.llamacpp import LlamaCppEngine
+    from pytest_ollama_bench.server import OllamaEmulator
+    from pytest_ollama_bench.server.llamacpp import LlamaCppEngine
 
     engine = LlamaCppEngine(name=args.name, n_threads=args.n_threads)
     emulator = OllamaEmulator(engine, close_engine=True)
@@ -130,7 +130,7 @@ async def _serve_llamacpp_emulator(args: argparse.Namespace) -> None:
 
 
 def _serve_llamacpp_http(args: argparse.Namespace) -> None:
-    from pytest_ollama_bench.testing.llamacpp import start_llamacpp_http_server
+    from pytest_ollama_bench.server.llamacpp import start_llamacpp_http_server
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

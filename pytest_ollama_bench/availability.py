@@ -1,8 +1,8 @@
-"""Which models an Ollama server has: name normalisation, ``/api/tags`` and ``ollama list``.
+"""Which models an Ollama server has: ``/api/tags``, ``ollama list`` and name lookups.
 
 Pure functions, no I/O: the client fetches ``GET /api/tags`` (or runs ``ollama list``) and hands
-the result here; the plugin turns the answers into skip reasons. Naming rules follow Ollama's
-``types/model/name.go`` (reference/ollama-api.md section 4.3): the full form is
+the result here; the plugin turns the answers into skip reasons. Names are compared with
+:mod:`pytest_ollama_bench.names` (Ollama's ``types/model/name.go``): the full form is
 ``host/namespace/model:tag`` with defaults ``registry.ollama.ai``, ``library`` and ``latest``,
 and lookups are case-insensitive.
 """
@@ -14,6 +14,10 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .names import display_name
+from .names import normalize_model_name
+from .names import read_model_name
 
 __all__ = [
     "InstalledModel",
@@ -27,78 +31,11 @@ __all__ = [
     "unreachable_reason",
 ]
 
-DEFAULT_HOST = "registry.ollama.ai"
-DEFAULT_NAMESPACE = "library"
-DEFAULT_TAG = "latest"
-
 _MAX_LISTED_MODELS = 10
 _LIST_HEADER = ("NAME", "ID", "SIZE", "MODIFIED")
 _COLUMN_GAP = re.compile(r"\s{2,}")
 _SIZE = re.compile(r"^(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>B|KB|MB|GB|TB|PB)$")
 _SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15}
-
-
-def _split_name(name: str) -> tuple[str | None, str | None, str, str]:
-    """``(host, namespace, model, tag)``; host and namespace are ``None`` when not given."""
-    text = name.strip()
-    scheme_end = text.find("://")
-    if scheme_end != -1:
-        text = text[scheme_end + 3 :]
-    if not text:
-        raise ValueError(f"model name {name!r} is empty")
-    colon = text.rfind(":")
-    slash = text.rfind("/")
-    # The tag follows the last ':' only when that ':' is after the last '/': "myhost:5000/ns/m"
-    # has a port, not a tag.
-    if colon > slash:
-        base, tag = text[:colon], text[colon + 1 :]
-    else:
-        base, tag = text, ""
-    parts = base.rsplit("/", 2)
-    if len(parts) == 3:
-        host, namespace, model = parts
-        return host, namespace, model, tag or DEFAULT_TAG
-    if len(parts) == 2:
-        namespace, model = parts
-        return None, namespace, model, tag or DEFAULT_TAG
-    return None, None, parts[0], tag or DEFAULT_TAG
-
-
-def display_name(name: str) -> str:
-    """The name as ``ollama list`` and ``/api/tags`` show it (Ollama's ``DisplayShortest``).
-
-    The tag is always present (``latest`` added); the default host ``registry.ollama.ai`` is
-    dropped, and the default namespace ``library`` too when the host is the default one. Case
-    is kept as given.
-
-    :param name: a model name in any accepted form, e.g. ``registry.ollama.ai/library/llama3.2``.
-    :returns: e.g. ``llama3.2:latest``, ``mattw/pygmalion:latest``,
-        ``hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M``.
-    :raises ValueError: when ``name`` is empty or blank.
-    """
-    host, namespace, model, tag = _split_name(name)
-    default_host = host is None or host.lower() == DEFAULT_HOST
-    default_namespace = namespace is None or namespace.lower() == DEFAULT_NAMESPACE
-    if default_host and default_namespace:
-        shown = model
-    elif default_host:
-        shown = f"{namespace}/{model}"
-    else:
-        shown = f"{host}/{namespace}/{model}"
-    return f"{shown}:{tag}"
-
-
-def normalize_model_name(name: str) -> str:
-    """The key under which two names denote the same model: :func:`display_name`, lower-cased.
-
-    ``llama3.2``, ``Llama3.2:latest``, ``library/llama3.2`` and
-    ``registry.ollama.ai/library/llama3.2:latest`` all give ``llama3.2:latest``.
-
-    :param name: a model name in any accepted form.
-    :returns: the canonical comparison key.
-    :raises ValueError: when ``name`` is empty or blank.
-    """
-    return display_name(name).lower()
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -290,7 +227,7 @@ def is_remote(model: InstalledModel | str) -> bool:
     else:
         name = model
     try:
-        tag = _split_name(name)[3].lower()
+        tag = read_model_name(name).tag.lower()
     except ValueError:
         return False
     return tag == "cloud" or tag.endswith("-cloud")

@@ -52,10 +52,10 @@ def start_embedded(
 def _serve(gguf: str | None, name: str, api: str) -> tuple[str, Callable[[], None]]:
     """Start the embedded server; returns its URL and how to stop it."""
     try:
-        from .testing.fake import EmulatorThread
-        from .testing.llamacpp import LlamaCppUnavailableError
-        from .testing.llamacpp import embedded_engine
-        from .testing.llamacpp import start_llamacpp_http_server
+        from .server.llamacpp import LlamaCppUnavailableError
+        from .server.llamacpp import embedded_engine
+        from .server.llamacpp import start_llamacpp_http_server
+        from .server.thread import EmulatorThread
 
         if api == "openai":
             # prompt caching off server-wide: every round evaluates its whole prompt

@@ -18,8 +18,8 @@ from typing import Any
 
 import psutil
 
-from .availability import normalize_model_name
 from .models import ResourceUse
+from .names import normalize_model_name
 
 __all__ = [
     "ResourceSampler",

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from .availability import InstalledModel
     from .catalog import ModelCatalog
     from .hostlock import HostLock
+    from .loop import LoopThread
     from .models import Measurement
-    from .runner import LoopThread
 
 __all__ = ["BenchClient", "Runtime"]
 
@@ -102,7 +102,7 @@ class Runtime:
     def loop(self) -> LoopThread:
         """The private loop of sync calls, started on first use."""
         if self._loop_thread is None:
-            from .runner import LoopThread
+            from .loop import LoopThread
 
             self._loop_thread = LoopThread()
         return self._loop_thread

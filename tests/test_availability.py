@@ -6,14 +6,14 @@ from typing import Any
 import pytest
 
 from pytest_ollama_bench.availability import InstalledModel
-from pytest_ollama_bench.availability import display_name
 from pytest_ollama_bench.availability import find_model
 from pytest_ollama_bench.availability import is_remote
 from pytest_ollama_bench.availability import missing_model_reason
-from pytest_ollama_bench.availability import normalize_model_name
 from pytest_ollama_bench.availability import parse_ollama_list
 from pytest_ollama_bench.availability import parse_tags
 from pytest_ollama_bench.availability import unreachable_reason
+from pytest_ollama_bench.names import display_name
+from pytest_ollama_bench.names import normalize_model_name
 
 HOST = "http://127.0.0.1:11434"
 

@@ -20,19 +20,19 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from pytest_ollama_bench.testing import EngineError
+from pytest_ollama_bench.names import display_name as normalize_model_name
+from pytest_ollama_bench.server import EngineError
+from pytest_ollama_bench.server import Final
+from pytest_ollama_bench.server import GenerationRequest
+from pytest_ollama_bench.server import ModelCard
+from pytest_ollama_bench.server import OllamaEmulator
+from pytest_ollama_bench.server import Piece
+from pytest_ollama_bench.server import SimulatedEngine
+from pytest_ollama_bench.server._go import parse_duration
+from pytest_ollama_bench.server.faults import QUEUE_FULL_MESSAGE
 from pytest_ollama_bench.testing import FakeOllama
 from pytest_ollama_bench.testing import Fault
-from pytest_ollama_bench.testing import Final
-from pytest_ollama_bench.testing import GenerationRequest
-from pytest_ollama_bench.testing import ModelCard
 from pytest_ollama_bench.testing import ModelProfile
-from pytest_ollama_bench.testing import OllamaEmulator
-from pytest_ollama_bench.testing import Piece
-from pytest_ollama_bench.testing import SimulatedEngine
-from pytest_ollama_bench.testing._go import parse_duration
-from pytest_ollama_bench.testing.faults import QUEUE_FULL_MESSAGE
-from pytest_ollama_bench.testing.names import normalize_model_name
 
 pytest_plugins = ["pytest_ollama_bench.testing"]
 

@@ -8,10 +8,10 @@ import ollama
 import pytest
 import pytest_asyncio
 
+from pytest_ollama_bench.server import OllamaEmulator
+from pytest_ollama_bench.server import SimulatedEngine
 from pytest_ollama_bench.testing import Fault
 from pytest_ollama_bench.testing import ModelProfile
-from pytest_ollama_bench.testing import OllamaEmulator
-from pytest_ollama_bench.testing import SimulatedEngine
 
 USER = [{"role": "user", "content": "What is 2 + 2?"}]
 ANSWER = "2 + 2 equals 4."

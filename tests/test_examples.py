@@ -59,7 +59,7 @@ def test_examples_under_xdist_bring_every_record_to_the_controller(
 @pytest.fixture
 def emulator_command() -> Iterator[str]:
     command = [
-        sys.executable, "-m", "pytest_ollama_bench.testing", "--port", "0",
+        sys.executable, "-m", "pytest_ollama_bench.server", "--port", "0",
         "--model", "llama3.2", "--model", "qwen2.5:0.5b", "--ttft-ms", "5", "--itl-ms", "2",
     ]  # fmt: skip
     with subprocess.Popen(

@@ -11,9 +11,7 @@ import asyncio
 import hashlib
 import json
 import socket
-import threading
 import time
-from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from datetime import datetime
@@ -25,18 +23,14 @@ import pytest
 
 pytest.importorskip("xllamacpp")
 
-from pytest_ollama_bench.testing.engine import EngineError
-from pytest_ollama_bench.testing.engine import Final
-from pytest_ollama_bench.testing.engine import GenerationRequest
-from pytest_ollama_bench.testing.engine import Piece
-from pytest_ollama_bench.testing.llamacpp import OLLAMA_DEFAULT_OPTIONS
-from pytest_ollama_bench.testing.llamacpp import LlamaCppEngine
-from pytest_ollama_bench.testing.llamacpp import LlamaCppUnavailableError
-from pytest_ollama_bench.testing.llamacpp import _stream_llamacpp
-from pytest_ollama_bench.testing.llamacpp import build_llamacpp_request
-from pytest_ollama_bench.testing.llamacpp import ollama_options_to_llamacpp
-from pytest_ollama_bench.testing.llamacpp import smollm2_gguf_path
-from pytest_ollama_bench.testing.llamacpp import start_llamacpp_http_server
+from pytest_ollama_bench.server.engine import EngineError
+from pytest_ollama_bench.server.engine import Final
+from pytest_ollama_bench.server.engine import GenerationRequest
+from pytest_ollama_bench.server.engine import Piece
+from pytest_ollama_bench.server.llamacpp import LlamaCppEngine
+from pytest_ollama_bench.server.llamacpp import LlamaCppUnavailableError
+from pytest_ollama_bench.server.llamacpp import smollm2_gguf_path
+from pytest_ollama_bench.server.llamacpp import start_llamacpp_http_server
 
 try:
     GGUF = smollm2_gguf_path()
@@ -85,71 +79,6 @@ async def run(
 
 def text_of(pieces: Sequence[Piece]) -> str:
     return "".join(piece.content for piece in pieces)
-
-
-# --------------------------------------------------------------------------- pure mapping
-
-
-def test_options_map_to_llamacpp_names_with_ollama_defaults() -> None:
-    mapped = ollama_options_to_llamacpp(
-        {"temperature": 0, "seed": 42, "num_predict": 16, "stop": "END", "num_ctx": 8192}
-    )
-    assert mapped["temperature"] == 0.0
-    assert mapped["seed"] == 42
-    assert mapped["n_predict"] == 16
-    assert mapped["stop"] == ["END"]
-    assert "num_ctx" not in mapped
-    assert "n_ctx" not in mapped
-    for name in ("top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n"):
-        assert mapped[name] == OLLAMA_DEFAULT_OPTIONS[name]
-
-    special = ollama_options_to_llamacpp({"seed": -1, "num_predict": -2, "stop": ["a", "b"]})
-    assert "seed" not in special  # Ollama's "random seed"
-    assert special["n_predict"] == -1
-    assert special["stop"] == ["a", "b"]
-    assert "n_predict" not in ollama_options_to_llamacpp({})
-
-
-def test_requests_for_chat_generate_and_raw() -> None:
-    kind, payload = build_llamacpp_request(chat(STORY, temperature=0))
-    assert kind == "chat"
-    assert payload["messages"] == STORY
-    assert payload["stream"] is True
-    assert payload["cache_prompt"] is False
-
-    generate = GenerationRequest(
-        endpoint="generate", model=MODEL, prompt="Why?", system="Be brief.", options={}
-    )
-    kind, payload = build_llamacpp_request(generate)
-    assert kind == "chat"
-    assert payload["messages"] == [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Why?"},
-    ]
-
-    raw = GenerationRequest(endpoint="generate", model=MODEL, prompt="The sky is", raw=True)
-    kind, payload = build_llamacpp_request(raw)
-    assert kind == "completion"
-    assert payload["prompt"] == "The sky is"
-    assert "messages" not in payload
-
-
-@pytest.mark.asyncio
-@pytest.mark.parametrize(
-    ("raised", "status"),
-    [(ValueError("Expected 'messages' to be an array"), 400), (RuntimeError("boom"), 500)],
-)
-async def test_exceptions_from_xllamacpp_become_engine_errors(
-    raised: Exception, status: int
-) -> None:
-    def handler(payload: dict[str, Any], callback: Callable[[Any], bool]) -> None:
-        raise raised
-
-    with pytest.raises(EngineError) as failure:
-        async for _ in _stream_llamacpp(handler, {}, threading.Event()):
-            pass
-    assert failure.value.status == status
-    assert str(raised) in failure.value.message
 
 
 # --------------------------------------------------------------------------- the engine

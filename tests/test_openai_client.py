@@ -810,8 +810,8 @@ def test_emulator_models_and_version(fake: FakeOllama) -> None:
 @pytest.fixture(scope="module")
 def llama_server() -> Iterator[str]:
     pytest.importorskip("xllamacpp")
-    from pytest_ollama_bench.testing.llamacpp import LlamaCppUnavailableError
-    from pytest_ollama_bench.testing.llamacpp import start_llamacpp_http_server
+    from pytest_ollama_bench.server.llamacpp import LlamaCppUnavailableError
+    from pytest_ollama_bench.server.llamacpp import start_llamacpp_http_server
 
     try:
         server = start_llamacpp_http_server(None, 0)

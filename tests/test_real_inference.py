@@ -17,9 +17,9 @@ pytest.importorskip("xllamacpp")
 
 from pytest_ollama_bench.client import OllamaClient
 from pytest_ollama_bench.models import Report
-from pytest_ollama_bench.testing.fake import EmulatorThread
-from pytest_ollama_bench.testing.llamacpp import embedded_engine
-from pytest_ollama_bench.testing.llamacpp import smollm2_gguf_path
+from pytest_ollama_bench.server.llamacpp import embedded_engine
+from pytest_ollama_bench.server.llamacpp import smollm2_gguf_path
+from pytest_ollama_bench.server.thread import EmulatorThread
 
 try:
     smollm2_gguf_path()

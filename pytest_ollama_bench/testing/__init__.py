@@ -1,29 +1,31 @@
-"""An Ollama-protocol emulator for tests, demos and client timing checks.
+"""What test authors import: the ``fake_ollama`` fixture, ``FakeOllama``, profiles and faults.
 
-* :class:`OllamaEmulator` - the asyncio server (any :class:`Engine` behind it);
-* :class:`SimulatedEngine` + :class:`ModelProfile` - scripted text and timings per model;
-* :class:`Fault` - injected failures (HTTP errors, mid-stream error lines, cuts, stalls...);
-* :class:`FakeOllama` - a synchronous wrapper running everything in a daemon thread;
 * ``fake_ollama`` - a pytest fixture; enable with
-  ``pytest_plugins = ["pytest_ollama_bench.testing"]`` in a conftest.
+  ``pytest_plugins = ["pytest_ollama_bench.testing"]`` in a conftest;
+* :class:`FakeOllama` - an Ollama-protocol server over a simulated engine, running in a daemon
+  thread, as a synchronous handle (URL, live profiles, faults, request log);
+* :class:`ModelProfile` - what one simulated model says and how fast;
+* :class:`Fault` - injected failures (HTTP errors, mid-stream error lines, cuts, stalls...).
 
-``python -m pytest_ollama_bench.testing --port 11434 --model llama3.2`` serves from the shell.
+The server itself (``OllamaEmulator``, engines, ``EmulatorThread``) lives in
+:mod:`pytest_ollama_bench.server`; its names are re-exported here as they always were.
+``python -m pytest_ollama_bench.testing`` is the server's command line under this name.
 """
 
 from __future__ import annotations
 
-from .engine import Engine
-from .engine import EngineError
-from .engine import Final
-from .engine import GenerationRequest
-from .engine import ModelCard
-from .engine import Piece
+from ..server.emulator import OllamaEmulator
+from ..server.engine import Engine
+from ..server.engine import EngineError
+from ..server.engine import Final
+from ..server.engine import GenerationRequest
+from ..server.engine import ModelCard
+from ..server.engine import Piece
+from ..server.faults import Fault
+from ..server.simulated import ModelProfile
+from ..server.simulated import SimulatedEngine
 from .fake import FakeOllama
-from .faults import Fault
 from .fixture import fake_ollama
-from .server import OllamaEmulator
-from .simulated import ModelProfile
-from .simulated import SimulatedEngine
 
 __all__ = [
     "Engine",

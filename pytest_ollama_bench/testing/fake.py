@@ -1,186 +1,26 @@
-"""A synchronous handle on an emulator running in a daemon thread with its own event loop."""
+"""``FakeOllama``: the server over a simulated engine, as a synchronous handle for tests."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import threading
-from collections.abc import Callable
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any
-from typing import TypeVar
 
-from .engine import Engine
-from .faults import Fault
-from .server import DEFAULT_VERSION
-from .server import OllamaEmulator
-from .simulated import ModelProfile
-from .simulated import SimulatedEngine
+from ..server.emulator import DEFAULT_VERSION
+from ..server.simulated import ModelProfile
+from ..server.simulated import SimulatedEngine
+from ..server.thread import EmulatorThread
 
-__all__ = ["DEFAULT_MODELS", "EmulatorThread", "FakeOllama"]
+__all__ = ["DEFAULT_MODELS", "FakeOllama"]
 
 DEFAULT_MODELS = ("llama3.2", "qwen2.5:0.5b")
 _PROFILE_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelProfile)) - {"name"}
-_T = TypeVar("_T")
-_E = TypeVar("_E", bound="EmulatorThread")
 
 
 def _check_fields(fields: dict[str, Any]) -> None:
     unknown = sorted(set(fields) - _PROFILE_FIELDS)
     if unknown:
         raise TypeError(f"unknown ModelProfile field(s): {', '.join(unknown)}")
-
-
-class EmulatorThread:
-    """An :class:`OllamaEmulator` over any :class:`Engine`, served from a daemon thread.
-
-    For synchronous code: the session's embedded llama.cpp server, demos, and
-    :class:`FakeOllama`. ``start()`` returns once the port listens; ``stop()`` closes the
-    server (and the engine, with ``close_engine``).
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        record_timings: bool = False,
-        version: str = DEFAULT_VERSION,
-        close_engine: bool = True,
-        port: int = 0,
-    ) -> None:
-        self._emulator = OllamaEmulator(
-            engine,
-            port=port,
-            record_timings=record_timings,
-            version=version,
-            close_engine=close_engine,
-        )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self: _E) -> _E:
-        """Start the server thread and wait until it listens (idempotent)."""
-        if self._thread is not None:
-            return self
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        thread = threading.Thread(
-            target=self._run, args=(loop, ready), name="fake-ollama", daemon=True
-        )
-        thread.start()
-        ready.wait()
-        self._loop, self._thread = loop, thread
-        try:
-            asyncio.run_coroutine_threadsafe(self._emulator.start(), loop).result(timeout=30)
-        except BaseException:
-            self._halt()
-            raise
-        return self
-
-    @staticmethod
-    def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-        asyncio.set_event_loop(loop)
-        loop.call_soon(ready.set)
-        try:
-            loop.run_forever()
-        finally:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-            asyncio.set_event_loop(None)
-            loop.close()
-
-    def _halt(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=30)
-
-    def stop(self) -> None:
-        """Stop the server and its thread (idempotent)."""
-        loop = self._loop
-        if loop is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._emulator.stop(), loop).result(timeout=30)
-        finally:
-            self._halt()
-
-    def __enter__(self: _E) -> _E:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _on_loop(self, fn: Callable[[], _T]) -> _T:
-        """Run ``fn`` on the server's loop thread (directly when not running)."""
-        loop = self._loop
-        if loop is None or threading.current_thread() is self._thread:
-            return fn()
-
-        async def call() -> _T:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
-
-    # -- access -------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:54321`` (the server must be running)."""
-        return self._emulator.url
-
-    @property
-    def host(self) -> str:
-        """Same as :attr:`url` - the value to pass as ``ollama.Client(host=...)``."""
-        return self._emulator.url
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return self._emulator.port
-
-    @property
-    def emulator(self) -> OllamaEmulator:
-        """The underlying asyncio emulator (lives on the server thread's loop)."""
-        return self._emulator
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """Every request received: ``{"method", "path", "body"}``."""
-        return self._emulator.requests
-
-    @property
-    def chunk_log(self) -> list[tuple[int, int, int]]:
-        """``(request_seq, line_index, perf_counter_ns)`` per written line (``record_timings``)."""
-        return self._emulator.chunk_log
-
-    @property
-    def record_timings(self) -> bool:
-        """Whether :attr:`chunk_log` is being filled."""
-        return self._emulator.record_timings
-
-    @record_timings.setter
-    def record_timings(self, value: bool) -> None:
-        self._emulator.record_timings = value
-
-    def set_fault(self, name: str, fault: Fault | None) -> None:
-        """Inject (or with ``None`` clear) a fault for a model."""
-        self._on_loop(lambda: self._emulator.set_fault(name, fault))
 
 
 class FakeOllama(EmulatorThread):

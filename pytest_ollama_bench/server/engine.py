@@ -1,12 +1,12 @@
 """The contract between the emulator's Ollama-protocol front and what produces the tokens.
 
-The front (``server.py``) parses requests, validates them exactly as Ollama does, times
+The front (``emulator.py``) parses requests, validates them exactly as Ollama does, times
 ``load_duration`` and ``total_duration`` itself, and formats every NDJSON line. An engine only
 knows models and how to turn a request into pieces of text plus the final token counts and
 durations it really spent:
 
 * :class:`SimulatedEngine` (``simulated.py``) - scripted text, timings and faults per model;
-* ``LlamaCppEngine`` (``llamacpp.py``) - real inference with llama.cpp via xllamacpp.
+* ``LlamaCppEngine`` (``llamacpp``) - real inference with llama.cpp via xllamacpp.
 """
 
 from __future__ import annotations

@@ -45,15 +45,22 @@ are never affected.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from http import HTTPStatus
+
+from ..names import ModelName
+from ..names import parse_model_name
 
 __all__ = [
     "QUEUE_FULL_MESSAGE",
     "RUNNER_ERROR_PREFIX",
     "Fault",
     "FaultCursor",
+    "put_fault",
+    "take_fault",
 ]
 
 QUEUE_FULL_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
@@ -153,3 +160,48 @@ class FaultCursor:
     def cut(self, index: int, final: bool) -> bool:
         """Whether the stream is cut instead of writing chunk ``index``."""
         return self._due("cut_after", index, final)
+
+
+# -- the server's table of faults: display name -> Fault ------------------------------------------
+
+
+def _same(text: str, name: ModelName) -> bool:
+    parsed = parse_model_name(text)
+    return parsed is not None and parsed.key == name.key
+
+
+def put_fault(faults: MutableMapping[str, Fault], model: str, fault: Fault | None) -> None:
+    """Set a copy of ``fault`` for ``model`` (any spelling) in ``faults``; ``None`` clears it.
+
+    :raises ValueError: when ``model`` is not a valid model name.
+    """
+    name = parse_model_name(model.strip())
+    if name is None:
+        raise ValueError(f"invalid model name: {model!r}")
+    for existing in [key for key in faults if _same(key, name)]:
+        del faults[existing]
+    if fault is not None:
+        faults[name.display] = replace(fault)
+
+
+def take_fault(faults: MutableMapping[str, Fault], model: str, generating: bool) -> Fault | None:
+    """The fault a request for the installed ``model`` consumes, counting ``times`` down.
+
+    A load-only request (``generating`` false) is only affected by a ``status`` fault. Returns a
+    snapshot; the table's fault removes itself when its ``times`` run out.
+    """
+    name = parse_model_name(model)
+    if name is None:
+        return None
+    for key, fault in list(faults.items()):
+        if not _same(key, name):
+            continue
+        if not generating and fault.status is None:
+            return None
+        snapshot = replace(fault)
+        if fault.times is not None:
+            fault.times -= 1
+            if fault.times <= 0:
+                del faults[key]
+        return snapshot
+    return None

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..names import display_name
+from ..names import parse_model_name
 from ._go import format_time
 from ._go import parse_time_ns
 from .engine import EngineError
@@ -26,8 +28,6 @@ from .engine import Final
 from .engine import GenerationRequest
 from .engine import ModelCard
 from .engine import Piece
-from .names import normalize_model_name
-from .names import parse_model_name
 
 __all__ = [
     "ModelProfile",
@@ -104,7 +104,7 @@ class ModelProfile:
     capabilities: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        self.name = normalize_model_name(self.name)
+        self.name = display_name(self.name)
         if not self.digest:
             self.digest = hashlib.sha256(self.name.encode()).hexdigest()
         if not self.modified_at:
@@ -188,7 +188,7 @@ def _num_predict(options: dict[str, Any]) -> int:
 
 
 class SimulatedEngine:
-    """An :class:`~pytest_ollama_bench.testing.engine.Engine` that plays back profiles.
+    """An :class:`~pytest_ollama_bench.server.engine.Engine` that plays back profiles.
 
     Implements ``unload`` (``SupportsUnload``) so ``keep_alive`` 0 and expiry cost a new load.
     """
