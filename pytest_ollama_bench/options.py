@@ -20,6 +20,7 @@ import pytest
 
 from .hosts import DEFAULT_HOST
 from .hosts import parse_host
+from .local import INSTALL_HINT
 from .metrics import DEFAULT_COLUMNS
 from .metrics import DEFAULT_SORT
 from .metrics import parse_columns
@@ -225,7 +226,7 @@ OPTIONS: tuple[Option, ...] = (
                 "--ollama-compare)"),
     Option("embedded", "--ollama-embedded", None, "PYTEST_OLLAMA_EMBEDDED", _bool, kind="flag",
            help="Serve SmolLM2-135M with the embedded llama.cpp engine for this session and "
-                "benchmark it (needs: python -m pytest_ollama_bench install-local)"),
+                f"benchmark it (needs: {INSTALL_HINT})"),
     Option("embedded_gguf", "--ollama-embedded-gguf", "PATH NAME", None, _gguf, kind="pair",
            help="Serve your own GGUF file as model NAME with the embedded engine (implies "
                 "--ollama-embedded)"),

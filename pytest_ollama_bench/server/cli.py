@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from collections.abc import Sequence
 
+from ..local import INSTALL_HINT
 from ._go import parse_time_ns
 from .emulator import DEFAULT_VERSION
 from .emulator import LOOPBACK_HOSTS
@@ -82,9 +83,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument("--engine", choices=sorted(ENGINES), default="simulated")
     parser.add_argument("--ollama-version", default=DEFAULT_VERSION, help="for /api/version")
-    real = parser.add_argument_group(
-        "llama.cpp engine (python -m pytest_ollama_bench install-local)"
-    )
+    real = parser.add_argument_group(f"llama.cpp engine ({INSTALL_HINT})")
     real.add_argument(
         "--gguf", default=None, help="GGUF file to serve (default: SmolLM2-135M-Instruct)"
     )
