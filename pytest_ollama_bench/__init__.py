@@ -34,7 +34,6 @@ _EXPORTS = {
     ),
     **dict.fromkeys(
         (
-            "OllamaClient",
             "OllamaConnectionError",
             "OllamaError",
             "OllamaHTTPError",
@@ -43,11 +42,10 @@ _EXPORTS = {
             "OllamaModelNotFoundError",
             "OllamaStreamError",
             "OllamaTimeoutError",
-            "OpenAIClient",
-            "Report",
         ),
-        "client",
+        "errors",
     ),
+    "OllamaClient": "client",
     "OpenAIClient": "openai",
     "Measurement": "models",
     "Stats": "models",
@@ -115,14 +113,14 @@ if TYPE_CHECKING:
     from .assertions import count_sentences as count_sentences
     from .assertions import count_words as count_words
     from .client import OllamaClient as OllamaClient
-    from .client import OllamaConnectionError as OllamaConnectionError
-    from .client import OllamaError as OllamaError
-    from .client import OllamaHTTPError as OllamaHTTPError
-    from .client import OllamaIncompleteStreamError as OllamaIncompleteStreamError
-    from .client import OllamaMalformedResponseError as OllamaMalformedResponseError
-    from .client import OllamaModelNotFoundError as OllamaModelNotFoundError
-    from .client import OllamaStreamError as OllamaStreamError
-    from .client import OllamaTimeoutError as OllamaTimeoutError
+    from .errors import OllamaConnectionError as OllamaConnectionError
+    from .errors import OllamaError as OllamaError
+    from .errors import OllamaHTTPError as OllamaHTTPError
+    from .errors import OllamaIncompleteStreamError as OllamaIncompleteStreamError
+    from .errors import OllamaMalformedResponseError as OllamaMalformedResponseError
+    from .errors import OllamaModelNotFoundError as OllamaModelNotFoundError
+    from .errors import OllamaStreamError as OllamaStreamError
+    from .errors import OllamaTimeoutError as OllamaTimeoutError
     from .fixture import BenchResult as BenchResult
     from .fixture import OllamaBench as OllamaBench
     from .models import Measurement as Measurement

@@ -18,7 +18,7 @@ from typing import cast
 
 import pytest
 
-from .client import OllamaError
+from .errors import OllamaError
 from .measure import stats_over
 from .models import CallRecord
 from .models import Endpoint

@@ -44,8 +44,8 @@ from .transport import RESOURCES_KEY
 if TYPE_CHECKING:
     # heavy (pydantic, aiohttp, psutil): imported where first needed, so a session that runs
     # no benchmark never pays for them
-    from .client import OllamaError
     from .collect import CaseCollector
+    from .errors import OllamaError
     from .fixture import OllamaBench
     from .hostlock import HostLock
     from .models import CallRecord
@@ -204,7 +204,7 @@ class BenchSession:
     def installed_models(self) -> list[InstalledModel]:
         """The server's models, fetched once per process; raises _Unreachable with a reason."""
         if not self._checked:
-            from .client import OllamaError
+            from .errors import OllamaError
 
             self._checked = True
             try:
@@ -370,7 +370,7 @@ class BenchSession:
         self._check_gates(item, body_failed=body_failed)
 
     def _server_version(self) -> str | None:
-        from .client import OllamaError
+        from .errors import OllamaError
 
         async def version() -> str:
             client = self.new_client()
@@ -386,7 +386,7 @@ class BenchSession:
 
     def _with_vram(self, use: ResourceUse, model: str) -> ResourceUse:
         from .client import OllamaClient
-        from .client import OllamaError
+        from .errors import OllamaError
         from .sysinfo import vram_from_ps
 
         async def ps() -> list[dict[str, Any]]:
