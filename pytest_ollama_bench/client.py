@@ -1,6 +1,7 @@
 """An aiohttp client for Ollama's native HTTP API that times every streamed chunk.
 
-No pytest here: the fixture, the benchmarks and users' own scripts share this client.
+No pytest here: the fixture, the benchmarks and users' own scripts share this client. Failures
+raise the structured errors of :mod:`pytest_ollama_bench.errors` (``api="native"``).
 
 >>> async with OllamaClient("127.0.0.1:11434") as client:       # doctest: +SKIP
 ...     m = await client.chat("llama3.2", [{"role": "user", "content": "Hi"}])
@@ -20,14 +21,8 @@ import orjson
 
 from .availability import InstalledModel
 from .availability import parse_tags
-from .errors import OllamaHTTPError
-from .errors import OllamaMalformedResponseError
-from .errors import OllamaModelNotFoundError
-from .errors import OllamaStreamError
 from .http import HTTPClient
 from .http import NDJSONSplitter
-from .http import error_text
-from .http import excerpt
 from .http import is_connect_timeout
 from .measure import Recorder
 from .models import Endpoint
@@ -37,6 +32,8 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["OllamaClient"]
+
+_TAGS_PATH = "/api/tags"
 
 
 class OllamaClient(HTTPClient):
@@ -54,7 +51,7 @@ class OllamaClient(HTTPClient):
 
     async def tags(self) -> list[dict[str, Any]]:
         """The installed models as ``/api/tags`` lists them (what ``ollama list`` prints)."""
-        data = await self._request_json("GET", "/api/tags")
+        data = await self._request_json("GET", _TAGS_PATH)
         models = data.get("models") if isinstance(data, dict) else None
         return [m for m in models or [] if isinstance(m, dict)]
 
@@ -135,21 +132,17 @@ class OllamaClient(HTTPClient):
             async with session.post(url, json=payload) as resp:
                 rec.headers(clock())
                 if resp.status >= 400:
-                    raise self._http_error(resp.status, await resp.read(), path, model)
+                    raise self._http_error(resp.status, await resp.read(), "POST", path, model)
                 await self._consume(resp, rec, endpoint, path)
         except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
             if is_connect_timeout(exc):
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, path) from exc
             phase = "next chunk" if rec.chunks else "first chunk"
             raise self._timeout(phase, path, rec) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-            raise self._incomplete(
-                path,
-                rec,
-                f"the connection was closed ({exc}); the server may have crashed or been restarted",
-            ) from exc
+            raise self._incomplete(path, rec, "closed", str(exc) or type(exc).__name__) from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise self._unreachable(exc) from exc
+            raise self._unreachable(exc, path) from exc
         return rec.measurement()
 
     async def _consume(
@@ -172,12 +165,7 @@ class OllamaClient(HTTPClient):
             line_no += 1
             if self._record(loads, rest, line_no, clock(), rec, text_key, path):
                 return
-        raise self._incomplete(
-            path,
-            rec,
-            "the stream ended without a 'done: true' record; the server may have crashed or "
-            "been restarted",
-        )
+        raise self._incomplete(path, rec, "ended")
 
     def _record(
         self,
@@ -195,24 +183,9 @@ class OllamaClient(HTTPClient):
         except ValueError:
             obj = None
         if type(obj) is not dict:
-            raise OllamaMalformedResponseError(
-                f"line {line_no} of the stream from {self.display_host}{path} is not a JSON "
-                f"object: {excerpt(line)!r}; the server or a proxy in between corrupted the "
-                "stream",
-                host=self.display_host,
-                line=line,
-                line_number=line_no,
-            )
+            raise self._malformed(line, path, part="line", number=line_no)
         if "error" in obj:
-            error = str(obj["error"])
-            raise OllamaStreamError(
-                f"{self.display_host}{path} reported an error mid-stream after "
-                f"{rec.chunks} chunk(s) for model {rec.model!r}: {error}; "
-                "check the server log (journalctl -u ollama / ~/.ollama/logs/server.log)",
-                host=self.display_host,
-                error=error,
-                chunks=rec.chunks,
-            )
+            raise self._stream_error(str(obj["error"]), path, rec)
         # the hot path: one pass per chunk, no allocations beyond what the record needs
         if text_key is None:
             msg = obj.get("message")
@@ -239,19 +212,8 @@ class OllamaClient(HTTPClient):
 
     # ----------------------------------------------------------------- error builders
 
-    def _http_error(self, status: int, body: bytes, path: str, model: str) -> OllamaHTTPError:
-        error = error_text(body)
-        if status == 404 and "not found" in error.lower() and path != "/" and model:
-            return OllamaModelNotFoundError(
-                f"model {model!r} not found on {self.display_host} (HTTP 404: {error}); "
-                f"run: ollama pull {model}",
-                host=self.display_host,
-                status=status,
-                error=error,
-                path=path,
-                model=model,
-            )
-        return super()._http_error(status, body, path, model)
+    def _model_missing(self, status: int, error: str, error_type: str, is_json: bool) -> bool:
+        return status == 404 and "not found" in error.lower()
 
 
 def _put_optional(payload: dict[str, Any], **values: Any) -> None:

@@ -18,7 +18,7 @@ from typing import cast
 
 import pytest
 
-from .errors import OllamaError
+from .errors import ServerError
 from .measure import stats_over
 from .models import CallRecord
 from .models import Endpoint
@@ -272,7 +272,7 @@ class OllamaBench:
             try:
                 for i in range(n_warmup + n_rounds):
                     done.append(await once(client, i < n_warmup))
-            except OllamaError as exc:
+            except ServerError as exc:
                 error = exc
             record = CallRecord(
                 nodeid=nodeid,

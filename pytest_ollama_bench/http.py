@@ -1,7 +1,8 @@
 """What both API clients share: one aiohttp session, JSON requests, timeouts, error builders.
 
 :class:`HTTPClient` is the base of :class:`~pytest_ollama_bench.client.OllamaClient` (native
-API) and :class:`~pytest_ollama_bench.openai.OpenAIClient`. :class:`NDJSONSplitter` cuts a
+API) and :class:`~pytest_ollama_bench.openai.OpenAIClient`; it turns every failure into one of
+the structured errors of :mod:`pytest_ollama_bench.errors`. :class:`NDJSONSplitter` cuts a
 byte stream into lines. No pytest here.
 """
 
@@ -12,26 +13,32 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import ClassVar
 from typing import TypeVar
 
 import orjson
 
-from .errors import OllamaConnectionError
-from .errors import OllamaHTTPError
-from .errors import OllamaIncompleteStreamError
-from .errors import OllamaMalformedResponseError
-from .errors import OllamaTimeoutError
+from .errors import IncompleteReason
+from .errors import IncompleteStreamError
+from .errors import MalformedPart
+from .errors import MalformedResponseError
+from .errors import ModelNotFoundError
+from .errors import ServerHTTPError
+from .errors import ServerTimeoutError
+from .errors import ServerUnreachableError
+from .errors import StreamError
+from .errors import excerpt
 from .hosts import parse_host
 from .hosts import redact_host
+from .settings import Api
 
 if TYPE_CHECKING:
     import aiohttp
 
     from .measure import Recorder
 
-__all__ = ["HTTPClient", "NDJSONSplitter", "error_text", "excerpt", "is_connect_timeout"]
+__all__ = ["HTTPClient", "NDJSONSplitter", "error_info", "is_connect_timeout"]
 
-_EXCERPT = 200
 _C = TypeVar("_C", bound="HTTPClient")
 
 
@@ -60,11 +67,6 @@ class NDJSONSplitter:
         return rest if rest.strip() else b""
 
 
-def excerpt(data: bytes | str) -> str:
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
-
-
 def is_connect_timeout(exc: BaseException) -> bool:
     """True for aiohttp's connect timeout (aiohttp >= 3.10 has a class for it)."""
     import aiohttp
@@ -73,17 +75,44 @@ def is_connect_timeout(exc: BaseException) -> bool:
     return isinstance(kind, type) and isinstance(exc, kind)
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def error_info(body: bytes) -> tuple[str, str, bool]:
+    """``(message, type, whether the body was JSON)`` of an error response body.
+
+    The message is the JSON ``error`` (a string, or an object's ``message``: Ollama, OpenAI,
+    llama.cpp), else a top-level ``message`` or ``detail`` (older vLLM, FastAPI), else the start
+    of the body; the type is the error's ``type`` when the server gives one, else ``""``.
+    """
+    try:
+        obj = orjson.loads(body)
+    except ValueError:
+        return excerpt(body).strip(), "", False
+    if isinstance(obj, dict):
+        err = obj.get("error")
+        if isinstance(err, dict):
+            return str(err.get("message", err)), _text(err.get("type")), True
+        if isinstance(err, str):
+            return err, _text(obj.get("type")), True
+        for key in ("message", "detail"):
+            if isinstance(obj.get(key), str):
+                return str(obj[key]), _text(obj.get("type")), True
+    return excerpt(body).strip(), "", True
+
+
 class HTTPClient:
-    """What both API clients share: one aiohttp session, its timeouts, the error builders.
+    """One aiohttp session to one server; use as ``async with`` or call :meth:`aclose`.
 
     :param host: base URL or ``OLLAMA_HOST``-style value; None reads ``$OLLAMA_HOST``.
     :param timeout: seconds allowed until the first chunk and between chunks.
     :param connect_timeout: seconds allowed to open the connection.
+    :param headers: sent with every request.
     """
 
-    #: how error messages name the server, and what to do when it is not there
-    server_name = "Ollama server"
-    start_hint = "start it with 'ollama serve'"
+    #: which API the subclass speaks; the errors it raises say so
+    api: ClassVar[Api] = "native"
 
     def __init__(
         self,
@@ -135,7 +164,14 @@ class HTTPClient:
     async def _request_json(
         self, method: str, path: str, payload: Mapping[str, Any] | None = None, model: str = ""
     ) -> Any:
-        """One plain JSON request; HTTP errors through :meth:`_http_error`."""
+        """One plain JSON request; returns the decoded body.
+
+        :raises ServerUnreachableError: no connection.
+        :raises ServerHTTPError: an HTTP error status (:class:`ModelNotFoundError` for a
+            missing ``model``).
+        :raises ServerTimeoutError: no response within the timeout.
+        :raises MalformedResponseError: a body that is not JSON.
+        """
         import aiohttp
 
         session = self._get_session()
@@ -143,78 +179,108 @@ class HTTPClient:
             async with session.request(method, self._url(path), json=payload) as resp:
                 body = await resp.read()
                 if resp.status >= 400:
-                    raise self._http_error(resp.status, body, path, model)
+                    raise self._http_error(resp.status, body, method, path, model)
         except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
             if is_connect_timeout(exc):
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, path) from exc
             raise self._timeout("response", path) from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise self._unreachable(exc) from exc
+            raise self._unreachable(exc, path) from exc
         try:
             return orjson.loads(body)
         except ValueError as exc:
-            raise OllamaMalformedResponseError(
-                f"{method} {self.display_host}{path} returned a body that is not JSON: "
-                f"{excerpt(body)!r}; is {self.display_host} an {self.server_name}?",
-                host=self.display_host,
-                line=body,
-                line_number=1,
-            ) from exc
+            raise self._malformed(body, path, method=method) from exc
 
-    def _http_error(self, status: int, body: bytes, path: str, model: str) -> OllamaHTTPError:
-        """An HTTP error status before streaming, with the server's message and a hint."""
-        error = error_text(body)
-        hint = {
-            400: "the request was rejected; check the model name and options",
-            429: "the server is rate limiting; retry later",
-            500: "the server failed; check its log",
-            503: "the server is busy; lower the concurrency or raise OLLAMA_MAX_QUEUE",
-        }.get(status, "check the server log")
-        return OllamaHTTPError(
-            f"{self.display_host}{path} answered HTTP {status}: {error}; {hint}",
+    # ----------------------------------------------------------------- error builders
+
+    def _model_missing(self, status: int, error: str, error_type: str, is_json: bool) -> bool:
+        """Whether an HTTP error for a request naming a model says that model does not exist."""
+        return False
+
+    def _http_error(
+        self, status: int, body: bytes, method: str, path: str, model: str
+    ) -> ServerHTTPError:
+        """An HTTP error status before any output, with the server's own message."""
+        error, error_type, is_json = error_info(body)
+        if model and self._model_missing(status, error, error_type, is_json):
+            return ModelNotFoundError(
+                host=self.display_host,
+                path=path,
+                api=self.api,
+                status=status,
+                error=error,
+                method=method,
+                body_is_json=is_json,
+                model=model,
+            )
+        return ServerHTTPError(
             host=self.display_host,
+            path=path,
+            api=self.api,
             status=status,
             error=error,
+            method=method,
+            body_is_json=is_json,
+        )
+
+    def _unreachable(self, exc: BaseException, path: str) -> ServerUnreachableError:
+        return ServerUnreachableError(
+            host=self.display_host,
             path=path,
+            api=self.api,
+            detail=str(exc) or type(exc).__name__,
         )
 
-    def _unreachable(self, exc: BaseException) -> OllamaConnectionError:
-        detail = str(exc) or type(exc).__name__
-        return OllamaConnectionError(
-            f"{self.server_name} at {self.display_host} is not reachable ({detail}); "
-            f"{self.start_hint} or point --ollama-host / OLLAMA_HOST at a running server",
+    def _incomplete(
+        self, path: str, rec: Recorder, reason: IncompleteReason, detail: str = ""
+    ) -> IncompleteStreamError:
+        return IncompleteStreamError(
             host=self.display_host,
-        )
-
-    def _incomplete(self, path: str, rec: Recorder, why: str) -> OllamaIncompleteStreamError:
-        return OllamaIncompleteStreamError(
-            f"stream from {self.display_host}{path} for model {rec.model!r} broke off after "
-            f"{rec.chunks} chunk(s): {why}",
-            host=self.display_host,
+            path=path,
+            api=self.api,
             chunks=rec.chunks,
+            model=rec.model,
+            reason=reason,
+            detail=detail,
         )
 
-    def _timeout(self, phase: str, path: str, rec: Recorder | None = None) -> OllamaTimeoutError:
-        model = f" for model {rec.model!r}" if rec is not None else ""
-        return OllamaTimeoutError(
-            f"no {phase} from {self.display_host}{path}{model} within {self.timeout:g} s; "
-            "the model may still be loading or the server is overloaded: raise "
-            "--ollama-timeout or warm the model up",
+    def _timeout(self, phase: str, path: str, rec: Recorder | None = None) -> ServerTimeoutError:
+        return ServerTimeoutError(
             host=self.display_host,
+            path=path,
+            api=self.api,
             phase=phase,
             seconds=self.timeout,
+            model=rec.model if rec is not None else "",
         )
 
+    def _malformed(
+        self,
+        data: bytes,
+        path: str,
+        *,
+        part: MalformedPart = "body",
+        number: int = 1,
+        expected: str = "JSON",
+        method: str = "",
+    ) -> MalformedResponseError:
+        return MalformedResponseError(
+            host=self.display_host,
+            path=path,
+            api=self.api,
+            line=data,
+            line_number=number,
+            part=part,
+            expected=expected,
+            method=method,
+        )
 
-def error_text(body: bytes) -> str:
-    try:
-        obj = orjson.loads(body)
-    except ValueError:
-        return excerpt(body).strip()
-    if isinstance(obj, dict):
-        err = obj.get("error")
-        if isinstance(err, dict):  # OpenAI-style {"error": {"message": ...}}
-            return str(err.get("message", err))
-        if err is not None:
-            return str(err)
-    return excerpt(body).strip()
+    def _stream_error(self, error: str, path: str, rec: Recorder) -> StreamError:
+        return StreamError(
+            host=self.display_host,
+            path=path,
+            api=self.api,
+            error=error,
+            chunks=rec.chunks,
+            model=rec.model,
+        )

@@ -11,9 +11,9 @@ Differences from the native API, all the server's doing:
 * The stream is Server-Sent Events (:mod:`pytest_ollama_bench.sse`): ``data: {chunk}``
   events ended by ``data: [DONE]``. A stream that ends without ``[DONE]`` still counts as
   complete when a choice already carried a ``finish_reason`` (servers that leave out the
-  terminator); otherwise it raises :class:`OllamaIncompleteStreamError`. That is also all a
-  client sees when a model fails mid-stream on Ollama's ``/v1``: it turns the error into an
-  empty chunk and stops.
+  terminator); otherwise it raises :class:`~pytest_ollama_bench.errors.IncompleteStreamError`.
+  That is also all a client sees when a model fails mid-stream on Ollama's ``/v1``: it turns
+  the error into an empty chunk and stops.
 * Ollama's ``/v1`` exposes token counts (``usage``) but no durations, so ``tokens_per_s``,
   ``eval_ms`` and ``prompt_eval_ms`` stay None there. llama.cpp adds a ``timings`` object,
   which gives them. Load and total server durations are never exposed.
@@ -39,14 +39,11 @@ from typing import Any
 import orjson
 
 from .availability import InstalledModel
-from .errors import OllamaError
-from .errors import OllamaHTTPError
-from .errors import OllamaMalformedResponseError
-from .errors import OllamaModelNotFoundError
-from .errors import OllamaStreamError
+from .errors import ServerError
+from .errors import StreamError
 from .hosts import redact_host
 from .http import HTTPClient
-from .http import excerpt
+from .http import error_info
 from .http import is_connect_timeout
 from .measure import Recorder
 from .models import Endpoint
@@ -85,28 +82,6 @@ class _StreamState:
         return final_record(self.finish_reason, self.usage, self.timings)
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _error_info(body: bytes) -> tuple[str, str, bool]:
-    """(message, type, whether the body was JSON) of an error response body."""
-    try:
-        obj = orjson.loads(body)
-    except ValueError:
-        return excerpt(body).strip(), "", False
-    if isinstance(obj, dict):
-        err = obj.get("error")
-        if isinstance(err, dict):  # OpenAI, Ollama, llama.cpp: {"error": {"message": ...}}
-            return str(err.get("message", err)), _text(err.get("type")), True
-        if isinstance(err, str):
-            return err, _text(obj.get("type")), True
-        for key in ("message", "detail"):  # older vLLM; FastAPI
-            if isinstance(obj.get(key), str):
-                return str(obj[key]), _text(obj.get("type")), True
-    return excerpt(body).strip(), "", True
-
-
 # --------------------------------------------------------------------------- client
 
 
@@ -122,8 +97,7 @@ class OpenAIClient(HTTPClient):
     :param headers: extra request headers (they win over the ``Authorization`` above).
     """
 
-    server_name = "OpenAI-compatible server"
-    start_hint = "start it ('ollama serve', 'llama-server', ...)"
+    api = "openai"
 
     def __init__(
         self,
@@ -147,24 +121,25 @@ class OpenAIClient(HTTPClient):
         for path in ("/api/version", "/version"):
             try:
                 data = await self._request_json("GET", path)
-            except OllamaError:
+            except ServerError:
                 continue
             if isinstance(data, dict) and isinstance(data.get("version"), str):
                 return str(data["version"])
         return ""
 
     async def installed_models(self) -> list[InstalledModel]:
-        """The models ``GET /v1/models`` lists (``data[].id``); llama.cpp also gives sizes."""
+        """The models ``GET /v1/models`` lists (``data[].id``); llama.cpp also gives sizes.
+
+        :raises MalformedResponseError: for a body without a ``data`` list.
+        """
         data = await self._request_json("GET", _MODELS_PATH)
         entries = data.get("data") if isinstance(data, dict) else None
         if not isinstance(entries, list):
-            raise OllamaMalformedResponseError(
-                f"GET {self.display_host}{_MODELS_PATH} has no 'data' list: "
-                f"{excerpt(json.dumps(data))!r}; is {self.display_host} an OpenAI-compatible "
-                "server?",
-                host=self.display_host,
-                line=json.dumps(data).encode(),
-                line_number=1,
+            raise self._malformed(
+                json.dumps(data).encode(),
+                _MODELS_PATH,
+                method="GET",
+                expected="a JSON object with a 'data' list",
             )
         models: list[InstalledModel] = []
         for entry in entries:
@@ -265,7 +240,7 @@ class OpenAIClient(HTTPClient):
                     answered = True
                     rec.headers(clock())
                     if resp.status >= 400:
-                        raise self._http_error(resp.status, await resp.read(), path, model)
+                        raise self._http_error(resp.status, await resp.read(), "POST", path, model)
                     if stream and resp.content_type != "application/json":
                         await self._consume(resp, rec, path)
                     else:  # stream=False, or a server that ignored "stream": true
@@ -276,24 +251,22 @@ class OpenAIClient(HTTPClient):
                 return rec.measurement()
             except asyncio.TimeoutError as exc:
                 if is_connect_timeout(exc):
-                    raise self._unreachable(exc) from exc
+                    raise self._unreachable(exc, path) from exc
                 phase = "next chunk" if rec.chunks else "first chunk"
                 raise self._timeout(phase, path, rec) from exc
             except aiohttp.ClientPayloadError as exc:
-                raise self._incomplete(
-                    path, rec, f"the connection was closed mid-body ({exc})"
-                ) from exc
+                raise self._incomplete(path, rec, "closed", f"mid-body: {exc}") from exc
             except aiohttp.ClientConnectorError as exc:
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, path) from exc
             except (aiohttp.ClientConnectionError, OSError) as exc:
                 if not answered and attempt == 1:
                     continue  # most likely a kept-alive connection the server had closed
                 if answered or isinstance(exc, aiohttp.ServerDisconnectedError):
-                    why = f"the connection was closed ({str(exc) or type(exc).__name__})"
-                    raise self._incomplete(path, rec, why) from exc
-                raise self._unreachable(exc) from exc
+                    detail = str(exc) or type(exc).__name__
+                    raise self._incomplete(path, rec, "closed", detail) from exc
+                raise self._unreachable(exc, path) from exc
             except aiohttp.ClientError as exc:
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, path) from exc
         raise AssertionError("the second attempt always returns or raises")
 
     async def _consume(self, resp: aiohttp.ClientResponse, rec: Recorder, path: str) -> None:
@@ -315,15 +288,7 @@ class OpenAIClient(HTTPClient):
         if state.finish_reason is not None:  # the server left out the [DONE] terminator
             rec.done(t, state.final())
             return
-        if state.events == 0:
-            why = "the response had no SSE 'data:' events; is it an OpenAI-compatible server?"
-        else:
-            why = (
-                "the stream ended without 'data: [DONE]' or a finish_reason (Ollama's /v1 ends "
-                "a stream like this when the model fails mid-stream; --ollama-api native "
-                "shows the error)"
-            )
-        raise self._incomplete(path, rec, why)
+        raise self._incomplete(path, rec, "ended" if state.events else "no_events")
 
     def _record_event(
         self, event: SSEEvent, t: int, rec: Recorder, state: _StreamState, path: str
@@ -334,7 +299,7 @@ class OpenAIClient(HTTPClient):
             return True
         for obj in self._decode(event, state.events, path):
             if obj.get("error") is not None or event.event == "error":
-                raise self._stream_error(obj, rec, path)
+                raise self._event_error(obj, rec, path)
             content = thinking = ""
             tools = False
             choices = obj.get("choices")
@@ -373,14 +338,7 @@ class OpenAIClient(HTTPClient):
                 if objs and all(isinstance(o, dict) for o in objs):
                     return objs
         if not isinstance(obj, dict):
-            raise OllamaMalformedResponseError(
-                f"event {number} of the stream from {self.display_host}{path} is not a JSON "
-                f"object: {excerpt(event.data)!r}; the server or a proxy in between corrupted "
-                "the stream",
-                host=self.display_host,
-                line=event.data,
-                line_number=number,
-            )
+            raise self._malformed(event.data, path, part="event", number=number)
         return [obj]
 
     def _record_body(self, body: bytes, t: int, rec: Recorder, path: str) -> None:
@@ -390,23 +348,13 @@ class OpenAIClient(HTTPClient):
         except ValueError:
             obj = None
         if not isinstance(obj, dict):
-            raise OllamaMalformedResponseError(
-                f"POST {self.display_host}{path} returned a body that is not a JSON object: "
-                f"{excerpt(body)!r}; is {self.display_host} an OpenAI-compatible server?",
-                host=self.display_host,
-                line=body,
-                line_number=1,
-            )
+            raise self._malformed(body, path, method="POST", expected="a JSON object")
         if obj.get("error") is not None:
-            raise self._stream_error(obj, rec, path)
+            raise self._event_error(obj, rec, path)
         choices = obj.get("choices")
         if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)):
-            raise OllamaMalformedResponseError(
-                f"POST {self.display_host}{path} returned no 'choices': {excerpt(body)!r}; "
-                f"is {self.display_host} an OpenAI-compatible server?",
-                host=self.display_host,
-                line=body,
-                line_number=1,
+            raise self._malformed(
+                body, path, method="POST", expected="a JSON object with a 'choices' list"
             )
         choice = choices[0]
         message = choice.get("message")
@@ -426,58 +374,19 @@ class OpenAIClient(HTTPClient):
 
     # ----------------------------------------------------------------- error builders
 
-    def _http_error(self, status: int, body: bytes, path: str, model: str) -> OllamaHTTPError:
-        error, kind, is_json = _error_info(body)
-        where = f"{self.display_host}{path}"
+    def _model_missing(self, status: int, error: str, error_type: str, is_json: bool) -> bool:
         lowered = error.lower()
-        if (
+        return (
             status == 404
-            and model
             and is_json
             and (
-                kind.lower() in _NOT_FOUND_TYPES
+                error_type.lower() in _NOT_FOUND_TYPES
                 or "not found" in lowered
                 or "does not exist" in lowered
             )
-        ):
-            return OllamaModelNotFoundError(
-                f"model {model!r} not found on {self.display_host} (HTTP 404: {error}); "
-                f"pull or load it on the server (Ollama: ollama pull {model}) or pick one "
-                f"that GET {_MODELS_PATH} lists",
-                host=self.display_host,
-                status=status,
-                error=error,
-                path=path,
-                model=model,
-            )
-        if status == 404 and not is_json:
-            hint = (
-                f"is {self.display_host} an OpenAI-compatible server? give --ollama-host "
-                "without the /v1 suffix"
-            )
-        else:
-            hint = {
-                400: "the request was rejected; check the model name and options",
-                401: "the server wants an API key; set OPENAI_API_KEY",
-                403: "the server refused the API key; check OPENAI_API_KEY",
-                429: "the server is rate limiting; retry later",
-                500: "the server failed; check its log",
-                503: "the server is busy; lower the concurrency or raise its queue size",
-            }.get(status, "check the server log")
-        return OllamaHTTPError(
-            f"{where} answered HTTP {status}: {error}; {hint}",
-            host=self.display_host,
-            status=status,
-            error=error,
-            path=path,
         )
 
-    def _stream_error(self, obj: Mapping[str, Any], rec: Recorder, path: str) -> OllamaStreamError:
-        error, _, _ = _error_info(json.dumps(obj).encode())
-        return OllamaStreamError(
-            f"{self.display_host}{path} reported an error in the stream after "
-            f"{rec.chunks} chunk(s) for model {rec.model!r}: {error}; check the server log",
-            host=self.display_host,
-            error=error,
-            chunks=rec.chunks,
-        )
+    def _event_error(self, obj: Mapping[str, Any], rec: Recorder, path: str) -> StreamError:
+        """The error an ``{"error": ...}`` object (or ``event: error``) in the answer carries."""
+        error, _, _ = error_info(json.dumps(obj).encode())
+        return self._stream_error(error, path, rec)

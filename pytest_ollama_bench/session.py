@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     # heavy (pydantic, aiohttp, psutil): imported where first needed, so a session that runs
     # no benchmark never pays for them
     from .collect import CaseCollector
-    from .errors import OllamaError
+    from .errors import ServerError
     from .fixture import OllamaBench
     from .hostlock import HostLock
     from .models import CallRecord
@@ -204,12 +204,12 @@ class BenchSession:
     def installed_models(self) -> list[InstalledModel]:
         """The server's models, fetched once per process; raises _Unreachable with a reason."""
         if not self._checked:
-            from .errors import OllamaError
+            from .errors import ServerError
 
             self._checked = True
             try:
                 self._installed = self._loop.run(self._fetch_models())
-            except OllamaError as exc:
+            except ServerError as exc:
                 self._installed = self._ollama_list_fallback()
                 if self._installed is None:
                     self._unreachable = unreachable_reason(self.display_host, _detail(exc))
@@ -370,7 +370,7 @@ class BenchSession:
         self._check_gates(item, body_failed=body_failed)
 
     def _server_version(self) -> str | None:
-        from .errors import OllamaError
+        from .errors import ServerError
 
         async def version() -> str:
             client = self.new_client()
@@ -381,12 +381,12 @@ class BenchSession:
 
         try:
             return self._loop.run(version()) or None
-        except (OllamaError, OSError):
+        except (ServerError, OSError):
             return None
 
     def _with_vram(self, use: ResourceUse, model: str) -> ResourceUse:
         from .client import OllamaClient
-        from .errors import OllamaError
+        from .errors import ServerError
         from .sysinfo import vram_from_ps
 
         async def ps() -> list[dict[str, Any]]:
@@ -395,7 +395,7 @@ class BenchSession:
 
         try:
             vram, size = vram_from_ps(self._loop.run(ps()), model)
-        except (OllamaError, ValueError):
+        except (ServerError, ValueError):
             return use
         return use.model_copy(update={"vram_mb": vram, "model_size_mb": size})
 
@@ -570,7 +570,7 @@ def _error_text(report: pytest.TestReport) -> str:
     return report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else ""
 
 
-def _detail(exc: OllamaError) -> str:
+def _detail(exc: ServerError) -> str:
     """The short cause inside a client error message, e.g. 'Connect call failed ...'."""
     message = exc.message
     start, end = message.find("("), message.rfind(")")
