@@ -5,6 +5,9 @@ the result here; the plugin turns the answers into skip reasons. Naming rules fo
 ``types/model/name.go`` (reference/ollama-api.md section 4.3): the full form is
 ``host/namespace/model:tag`` with defaults ``registry.ollama.ai``, ``library`` and ``latest``,
 and lookups are case-insensitive.
+
+A failed listing becomes a reason too (:func:`model_list_failure_reason`, from the client's
+structured error).
 """
 
 from __future__ import annotations
@@ -15,16 +18,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import MalformedResponseError
+from .errors import ServerError
+from .errors import ServerHTTPError
+from .errors import ServerTimeoutError
+from .errors import ServerUnreachableError
+from .errors import excerpt
+
 __all__ = [
     "InstalledModel",
     "display_name",
     "find_model",
-    "is_remote",
     "missing_model_reason",
+    "model_list_failure_reason",
     "normalize_model_name",
     "parse_ollama_list",
     "parse_tags",
-    "unreachable_reason",
 ]
 
 DEFAULT_HOST = "registry.ollama.ai"
@@ -274,28 +283,6 @@ def find_model(wanted: str, installed: Sequence[InstalledModel]) -> InstalledMod
     return None
 
 
-def is_remote(model: InstalledModel | str) -> bool:
-    """Whether a model runs on ollama.com rather than locally (a "cloud" model).
-
-    True for the tag ``cloud`` or a tag ending in ``-cloud`` (``gpt-oss:120b-cloud``), and for
-    an ``/api/tags`` entry that carries ``remote_host``.
-
-    :param model: an installed model or a model name.
-    :returns: whether requests to it leave the machine.
-    """
-    if isinstance(model, InstalledModel):
-        if model.remote_host:
-            return True
-        name = model.name
-    else:
-        name = model
-    try:
-        tag = _split_name(name)[3].lower()
-    except ValueError:
-        return False
-    return tag == "cloud" or tag.endswith("-cloud")
-
-
 def missing_model_reason(model: str, host: str, installed: Sequence[InstalledModel]) -> str:
     """The skip reason for a model the server does not have, with the command that fixes it.
 
@@ -317,17 +304,46 @@ def missing_model_reason(model: str, host: str, installed: Sequence[InstalledMod
     return f"model '{wanted}' not available on {host} (have: {have}); run: ollama pull {wanted}"
 
 
-def unreachable_reason(host: str, detail: str) -> str:
-    """The skip or error reason when no Ollama server answers at ``host``.
+_LIST_404_HINTS = {
+    "native": "is this an Ollama server? (for an OpenAI-compatible one use --ollama-api openai)",
+    "openai": (
+        "{host} does not look like an OpenAI-compatible server: check --ollama-host (the "
+        "server's base URL), or use --ollama-api native for Ollama's own API"
+    ),
+}
 
-    :param host: the server's base URL.
-    :param detail: what went wrong, e.g. ``connection refused``; omitted when blank.
-    :returns: e.g. ``Ollama server at http://127.0.0.1:11434 is not reachable (connection
-        refused); start it with 'ollama serve' or point --ollama-host / OLLAMA_HOST at a running
-        server``.
+
+def model_list_failure_reason(exc: ServerError) -> str:
+    """The skip or error reason when listing a server's models failed with ``exc``.
+
+    Only a connection failure says the server is not reachable (with how to start one);
+    anything else names the request, what came back and what to check.
+
+    :param exc: the client's error from ``installed_models()``.
+    :returns: e.g. ``Ollama server at http://127.0.0.1:11434 is not reachable (Cannot connect
+        ...); start it with 'ollama serve' or point --ollama-host / OLLAMA_HOST at a running
+        server``, or ``could not list the models of http://127.0.0.1:11434: GET /api/tags
+        answered HTTP 500: <server text>; check the server log``.
     """
-    reason = f" ({detail.strip()})" if detail.strip() else ""
-    return (
-        f"Ollama server at {host} is not reachable{reason}; start it with 'ollama serve' or "
-        "point --ollama-host / OLLAMA_HOST at a running server"
-    )
+    if isinstance(exc, ServerUnreachableError):
+        return exc.message
+    head = f"could not list the models of {exc.host}"
+    if isinstance(exc, ServerHTTPError):
+        if exc.status == 404:
+            hint = _LIST_404_HINTS[exc.api].format(host=exc.host)
+        elif exc.status in (401, 403, 429, 503):
+            hint = exc.hint
+        else:
+            hint = "check the server log"
+        return f"{head}: {exc.method} {exc.path} answered HTTP {exc.status}: {exc.error}; {hint}"
+    if isinstance(exc, MalformedResponseError):
+        return (
+            f"{head}: {exc.method} {exc.path} returned a body that is not {exc.expected} "
+            f"({excerpt(exc.line)!r}); is this an {exc.server}?"
+        )
+    if isinstance(exc, ServerTimeoutError):
+        return (
+            f"{head}: no {exc.phase} to GET {exc.path} within {exc.seconds:g} s; the server is "
+            "overloaded or stuck: check its log, or raise --ollama-timeout"
+        )
+    return f"{head}: {exc.message}"

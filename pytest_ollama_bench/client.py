@@ -56,8 +56,18 @@ class OllamaClient(HTTPClient):
         return [m for m in models or [] if isinstance(m, dict)]
 
     async def installed_models(self) -> list[InstalledModel]:
-        """:meth:`tags` parsed: the models ``ollama list`` would print."""
-        return parse_tags({"models": await self.tags()})
+        """:meth:`tags` parsed: the models ``ollama list`` would print.
+
+        :raises MalformedResponseError: for an entry without a name.
+        """
+        tags = await self.tags()
+        try:
+            return parse_tags({"models": tags})
+        except ValueError as exc:
+            body = orjson.dumps({"models": tags})
+            raise self._malformed(
+                body, _TAGS_PATH, method="GET", expected="a model list with a name for every model"
+            ) from exc
 
     async def ps(self) -> list[dict[str, Any]]:
         """The loaded models (``GET /api/ps``)."""

@@ -27,8 +27,8 @@ import pytest
 from .availability import InstalledModel
 from .availability import find_model
 from .availability import missing_model_reason
+from .availability import model_list_failure_reason
 from .availability import parse_ollama_list
-from .availability import unreachable_reason
 from .hosts import redact_host
 from .settings import Settings
 from .spec import BenchSpec
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     # heavy (pydantic, aiohttp, psutil): imported where first needed, so a session that runs
     # no benchmark never pays for them
     from .collect import CaseCollector
-    from .errors import ServerError
     from .fixture import OllamaBench
     from .hostlock import HostLock
     from .models import CallRecord
@@ -212,7 +211,7 @@ class BenchSession:
             except ServerError as exc:
                 self._installed = self._ollama_list_fallback()
                 if self._installed is None:
-                    self._unreachable = unreachable_reason(self.display_host, _detail(exc))
+                    self._unreachable = model_list_failure_reason(exc)
         if self._installed is None:
             raise _Unreachable(self._unreachable or f"no model list from {self.display_host}")
         return self._installed
@@ -568,13 +567,6 @@ def _error_text(report: pytest.TestReport) -> str:
     if isinstance(message, str) and message:
         return message.removeprefix("Failed: ")
     return report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else ""
-
-
-def _detail(exc: ServerError) -> str:
-    """The short cause inside a client error message, e.g. 'Connect call failed ...'."""
-    message = exc.message
-    start, end = message.find("("), message.rfind(")")
-    return message[start + 1 : end] if 0 <= start < end else message
 
 
 session_key = pytest.StashKey[BenchSession]()

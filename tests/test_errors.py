@@ -8,6 +8,7 @@ import pytest
 
 import pytest_ollama_bench
 from pytest_ollama_bench import errors
+from pytest_ollama_bench.availability import model_list_failure_reason
 from pytest_ollama_bench.errors import IncompleteStreamError
 from pytest_ollama_bench.errors import MalformedResponseError
 from pytest_ollama_bench.errors import ModelNotFoundError
@@ -223,6 +224,80 @@ def test_old_names_still_catch() -> None:
         raise ModelNotFoundError(host=HOST, error="x", model="m")
     with pytest.raises(OllamaError):
         raise ServerTimeoutError(host=HOST, phase="response", seconds=1.0)
+
+
+# --------------------------------------------------------------------------- listing reasons
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (
+            ServerHTTPError(
+                host=HOST, path="/api/tags", method="GET", status=500, error="disk full"
+            ),
+            f"could not list the models of {HOST}: GET /api/tags answered HTTP 500: disk full; "
+            "check the server log",
+        ),
+        (
+            ServerHTTPError(host=HOST, path="/api/tags", method="GET", status=404, error="nope"),
+            f"could not list the models of {HOST}: GET /api/tags answered HTTP 404: nope; is "
+            "this an Ollama server? (for an OpenAI-compatible one use --ollama-api openai)",
+        ),
+        (
+            ServerHTTPError(
+                host=HOST, path="/v1/models", method="GET", api="openai", status=403, error="no"
+            ),
+            f"could not list the models of {HOST}: GET /v1/models answered HTTP 403: no; the "
+            "server refused the API key; check OPENAI_API_KEY",
+        ),
+        (
+            ServerHTTPError(
+                host=HOST,
+                path="/v1/models",
+                method="GET",
+                api="openai",
+                status=404,
+                error="404: Not Found",
+                body_is_json=False,
+            ),
+            f"could not list the models of {HOST}: GET /v1/models answered HTTP 404: 404: Not "
+            f"Found; {HOST} does not look like an OpenAI-compatible server: check --ollama-host "
+            "(the server's base URL), or use --ollama-api native for Ollama's own API",
+        ),
+        (
+            MalformedResponseError(host=HOST, path="/api/tags", method="GET", line=b"<html>"),
+            f"could not list the models of {HOST}: GET /api/tags returned a body that is not "
+            "JSON ('<html>'); is this an Ollama server?",
+        ),
+        (
+            MalformedResponseError(
+                host=HOST,
+                path="/v1/models",
+                method="GET",
+                api="openai",
+                line=b"{}",
+                expected="a JSON object with a 'data' list",
+            ),
+            f"could not list the models of {HOST}: GET /v1/models returned a body that is not "
+            "a JSON object with a 'data' list ('{}'); is this an OpenAI-compatible server?",
+        ),
+        (
+            ServerTimeoutError(host=HOST, path="/api/tags", phase="response", seconds=2.0),
+            f"could not list the models of {HOST}: no response to GET /api/tags within 2 s; "
+            "the server is overloaded or stuck: check its log, or raise --ollama-timeout",
+        ),
+    ],
+)
+def test_model_list_failure_reason(exc: ServerError, reason: str) -> None:
+    assert model_list_failure_reason(exc) == reason
+    assert "not reachable" not in reason
+
+
+def test_model_list_failure_reason_of_a_connection_failure_is_the_error_itself() -> None:
+    exc = ServerUnreachableError(host=HOST, path="/v1/models", api="openai", detail="refused")
+    assert model_list_failure_reason(exc) == exc.message
+    assert "is not reachable (refused); start it ('ollama serve', 'llama-server'" in exc.message
 
 
 def test_errors_module_is_light() -> None:
