@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 
-from .availability import InstalledModel
 from .availability import parse_tags
 from .http import HTTPClient
 from .http import NDJSONSplitter
@@ -27,6 +26,7 @@ from .http import is_connect_timeout
 from .measure import Recorder
 from .models import Endpoint
 from .models import Measurement
+from .models import ModelDetails
 
 if TYPE_CHECKING:
     import aiohttp
@@ -55,7 +55,7 @@ class OllamaClient(HTTPClient):
         models = data.get("models") if isinstance(data, dict) else None
         return [m for m in models or [] if isinstance(m, dict)]
 
-    async def installed_models(self) -> list[InstalledModel]:
+    async def installed_models(self) -> list[ModelDetails]:
         """:meth:`tags` parsed: the models ``ollama list`` would print.
 
         :raises MalformedResponseError: for an entry without a name.

@@ -38,7 +38,6 @@ from typing import Any
 
 import orjson
 
-from .availability import InstalledModel
 from .errors import ServerError
 from .errors import StreamError
 from .hosts import redact_host
@@ -48,6 +47,7 @@ from .http import is_connect_timeout
 from .measure import Recorder
 from .models import Endpoint
 from .models import Measurement
+from .models import ModelDetails
 from .openai_fields import OPTION_FIELDS
 from .openai_fields import as_int
 from .openai_fields import final_record
@@ -127,7 +127,7 @@ class OpenAIClient(HTTPClient):
                 return str(data["version"])
         return ""
 
-    async def installed_models(self) -> list[InstalledModel]:
+    async def installed_models(self) -> list[ModelDetails]:
         """The models ``GET /v1/models`` lists (``data[].id``); llama.cpp also gives sizes.
 
         :raises MalformedResponseError: for a body without a ``data`` list.
@@ -141,13 +141,13 @@ class OpenAIClient(HTTPClient):
                 method="GET",
                 expected="a JSON object with a 'data' list",
             )
-        models: list[InstalledModel] = []
+        models: list[ModelDetails] = []
         for entry in entries:
             if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
                 continue
             meta = entry.get("meta")
             size = as_int(meta.get("size")) if isinstance(meta, dict) else None
-            models.append(InstalledModel(name=entry["id"], size=size))
+            models.append(ModelDetails(name=entry["id"], size=size))
         return models
 
     # ----------------------------------------------------------------- generation

@@ -24,7 +24,6 @@ from typing import TypeVar
 
 import pytest
 
-from .availability import InstalledModel
 from .availability import find_model
 from .availability import missing_model_reason
 from .availability import model_list_failure_reason
@@ -91,7 +90,7 @@ class BenchClient(Protocol):
 
     async def version(self) -> str: ...
 
-    async def installed_models(self) -> list[InstalledModel]: ...
+    async def installed_models(self) -> list[ModelDetails]: ...
 
     async def aclose(self) -> None: ...
 
@@ -115,7 +114,7 @@ class BenchSession:
         self.display_host = redact_host(settings.host)
         self._loop_thread: LoopThread | None = None
         self._client: BenchClient | None = None
-        self._installed: list[InstalledModel] | None = None
+        self._installed: list[ModelDetails] | None = None
         self._unreachable: str | None = None
         self._checked = False
         self._collector: CaseCollector | None = None
@@ -200,7 +199,7 @@ class BenchSession:
 
     # ----------------------------------------------------------------- availability
 
-    def installed_models(self) -> list[InstalledModel]:
+    def installed_models(self) -> list[ModelDetails]:
         """The server's models, fetched once per process; raises _Unreachable with a reason."""
         if not self._checked:
             from .errors import ServerError
@@ -216,14 +215,14 @@ class BenchSession:
             raise _Unreachable(self._unreachable or f"no model list from {self.display_host}")
         return self._installed
 
-    async def _fetch_models(self) -> list[InstalledModel]:
+    async def _fetch_models(self) -> list[ModelDetails]:
         client = self.new_client()
         try:
             return await client.installed_models()
         finally:
             await client.aclose()
 
-    def _ollama_list_fallback(self) -> list[InstalledModel] | None:
+    def _ollama_list_fallback(self) -> list[ModelDetails] | None:
         """``ollama list`` when /api/tags failed and the CLI is installed (native API only)."""
         exe = shutil.which("ollama")
         if exe is None or self.settings.api != "native":
@@ -289,21 +288,9 @@ class BenchSession:
             item.user_properties.append((DETAILS_KEY, {record.model: details.model_dump()}))
 
     def _model_details(self, model: str) -> ModelDetails | None:
-        from .models import ModelDetails
-
         if not self._installed:
             return None
-        found = find_model(model, self._installed)
-        if found is None:
-            return None
-        return ModelDetails(
-            name=found.name,
-            digest=found.digest,
-            size=found.size,
-            family=found.family,
-            parameter_size=found.parameter_size,
-            quantization_level=found.quantization_level,
-        )
+        return find_model(model, self._installed)
 
     # ----------------------------------------------------------------- test hooks
 

@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 
-from pytest_ollama_bench.availability import InstalledModel
 from pytest_ollama_bench.availability import display_name
 from pytest_ollama_bench.availability import find_model
 from pytest_ollama_bench.availability import missing_model_reason
@@ -14,6 +13,7 @@ from pytest_ollama_bench.availability import normalize_model_name
 from pytest_ollama_bench.availability import parse_ollama_list
 from pytest_ollama_bench.availability import parse_tags
 from pytest_ollama_bench.errors import ServerUnreachableError
+from pytest_ollama_bench.models import ModelDetails as InstalledModel
 
 HOST = "http://127.0.0.1:11434"
 
