@@ -1,8 +1,10 @@
 """The object behind the ``ollama_bench`` fixture.
 
 Each call runs warmup rounds, then measured rounds, against the selected model, and returns a
-:class:`BenchResult`. Every call's :class:`~pytest_ollama_bench.models.CallRecord` is attached to
-the test (``item.user_properties``), so it reaches the controller under pytest-xdist too.
+:class:`BenchResult`. The fixture gets narrow collaborators, as pytest-benchmark's does: a
+:class:`Runner` that runs a call against the server, a function that makes sure models are
+available (skipping or failing the test otherwise) and a function that attaches a call's
+:class:`~pytest_ollama_bench.models.CallRecord` to the test's report.
 """
 
 from __future__ import annotations
@@ -14,26 +16,37 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Protocol
+from typing import TypeVar
 from typing import cast
 
 import pytest
 
 from .errors import ServerError
-from .measure import stats_over
 from .models import CallRecord
 from .models import Endpoint
 from .models import Measurement
 from .models import Stats
-from .session import skip_here
+from .settings import Settings
 from .spec import BenchSpec
+from .stats import stats_over
 
 if TYPE_CHECKING:
-    from .session import BenchClient
-    from .session import BenchSession
+    from .runtime import BenchClient
 
-__all__ = ["BenchResult", "OllamaBench"]
+__all__ = ["BenchResult", "OllamaBench", "Runner"]
 
+T = TypeVar("T")
 Prompt = str | Sequence[Mapping[str, Any]]
+Outcome = tuple[CallRecord, BaseException | None]
+
+
+class Runner(Protocol):
+    """Runs a benchmark call (a coroutine function of a client) against the server."""
+
+    def run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
+
+    async def run_async(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
 
 
 class BenchResult:
@@ -86,19 +99,27 @@ class OllamaBench:
     def __init__(
         self,
         *,
-        item: pytest.Item,
-        session: BenchSession,
-        spec: BenchSpec,
+        nodeid: str,
         model: str | None,
+        spec: BenchSpec,
+        settings: Settings,
+        runner: Runner,
+        ensure_available: Callable[[Sequence[str]], None],
+        attach: Callable[[CallRecord], None],
+        host: str,
     ) -> None:
-        self._item = item
-        self._session = session
+        self._nodeid = nodeid
         self._spec = spec
+        self._settings = settings
+        self._runner = runner
+        self._ensure_available = ensure_available
+        self._attach = attach
+        self._host = host
         self.model = model
         self.results: list[BenchResult] = []
 
     def __repr__(self) -> str:
-        return f"<OllamaBench model={self.model!r} host={self._session.display_host!r}>"
+        return f"<OllamaBench model={self.model!r} host={self._host!r}>"
 
     # ----------------------------------------------------------------- public API
 
@@ -115,7 +136,7 @@ class OllamaBench:
     ) -> BenchResult:
         """Send a chat prompt (or message list) for warmup + measured rounds; sync."""
         call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
-        return self._finish(self._session.run_sync(call))
+        return self._finish(self._runner.run_sync(call))
 
     def generate(
         self,
@@ -130,7 +151,7 @@ class OllamaBench:
     ) -> BenchResult:
         """Send a raw ``/api/generate`` prompt for warmup + measured rounds; sync."""
         call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
-        return self._finish(self._session.run_sync(call))
+        return self._finish(self._runner.run_sync(call))
 
     async def achat(
         self,
@@ -145,7 +166,7 @@ class OllamaBench:
     ) -> BenchResult:
         """Async twin of :meth:`chat`, for ``async def`` tests."""
         call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
-        return self._finish(await self._session.run_async(call))
+        return self._finish(await self._runner.run_async(call))
 
     async def agenerate(
         self,
@@ -160,7 +181,7 @@ class OllamaBench:
     ) -> BenchResult:
         """Async twin of :meth:`generate`."""
         call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
-        return self._finish(await self._session.run_async(call))
+        return self._finish(await self._runner.run_async(call))
 
     def compare(
         self,
@@ -188,14 +209,14 @@ class OllamaBench:
             for name in names
         ]  # fmt: skip
 
-        async def run_all(client: BenchClient) -> list[tuple[CallRecord, BaseException | None]]:
+        async def run_all(client: BenchClient) -> list[Outcome]:
             if parallel:
                 return list(await asyncio.gather(*(c(client) for c in calls)))
             return [await c(client) for c in calls]
 
-        outcomes = self._session.run_sync(run_all)
+        outcomes = self._runner.run_sync(run_all)
         results = [self._finish(outcome, raise_error=False) for outcome in outcomes]
-        self._raise_first_error(outcomes)
+        _raise_first_error(outcomes)
         return {r.model: r for r in results}
 
     # ----------------------------------------------------------------- internals
@@ -203,23 +224,24 @@ class OllamaBench:
     def _compare_models(self, models: Sequence[str] | None) -> list[str]:
         if isinstance(models, str):
             models = [models]
-        names = list(models or self._spec.models or self._session.settings.models)
+        names = list(models or self._spec.models or self._settings.models)
         if not names:
-            skip_here(
+            raise pytest.skip.Exception(
                 "ollama_bench.compare() has no models: pass models=[...], set "
-                "@pytest.mark.llm_bench(models=[...]) or run pytest --ollama-models=NAME[,NAME]"
+                "@pytest.mark.llm_bench(models=[...]) or run pytest --ollama-models=NAME[,NAME]",
+                _use_item_location=True,
             )
-        self._session.ensure_available(names)
+        self._ensure_available(names)
         return names
 
     def _resolve_model(self, model: str | None) -> str:
         if model is not None:
             if model != self.model:
-                self._session.ensure_available([model])
+                self._ensure_available([model])
             return model
         if self.model is None:
             pytest.fail(
-                f"{self._item.nodeid}: ollama_bench has no model: mark the test with "
+                f"{self._nodeid}: ollama_bench has no model: mark the test with "
                 "@pytest.mark.llm_bench and select models with --ollama-models, or pass "
                 "model=...",
                 pytrace=False,
@@ -238,14 +260,11 @@ class OllamaBench:
         extra: Mapping[str, Any],
         *,
         parallel: bool = False,
-    ) -> Callable[[BenchClient], Awaitable[tuple[CallRecord, BaseException | None]]]:
+    ) -> Callable[[BenchClient], Awaitable[Outcome]]:
         """Validate the arguments now and return the coroutine function that runs the call."""
-        settings = self._session.settings
         name = self._resolve_model(model)
-        n_rounds = rounds if rounds is not None else self._spec.rounds or settings.rounds
-        n_warmup = warmup if warmup is not None else (
-            self._spec.warmup if self._spec.warmup is not None else settings.warmup
-        )  # fmt: skip
+        n_rounds = self._spec.rounds_for(self._settings, rounds)
+        n_warmup = self._spec.warmup_for(self._settings, warmup)
         if n_rounds < 1 or n_warmup < 0:
             raise ValueError(f"rounds must be >= 1 and warmup >= 0, got {n_rounds}, {n_warmup}")
         merged = {**self._spec.options, **(options or {})}
@@ -253,8 +272,8 @@ class OllamaBench:
             messages = _messages(prompt, system)
         elif not isinstance(prompt, str):
             raise TypeError(f"ollama_bench.generate() takes a prompt string, got {prompt!r}")
-        nodeid = self._item.nodeid
-        api = settings.api
+        nodeid = self._nodeid
+        api = self._settings.api
 
         async def once(client: BenchClient, is_warmup: bool) -> Measurement:
             if endpoint == "chat":
@@ -266,7 +285,7 @@ class OllamaBench:
                 name, prompt, system=system, options=merged or None, warmup=is_warmup, **extra
             )
 
-        async def run(client: BenchClient) -> tuple[CallRecord, BaseException | None]:
+        async def run(client: BenchClient) -> Outcome:
             done: list[Measurement] = []
             error: BaseException | None = None
             try:
@@ -283,6 +302,8 @@ class OllamaBench:
                 system=system,
                 options=merged,
                 parallel=parallel,
+                round_count=n_rounds,
+                warmup_count=n_warmup,
                 rounds=done,
                 stats=stats_over(done),
                 error=None if error is None else str(error),
@@ -291,24 +312,22 @@ class OllamaBench:
 
         return run
 
-    def _finish(
-        self, outcome: tuple[CallRecord, BaseException | None], raise_error: bool = True
-    ) -> BenchResult:
+    def _finish(self, outcome: Outcome, raise_error: bool = True) -> BenchResult:
         record = outcome[0]
-        self._session.attach(self._item, record)
+        self._attach(record)
         result = BenchResult(record)
         self.results.append(result)
         if raise_error:
-            self._raise_first_error([outcome])
+            _raise_first_error([outcome])
         return result
 
-    @staticmethod
-    def _raise_first_error(outcomes: Sequence[tuple[CallRecord, BaseException | None]]) -> None:
-        for record, error in outcomes:
-            if error is not None:
-                done = len(record.rounds)
-                pytest.fail(
-                    f"{record.endpoint} call to {record.model!r} failed after {done} completed "
-                    f"round(s): {error}",
-                    pytrace=False,
-                )
+
+def _raise_first_error(outcomes: Sequence[Outcome]) -> None:
+    for record, error in outcomes:
+        if error is not None:
+            done = len(record.rounds)
+            pytest.fail(
+                f"{record.endpoint} call to {record.model!r} failed after {done} completed "
+                f"round(s): {error}",
+                pytrace=False,
+            )

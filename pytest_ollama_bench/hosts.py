@@ -10,7 +10,7 @@ import os
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
-__all__ = ["DEFAULT_HOST", "parse_host", "redact_host"]
+__all__ = ["DEFAULT_HOST", "is_loopback", "parse_host", "redact_host"]
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 _DEFAULT_PORT = 11434
@@ -84,3 +84,15 @@ def redact_host(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port is not None else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` (a parsed host URL) points at this machine: ``localhost`` or a loopback
+    address, so that a local server process can be found and measured."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

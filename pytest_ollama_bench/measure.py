@@ -1,4 +1,4 @@
-"""Pure measurement: timestamps and chunks in, a :class:`Measurement` out; statistics over rounds.
+"""Pure measurement: timestamps and chunks in, a :class:`Measurement` out.
 
 The client calls :meth:`Recorder.sent` just before the request goes out, :meth:`Recorder.headers`
 when the response headers arrive, :meth:`Recorder.chunk` for each parsed stream record (with the
@@ -8,23 +8,13 @@ final record. Nothing here does I/O.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
 from collections.abc import Mapping
-from collections.abc import Sequence
 from typing import Any
 
 from .models import Endpoint
 from .models import Measurement
-from .models import Stats
 
-__all__ = [
-    "ROUND_METRICS",
-    "Recorder",
-    "percentile",
-    "stats_over",
-    "summarize",
-]
+__all__ = ["Recorder"]
 
 _NS_PER_MS = 1_000_000
 
@@ -192,81 +182,3 @@ class Recorder:
             text="".join(self._text),
             thinking="".join(self._thinking),
         )
-
-
-# --------------------------------------------------------------------------- statistics
-
-#: Per-round scalar metrics summarised across rounds (``itl_ms`` is pooled over all gaps).
-ROUND_METRICS: tuple[str, ...] = (
-    "ttft_ms",
-    "ttft_content_ms",
-    "ttft_thinking_ms",
-    "total_ms",
-    "tpot_ms",
-    "tokens_per_s",
-    "prompt_tokens_per_s",
-    "load_ms",
-    "prompt_eval_ms",
-    "eval_ms",
-    "eval_count",
-    "prompt_eval_count",
-    "chunks",
-    "bytes",
-)
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Percentile ``q`` (0-100) by linear interpolation between closest ranks.
-
-    The same definition as NumPy's default (``method="linear"``) and
-    ``statistics.quantiles(method="inclusive")``.
-    """
-    if not sorted_values:
-        raise ValueError("percentile() of an empty sequence")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile q must be within 0..100, got {q}")
-    pos = (len(sorted_values) - 1) * q / 100
-    lo = math.floor(pos)
-    hi = math.ceil(pos)
-    if lo == hi:
-        return float(sorted_values[lo])
-    frac = pos - lo
-    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac)
-
-
-def summarize(values: Iterable[float]) -> Stats:
-    """n, min, max, mean, sample stddev (0 for one value), median, p90, p95, p99."""
-    data = sorted(float(v) for v in values)
-    n = len(data)
-    if n == 0:
-        raise ValueError("summarize() needs at least one value")
-    mean = math.fsum(data) / n
-    stddev = math.sqrt(math.fsum((x - mean) ** 2 for x in data) / (n - 1)) if n > 1 else 0.0
-    return Stats(
-        n=n,
-        min=data[0],
-        max=data[-1],
-        mean=mean,
-        stddev=stddev,
-        median=percentile(data, 50),
-        p90=percentile(data, 90),
-        p95=percentile(data, 95),
-        p99=percentile(data, 99),
-    )
-
-
-def stats_over(rounds: Iterable[Measurement]) -> dict[str, Stats]:
-    """Statistics per metric over the non-warmup ``rounds``.
-
-    A metric the server never reported in any round is left out (absent, not zero).
-    """
-    measured = [m for m in rounds if not m.warmup]
-    out: dict[str, Stats] = {}
-    for name in ROUND_METRICS:
-        values = [v for m in measured if (v := getattr(m, name)) is not None]
-        if values:
-            out[name] = summarize(values)
-    gaps = [g for m in measured for g in m.itl_ms]
-    if gaps:
-        out["itl_ms"] = summarize(gaps)
-    return out

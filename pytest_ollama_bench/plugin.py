@@ -6,22 +6,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
 
 from . import options
-from .session import session_key
-from .session import start_session
+from .controller import Controller
+from .embedded import XDIST_HOOKS
+from .embedded import start_embedded
+from .runtest import MARKER
+from .runtest import BenchTests
+from .runtime import Runtime
+from .spec import MARKER_ARGS
 
 if TYPE_CHECKING:
     from .fixture import OllamaBench
 
+_defaults = {"stat": "'median'"}
 MARKER_LINE = (
-    "llm_bench(models=None, rounds=None, warmup=None, options=None, max_ttft_ms=None, "
-    "max_total_ms=None, min_tokens_per_s=None, stat='median'): benchmark this test against "
-    "Ollama, once per model; thresholds fail the test (pytest-ollama-bench)"
+    f"{MARKER}({', '.join(f'{a}={_defaults.get(a)}' for a in MARKER_ARGS)}): benchmark "
+    "this test against Ollama, once per model; thresholds fail the test (pytest-ollama-bench)"
 )
+
+tests_key = pytest.StashKey[BenchTests]()
+close_key = pytest.StashKey[Callable[[], None] | None]()
+TESTS_PLUGIN = "ollama-bench-tests"
+CONTROLLER_PLUGIN = "ollama-bench-controller"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,24 +42,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_LINE)
-    session = start_session(config, options.resolve(config))
-    config.stash[session_key] = session
-    config.pluginmanager.register(session, "ollama-bench-session")
+    settings, close = start_embedded(config, options.resolve(config))
+    worker = hasattr(config, "workerinput")
+    runtime = Runtime(settings, serialize=settings.serialize and worker)
+    tests = BenchTests(settings, runtime)
+    config.stash[tests_key] = tests
+    config.stash[close_key] = close
+    config.pluginmanager.register(tests, TESTS_PLUGIN)
+    if not worker:
+        config.pluginmanager.register(Controller(config, settings, runtime), CONTROLLER_PLUGIN)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    session = config.stash.get(session_key, None)
-    if session is not None:
-        session.close()
-        config.pluginmanager.unregister(session)
-        del config.stash[session_key]
-    xdist_hooks = config.pluginmanager.get_plugin("ollama-bench-xdist")
-    if xdist_hooks is not None:
-        config.pluginmanager.unregister(xdist_hooks)
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    metafunc.config.stash[session_key].generate_tests(metafunc)
+    tests = config.stash.get(tests_key, None)
+    if tests is not None:
+        tests.runtime.close()
+        del config.stash[tests_key]
+    for name in (TESTS_PLUGIN, CONTROLLER_PLUGIN, XDIST_HOOKS):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
+    close = config.stash.get(close_key, None)
+    if close is not None:
+        del config.stash[close_key]
+        close()
 
 
 @pytest.fixture
@@ -60,4 +77,4 @@ def ollama_model(request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture
 def ollama_bench(request: pytest.FixtureRequest, ollama_model: str | None) -> OllamaBench:
     """Benchmark chat/generate calls against Ollama; see :class:`OllamaBench`."""
-    return request.config.stash[session_key].make_bench(request.node, ollama_model)
+    return request.config.stash[tests_key].make_bench(request.node, ollama_model)

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Api", "Settings"]
+from .regression import CompareFail
+
+__all__ = ["APIS", "DEFAULT_STORAGE_DIR", "Api", "Settings", "split_names"]
 
 Api = Literal["native", "openai"]
+APIS: tuple[Api, ...] = ("native", "openai")
+
+#: The run history's directory, relative to pytest's rootdir.
+DEFAULT_STORAGE_DIR = ".ollama-bench"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The plugin's configuration for one session, resolved once (CLI > env > ini > default)."""
+    """The plugin's configuration for one session, resolved once (CLI > env > ini > default).
+
+    Each field's default here is the option's default (the option table reads it).
+    """
 
     host: str = "http://127.0.0.1:11434"
     api: Api = "native"
@@ -22,17 +32,31 @@ class Settings:
     timeout: float = 300.0
     require: bool = False
     serialize: bool = True  # one benchmark at a time per server across xdist workers
+    lock_timeout: float = 3600.0
     max_ttft_ms: float | None = None
     max_total_ms: float | None = None
     min_tokens_per_s: float | None = None
     # session report
     json_path: str | None = None
     save: bool = True
-    storage_dir: str = ".ollama-bench"
+    storage_dir: str = DEFAULT_STORAGE_DIR
     columns: tuple[str, ...] | None = None
     sort: str | None = None
     compare: str | None = None
-    compare_fail: tuple[str, ...] = ()
+    compare_fail: tuple[CompareFail, ...] = ()
     # embedded llama.cpp engine
     embedded: bool = False
     embedded_gguf: tuple[str, str] | None = None
+
+
+def split_names(values: Iterable[str] | str) -> tuple[str, ...]:
+    """``["a,b", "c"]`` or ``"a, b"`` -> ``("a", "b", "c")``: split on commas and newlines,
+    blanks dropped, order kept, duplicates dropped."""
+    items = [values] if isinstance(values, str) else list(values)
+    out: list[str] = []
+    for item in items:
+        for name in str(item).replace("\n", ",").split(","):
+            name = name.strip()
+            if name and name not in out:
+                out.append(name)
+    return tuple(out)

@@ -1,8 +1,7 @@
-"""What a benchmark test asks for: ``@pytest.mark.llm_bench`` arguments and the gates they set.
+"""What a benchmark test asks for: the ``@pytest.mark.llm_bench`` arguments, validated.
 
-Pure: no pytest import. :func:`parse_marker` validates the marker's arguments (raising
-:class:`MarkerError` with the list of valid ones) and :func:`evaluate_gates` checks a case's
-statistics against the marker's and the command line's thresholds.
+Pure and light (no pytest, no pydantic): :func:`parse_marker` runs at collection time for every
+marked test. A bad argument raises :class:`MarkerError` naming the valid ones.
 """
 
 from __future__ import annotations
@@ -11,43 +10,37 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
-from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
 
+from .metrics import GATE_STATS
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .models import GateResult
-    from .models import Measurement
+from .settings import split_names
 
 __all__ = [
-    "GATES",
     "MARKER_ARGS",
+    "THRESHOLDS",
     "BenchSpec",
-    "Gate",
     "MarkerError",
-    "evaluate_gates",
+    "Threshold",
     "parse_marker",
 ]
 
-#: Statistics a gate may apply to (the fields of :class:`~.models.Stats` but ``n``).
-GATE_STATS: tuple[str, ...] = ("min", "max", "mean", "stddev", "median", "p90", "p95", "p99")
-
 
 @dataclass(frozen=True)
-class Gate:
-    """A threshold name and what it checks."""
+class Threshold:
+    """A named threshold (a marker argument and a :class:`Settings` field) on one metric."""
 
-    threshold: str  # marker argument / Settings field
+    name: str
     metric: str
     op: Literal["<=", ">="]
 
 
-GATES: tuple[Gate, ...] = (
-    Gate("max_ttft_ms", "ttft_ms", "<="),
-    Gate("max_total_ms", "total_ms", "<="),
-    Gate("min_tokens_per_s", "tokens_per_s", ">="),
+#: The thresholds a marker or the command line may set.
+THRESHOLDS: tuple[Threshold, ...] = (
+    Threshold("max_ttft_ms", "ttft_ms", "<="),
+    Threshold("max_total_ms", "total_ms", "<="),
+    Threshold("min_tokens_per_s", "tokens_per_s", ">="),
 )
 
 MARKER_ARGS: tuple[str, ...] = (
@@ -55,7 +48,7 @@ MARKER_ARGS: tuple[str, ...] = (
     "rounds",
     "warmup",
     "options",
-    *(g.threshold for g in GATES),
+    *(t.name for t in THRESHOLDS),
     "stat",
 )
 
@@ -75,21 +68,32 @@ class BenchSpec:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     stat: str = "median"
 
+    def rounds_for(self, settings: Settings, asked: int | None = None) -> int:
+        """Measured rounds of a call: the call's own value, else the marker's, else the option."""
+        if asked is not None:
+            return asked
+        return self.rounds if self.rounds is not None else settings.rounds
+
+    def warmup_for(self, settings: Settings, asked: int | None = None) -> int:
+        """Warmup rounds of a call, with the same precedence as :meth:`rounds_for`."""
+        if asked is not None:
+            return asked
+        return self.warmup if self.warmup is not None else settings.warmup
+
 
 def _models_arg(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        names = [n.strip() for n in value.split(",")]
-    elif isinstance(value, (list, tuple)) and all(isinstance(n, str) for n in value):
-        names = [n.strip() for n in value]
-    else:
+    if not (
+        isinstance(value, str)
+        or (isinstance(value, (list, tuple)) and all(isinstance(n, str) for n in value))
+    ):
         raise MarkerError(
             f"llm_bench(models=...) must be a list of model names or a comma-separated string, "
             f"got {value!r}"
         )
-    out = tuple(dict.fromkeys(n for n in names if n))
-    if not out:
+    names = split_names(value)
+    if not names:
         raise MarkerError(f"llm_bench(models=...) names no model: {value!r}")
-    return out
+    return names
 
 
 def _int_arg(name: str, value: Any, minimum: int) -> int:
@@ -131,9 +135,9 @@ def parse_marker(args: Iterable[Any], kwargs: Mapping[str, Any]) -> BenchSpec:
             f"llm_bench(stat=...) must be one of {', '.join(GATE_STATS)}, got {stat!r}"
         )
     thresholds = {
-        g.threshold: _positive(g.threshold, kwargs[g.threshold])
-        for g in GATES
-        if kwargs.get(g.threshold) is not None
+        t.name: _positive(t.name, kwargs[t.name])
+        for t in THRESHOLDS
+        if kwargs.get(t.name) is not None
     }
     return BenchSpec(
         models=None if models is None else _models_arg(models),
@@ -143,66 +147,3 @@ def parse_marker(args: Iterable[Any], kwargs: Mapping[str, Any]) -> BenchSpec:
         thresholds=thresholds,
         stat=str(stat),
     )
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.1f}" if abs(value) < 1e6 else f"{value:.3g}"
-
-
-def evaluate_gates(
-    model: str,
-    rounds: Iterable[Measurement],
-    spec: BenchSpec,
-    settings: Settings,
-) -> list[GateResult]:
-    """Check every threshold in force (marker first, else command line) for one model's rounds.
-
-    A threshold whose metric the server never reported fails: the gate cannot be shown to hold.
-    """
-    from .measure import stats_over
-    from .models import GateResult
-
-    measured = [m for m in rounds if not m.warmup]
-    stats = stats_over(measured)
-    results: list[GateResult] = []
-    for gate in GATES:
-        limit: float | None = spec.thresholds.get(gate.threshold)
-        source: Literal["marker", "option"] = "marker"
-        if limit is None:
-            limit = getattr(settings, gate.threshold)
-            source = "option"
-        if limit is None:
-            continue
-        where = f"({model}, {len(measured)} round{'s' if len(measured) != 1 else ''})"
-        stat_obj = stats.get(gate.metric)
-        if stat_obj is None:
-            value = None
-            passed = False
-            message = (
-                f"{gate.metric} was not reported by the server {where}; "
-                f"cannot check {gate.threshold} {limit:g}"
-            )
-        else:
-            value = float(getattr(stat_obj, spec.stat))
-            passed = value <= limit if gate.op == "<=" else value >= limit
-            bad = ">" if gate.op == "<=" else "<"
-            good = gate.op
-            message = (
-                f"{gate.metric} {spec.stat} {_fmt(value)} {good if passed else bad} "
-                f"{gate.threshold} {limit:g} {where}"
-            )
-        results.append(
-            GateResult(
-                metric=gate.metric,
-                stat=spec.stat,
-                op=gate.op,
-                limit=limit,
-                threshold=gate.threshold,
-                source=source,
-                value=value,
-                rounds=len(measured),
-                passed=passed,
-                message=message,
-            )
-        )
-    return results

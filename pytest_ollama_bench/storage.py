@@ -1,52 +1,36 @@
-"""Saved runs and regression gates against them.
+"""Saved runs: the numbered run history and reading report files.
 
 Pure file handling, no pytest import. :class:`RunStore` keeps numbered reports as
 ``<root>/runs/NNNN_<YYYYmmddTHHMMSSZ>.json`` plus ``<root>/latest.json`` (pytest-benchmark's
-numbered layout), all written atomically. :func:`parse_compare_fail` and
-:func:`find_regressions` implement ``--ollama-compare-fail``: direction-aware (times must not
-grow, rates must not shrink), relative (``%``) or absolute (``ms``/``s``) limits.
+numbered layout), all written atomically.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone
 from pathlib import Path
-from typing import Literal
 
 from pydantic import ValidationError
 
 from . import __version__
 from .models import SCHEMA_VERSION
-from .models import STAT_NAMES
-from .models import CaseRecord
 from .models import Report
-from .report import DIRECTED_METRICS
-from .report import stat_direction
+from .settings import DEFAULT_STORAGE_DIR
 
 __all__ = [
-    "COMPARE_STATS",
     "BaselineNotFound",
-    "CompareFail",
     "InvalidReport",
-    "Regression",
     "RunStore",
-    "find_regressions",
     "load_report",
-    "parse_compare_fail",
     "write_json_atomic",
 ]
 
 _RUN_NAME = re.compile(r"^(\d+)_.*\.json$")
-#: Statistics a compare-fail rule may name (``n`` is not a performance number).
-COMPARE_STATS: tuple[str, ...] = tuple(s for s in STAT_NAMES if s != "n")
 
 
 class BaselineNotFound(ValueError):
@@ -149,9 +133,9 @@ def _utc_stamp(moment: datetime) -> str:
 
 
 class RunStore:
-    """Numbered saved runs under ``root`` (default ``.ollama-bench``)."""
+    """Numbered saved runs under ``root`` (default :data:`~.settings.DEFAULT_STORAGE_DIR`)."""
 
-    def __init__(self, root: Path | str = Path(".ollama-bench")) -> None:
+    def __init__(self, root: Path | str = DEFAULT_STORAGE_DIR) -> None:
         self.root = Path(root)
 
     @property
@@ -234,163 +218,3 @@ class RunStore:
         if len(names) > 10:
             names = [*names[:3], "...", *names[-6:]]
         return f"saved runs: {', '.join(names)}"
-
-
-# --------------------------------------------------------------------------- regression gates
-
-_COMPARE_FAIL = re.compile(
-    r"^(?P<metric>[a-z_]+)(?:\.(?P<stat>[a-z0-9]+))?"
-    r":(?P<amount>\d+(?:\.\d*)?|\.\d+)(?P<unit>%|ms|s)$"
-)
-
-
-def _compare_fail_help() -> str:
-    return (
-        "expected METRIC[.STAT]:N% or, for *_ms metrics, METRIC[.STAT]:Nms or :Ns "
-        "(e.g. ttft_ms:10%, tokens_per_s:15%, total_ms:200ms, ttft_ms.p95:20%); "
-        f"METRIC one of {', '.join(DIRECTED_METRICS)}; "
-        f"STAT one of {', '.join(COMPARE_STATS)} (default median)"
-    )
-
-
-@dataclass(frozen=True)
-class CompareFail:
-    """A regression rule: ``stat`` of ``metric`` may worsen by at most ``amount`` ``unit``."""
-
-    metric: str
-    stat: str
-    amount: float
-    unit: Literal["%", "ms"]
-    expr: str
-
-    def __str__(self) -> str:
-        return self.expr
-
-    @property
-    def limit_text(self) -> str:
-        """``10%`` or ``200 ms``."""
-        return f"{self.amount:g}%" if self.unit == "%" else f"{self.amount:g} ms"
-
-
-def parse_compare_fail(expr: str) -> CompareFail:
-    """Parse ``METRIC[.STAT]:N%`` / ``METRIC[.STAT]:Nms`` / ``METRIC[.STAT]:Ns``.
-
-    ``N`` may be decimal; ``s`` is converted to ms. Absolute limits need a ``*_ms`` metric.
-
-    :raises ValueError: anything else; the message shows the valid forms and names.
-    """
-    text = expr.strip()
-    match = _COMPARE_FAIL.match(text)
-    if match is None:
-        raise ValueError(f"invalid compare-fail expression {expr!r}: {_compare_fail_help()}")
-    metric = match["metric"]
-    stat = match["stat"] or "median"
-    if metric not in DIRECTED_METRICS:
-        raise ValueError(
-            f"invalid compare-fail expression {expr!r}: unknown metric {metric!r}; "
-            f"{_compare_fail_help()}"
-        )
-    if stat not in COMPARE_STATS:
-        raise ValueError(
-            f"invalid compare-fail expression {expr!r}: unknown statistic {stat!r}; "
-            f"{_compare_fail_help()}"
-        )
-    amount = float(match["amount"])
-    unit = match["unit"]
-    if unit != "%" and not metric.endswith("_ms"):
-        raise ValueError(
-            f"invalid compare-fail expression {expr!r}: {metric} is a rate, so only a "
-            f"percentage is allowed (e.g. {metric}:15%)"
-        )
-    if unit == "s":
-        amount *= 1000.0
-    return CompareFail(
-        metric=metric,
-        stat=stat,
-        amount=amount,
-        unit="%" if unit == "%" else "ms",
-        expr=text,
-    )
-
-
-@dataclass(frozen=True)
-class Regression:
-    """One case whose statistic moved the wrong way by more than a rule allows."""
-
-    nodeid: str
-    model: str
-    rule: CompareFail
-    current: float
-    baseline: float
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
-
-
-_EPSILON = 1e-9
-
-
-def _unit(metric: str) -> str:
-    return "ms" if metric.endswith("_ms") else "tok/s"
-
-
-def _check(case: CaseRecord, base: CaseRecord, rule: CompareFail) -> Regression | None:
-    now_stats = case.stats.get(rule.metric)
-    old_stats = base.stats.get(rule.metric)
-    if now_stats is None or old_stats is None:
-        return None
-    now = float(getattr(now_stats, rule.stat))
-    old = float(getattr(old_stats, rule.stat))
-    lower_better = stat_direction(rule.metric, rule.stat) == "lower"
-    worsening = now - old if lower_better else old - now  # > 0: moved the wrong way
-    if worsening <= 0:
-        return None
-    unit = _unit(rule.metric)
-    if rule.unit == "%":
-        pct = math.inf if old == 0 else worsening / abs(old) * 100.0
-        if pct <= rule.amount + _EPSILON:
-            return None
-        signed = pct if lower_better else -pct
-        verdict = (
-            f"{signed:+.1f}% > {rule.limit_text}"
-            if lower_better
-            else f"{signed:+.1f}% < -{rule.limit_text}"
-        )
-    else:
-        if worsening <= rule.amount + _EPSILON:
-            return None
-        verdict = f"{now - old:+.1f} ms > {rule.limit_text}"
-    message = (
-        f"{case.nodeid} {rule.metric} {rule.stat} {now:.1f} {unit} vs baseline "
-        f"{old:.1f} {unit}: {verdict}"
-    )
-    return Regression(
-        nodeid=case.nodeid,
-        model=case.model,
-        rule=rule,
-        current=now,
-        baseline=old,
-        message=message,
-    )
-
-
-def find_regressions(
-    current: Report, baseline: Report, rules: Sequence[CompareFail]
-) -> list[Regression]:
-    """Every (case, rule) where ``current`` is worse than ``baseline`` beyond the rule's limit.
-
-    Cases are matched by (node id, model); a case or statistic missing on either side is
-    ignored. Times are worse when higher, rates when lower, a spread (stddev) when higher.
-    """
-    base_index = {(c.nodeid, c.model): c for c in baseline.cases}
-    found: list[Regression] = []
-    for case in current.cases:
-        base = base_index.get((case.nodeid, case.model))
-        if base is None:
-            continue
-        for rule in rules:
-            regression = _check(case, base, rule)
-            if regression is not None:
-                found.append(regression)
-    return found

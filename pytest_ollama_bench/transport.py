@@ -1,22 +1,57 @@
-"""Names under which the plugin's data travels in ``user_properties`` to the controller.
+"""How a test's benchmark data travels from the process that ran it to the controller.
 
-Reports cross process boundaries (pytest-xdist) as plain data, ``user_properties`` included, so
-every record rides there as a JSON-able value under one of these names.
+It rides on an attribute of the test report, set in ``pytest_runtest_makereport``. pytest
+serialises a report's attributes when pytest-xdist sends it to the controller (its
+report-to-JSON copies ``report.__dict__``), so the data crosses processes as plain JSON-able
+values with no channel of our own; and JUnit XML never sees it (it writes ``user_properties``).
 """
 
 from __future__ import annotations
 
-__all__ = ["CASE_KEY", "DETAILS_KEY", "GATES_KEY", "INTERNAL_KEYS", "RECORD_KEY", "RESOURCES_KEY"]
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-#: One CallRecord (``model_dump(mode="json")``) per chat/generate call.
-RECORD_KEY = "ollama_bench"
-#: The GateResults of a test, each with its model.
-GATES_KEY = "ollama_bench_gates"
-#: Which model a fanned-out test instance ran with, and its test id without the model.
-CASE_KEY = "ollama_bench_case"
-#: ModelDetails per model name, from the server's model list.
-DETAILS_KEY = "ollama_bench_models"
-#: The ResourceUse sampled while the test body ran.
-RESOURCES_KEY = "ollama_bench_resources"
+__all__ = ["ATTRIBUTE", "Payload", "attach", "read"]
 
-INTERNAL_KEYS = frozenset({RECORD_KEY, GATES_KEY, CASE_KEY, DETAILS_KEY, RESOURCES_KEY})
+#: The report attribute that carries a :class:`Payload` as a dict.
+ATTRIBUTE = "ollama_bench"
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What one phase report of a benchmark test carries.
+
+    :ivar test: the test's node id without the model parameter (a table's row group).
+    :ivar model: the model of a fanned-out test instance, None for a test that is not.
+    :ivar cases: ``CaseRecord`` dumps (JSON mode, outcome not yet set) of the calls this phase
+        made, one per model.
+    """
+
+    test: str
+    model: str | None
+    cases: Sequence[Mapping[str, Any]] = ()
+
+
+def attach(report: object, payload: Payload) -> None:
+    """Put ``payload`` on ``report`` as plain data."""
+    setattr(
+        report,
+        ATTRIBUTE,
+        {"test": payload.test, "model": payload.model, "cases": [dict(c) for c in payload.cases]},
+    )
+
+
+def read(report: object) -> Payload | None:
+    """The payload ``report`` carries, or None for a test that is not a benchmark."""
+    data = getattr(report, ATTRIBUTE, None)
+    if not isinstance(data, Mapping):
+        return None
+    model = data.get("model")
+    cases = data.get("cases")
+    return Payload(
+        test=str(data.get("test") or ""),
+        model=None if model is None else str(model),
+        cases=[c for c in cases if isinstance(c, Mapping)] if isinstance(cases, list) else [],
+    )

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_ollama_bench.assertions import _ABBREVIATIONS
 from pytest_ollama_bench.assertions import assert_contains
 from pytest_ollama_bench.assertions import assert_contains_any
 from pytest_ollama_bench.assertions import assert_json
@@ -20,6 +19,7 @@ from pytest_ollama_bench.assertions import assert_sentences
 from pytest_ollama_bench.assertions import count_sentences
 from pytest_ollama_bench.assertions import count_words
 from pytest_ollama_bench.assertions import split_sentences
+from pytest_ollama_bench.sentences import _ABBREVIATIONS
 
 SENTENCE_CASES = [
     # empty and trivial

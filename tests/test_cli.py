@@ -13,8 +13,8 @@ import pytest
 from pytest_ollama_bench.models import CaseRecord
 from pytest_ollama_bench.models import Outcome
 from pytest_ollama_bench.models import Report
-from pytest_ollama_bench.models import Settings
 from pytest_ollama_bench.models import Stats
+from pytest_ollama_bench.settings import Settings
 from pytest_ollama_bench.storage import RunStore
 
 T = "tests/test_q.py::test_arith"

@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_ollama_bench.measure import Recorder
-from pytest_ollama_bench.measure import percentile
-from pytest_ollama_bench.measure import stats_over
-from pytest_ollama_bench.measure import summarize
+from pytest_ollama_bench.stats import percentile
+from pytest_ollama_bench.stats import stats_over
+from pytest_ollama_bench.stats import summarize
 
 MS = 1_000_000
 

@@ -10,25 +10,25 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from pytest_ollama_bench.comparison import render_comparison
+from pytest_ollama_bench.metrics import COLUMNS
+from pytest_ollama_bench.metrics import DEFAULT_COLUMNS
+from pytest_ollama_bench.metrics import SORT_KEYS
+from pytest_ollama_bench.metrics import VERBOSE_COLUMNS
+from pytest_ollama_bench.metrics import Direction
+from pytest_ollama_bench.metrics import metric_direction
+from pytest_ollama_bench.metrics import parse_columns
+from pytest_ollama_bench.metrics import parse_sort
 from pytest_ollama_bench.models import CaseRecord
 from pytest_ollama_bench.models import GateResult
 from pytest_ollama_bench.models import Outcome
 from pytest_ollama_bench.models import Report
-from pytest_ollama_bench.models import Settings
 from pytest_ollama_bench.models import Stats
-from pytest_ollama_bench.report import COLUMNS
-from pytest_ollama_bench.report import DEFAULT_COLUMNS
-from pytest_ollama_bench.report import SORT_KEYS
-from pytest_ollama_bench.report import VERBOSE_COLUMNS
-from pytest_ollama_bench.report import Direction
-from pytest_ollama_bench.report import format_change
-from pytest_ollama_bench.report import metric_direction
-from pytest_ollama_bench.report import parse_columns
-from pytest_ollama_bench.report import parse_sort
-from pytest_ollama_bench.report import percent_change
-from pytest_ollama_bench.report import render_comparison
 from pytest_ollama_bench.report import render_markdown
 from pytest_ollama_bench.report import render_summary
+from pytest_ollama_bench.settings import Settings
+from pytest_ollama_bench.table import format_change
+from pytest_ollama_bench.table import percent_change
 
 T_ARITH = "tests/test_q.py::test_arith"
 T_CAPITAL = "tests/test_q.py::test_capital"

@@ -320,3 +320,41 @@ def test_schema_command_prints_the_report_schema() -> None:
     assert schema["title"] == "Report"
     assert "schema_version" in schema["properties"]
     assert Path  # keep import used for type checkers
+
+
+def test_records_cross_xdist_on_the_report_and_never_reach_junit_xml(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    result = pytester.runpytest_subprocess(
+        "-n", "2", f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2,qwen2.5:0.5b",
+        "--junitxml=junit.xml",
+    )  # fmt: skip
+    result.assert_outcomes(passed=4)
+    report = latest(pytester)
+    assert len(report.cases) == 4
+    for case in report.cases:  # every record made it from the workers to the controller
+        assert [len(call.rounds) for call in case.calls] == [3 if "arith" in case.test else 2]
+        assert case.stats["ttft_ms"].n == 2
+    xml = (pytester.path / "junit.xml").read_text()
+    properties = re.findall(r'<property name="([^"]*)" value="([^"]*)"', xml)
+    names = {name for name, _ in properties}
+    assert "ollama[llama3.2].ttft_ms.median" in names
+    assert "ollama[qwen2.5:0.5b].gates" in names
+    assert all(name.startswith("ollama[") for name in names)
+    assert not any("{" in value for _, value in properties)  # no raw JSON
+    assert "itl_ms" not in xml
+
+
+def test_each_call_records_the_rounds_it_ran(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    run(pytester, fake_ollama, "--ollama-rounds=5", "--ollama-warmup=3").assert_outcomes(passed=4)
+    report = latest(pytester)
+    assert report.settings.rounds == 5  # what the command line said
+    for case in report.cases:  # what each call ran: the marker's rounds and warmup
+        (call,) = case.calls
+        expected = (2, 1) if case.test.endswith("test_arithmetic") else (2, 0)
+        assert (call.round_count, call.warmup_count) == expected
+        assert sum(not m.warmup for m in call.rounds) == call.round_count

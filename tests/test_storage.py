@@ -12,15 +12,15 @@ import pytest
 from pytest_ollama_bench.models import SCHEMA_VERSION
 from pytest_ollama_bench.models import CaseRecord
 from pytest_ollama_bench.models import Report
-from pytest_ollama_bench.models import Settings
 from pytest_ollama_bench.models import Stats
+from pytest_ollama_bench.regression import CompareFail
+from pytest_ollama_bench.regression import find_regressions
+from pytest_ollama_bench.regression import parse_compare_fail
+from pytest_ollama_bench.settings import Settings
 from pytest_ollama_bench.storage import BaselineNotFound
-from pytest_ollama_bench.storage import CompareFail
 from pytest_ollama_bench.storage import InvalidReport
 from pytest_ollama_bench.storage import RunStore
-from pytest_ollama_bench.storage import find_regressions
 from pytest_ollama_bench.storage import load_report
-from pytest_ollama_bench.storage import parse_compare_fail
 from pytest_ollama_bench.storage import write_json_atomic
 
 T = "tests/test_q.py::test_arith"

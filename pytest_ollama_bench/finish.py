@@ -1,6 +1,6 @@
 """What a session leaves behind: the JSON record, the terminal summary, CI outputs.
 
-Called by the session on the controller only. No pytest import: the terminal reporter is
+Called on the controller only, at session finish. No pytest import: the terminal reporter is
 reached through the small :class:`Terminal` protocol.
 """
 
@@ -18,15 +18,14 @@ from typing import Protocol
 from . import __version__
 from .models import CaseRecord
 from .models import Report
+from .regression import Regression
+from .regression import find_regressions
 from .report import render_markdown
 from .report import render_summary
 from .settings import Settings
 from .storage import BaselineNotFound
 from .storage import InvalidReport
-from .storage import Regression
 from .storage import RunStore
-from .storage import find_regressions
-from .storage import parse_compare_fail
 from .storage import write_json_atomic
 from .sysinfo import git_info
 from .sysinfo import system_info
@@ -109,9 +108,8 @@ class SessionOutput:
                 else f"baseline {ref!r} cannot be read: {exc}"
             )
             return
-        rules = [parse_compare_fail(expr) for expr in self.settings.compare_fail]
-        if rules:
-            self.regressions = find_regressions(report, self.baseline, rules)
+        if self.settings.compare_fail:
+            self.regressions = find_regressions(report, self.baseline, self.settings.compare_fail)
 
     def _save(self, report: Report) -> None:
         if not self.settings.save:

@@ -1,0 +1,90 @@
+"""The controller's hooks: collect every benchmark case from the reports, then finish the run.
+
+Registered by ``plugin.py`` only on the process that reports (not on xdist workers): it reads
+the payload each report carries (:mod:`.transport`), and at session end builds, compares and
+saves the run record and prints the summary (:mod:`.finish`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from . import transport
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .collect import CaseCollector
+    from .finish import SessionOutput
+    from .runtime import Runtime
+
+__all__ = ["Controller"]
+
+
+class Controller:
+    """Collects the session's cases and writes what the session leaves behind."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, runtime: Runtime) -> None:
+        self.config = config
+        self.settings = settings
+        self.runtime = runtime
+        self._collector: CaseCollector | None = None
+        self.output: SessionOutput | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payload = transport.read(report)
+        if payload is None:  # the common case: not a benchmark
+            return
+        if self._collector is None:
+            from .collect import CaseCollector
+
+            self._collector = CaseCollector()
+        error = None
+        if report.failed or report.skipped:
+            error = _skip_reason(report) if report.skipped else _error_text(report)
+        self._collector.add(
+            nodeid=report.nodeid,
+            when=report.when,
+            outcome=report.outcome,
+            payload=payload,
+            error=error,
+            duration=report.duration,
+        )
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self._collector:
+            return
+        from .finish import SessionOutput
+
+        self.output = SessionOutput(
+            self.settings,
+            self.runtime.display_host,
+            rootdir=self.config.rootpath,
+            verbosity=self.config.get_verbosity(),
+            fetch_version=self.runtime.server_version,
+        )
+        self.output.finish(self._collector.cases(), int(exitstatus))
+        if self.output.regressions and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.output is not None:
+            self.output.terminal(terminalreporter)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _error_text(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if isinstance(message, str) and message:
+        return message.removeprefix("Failed: ")
+    return report.longreprtext.strip().splitlines()[-1] if report.longreprtext.strip() else ""

@@ -1,0 +1,165 @@
+"""The leaderboard: one row per model across every test of a run.
+
+Pure: no pytest import. Models rank by their mean TTFT rank across tests (ties share the mean
+of their positions), then by TTFT, then by name.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .metrics import COLUMNS
+from .models import Report
+from .table import Style
+from .table import group_by_test
+from .table import ranked_cells
+from .table import render_table
+
+__all__ = ["render_leaderboard"]
+
+
+@dataclass
+class _Standing:
+    model: str
+    cases: int = 0
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    gates_missed: int = 0
+    ttft: float | None = None
+    tps: float | None = None
+    rank: float | None = None
+
+
+def _average_ranks(values: Mapping[str, float]) -> dict[str, float]:
+    """Rank 1 = lowest value; ties share the mean of their positions."""
+    ordered = sorted(values.items(), key=lambda kv: kv[1])
+    ranks: dict[str, float] = {}
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1][1] == ordered[i][1]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[ordered[k][0]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def _median_of(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _standings(report: Report) -> list[_Standing]:
+    """Per model, best first: mean TTFT rank across tests, then TTFT, then name."""
+    board: dict[str, _Standing] = {}
+    ttfts: dict[str, list[float]] = {}
+    rates: dict[str, list[float]] = {}
+    ranks: dict[str, list[float]] = {}
+    ttft_col = COLUMNS["ttft"]
+    tps_col = COLUMNS["tps"]
+    for case in report.cases:
+        row = board.setdefault(case.model, _Standing(case.model))
+        row.cases += 1
+        if case.outcome == "passed":
+            row.passed += 1
+        elif case.outcome == "skipped":
+            row.skipped += 1
+        else:
+            row.failed += 1
+        row.gates_missed += sum(1 for g in case.gates if not g.passed)
+        if case.outcome != "skipped":
+            if (v := ttft_col.value(case)) is not None:
+                ttfts.setdefault(case.model, []).append(v)
+            if (v := tps_col.value(case)) is not None:
+                rates.setdefault(case.model, []).append(v)
+    for cases in group_by_test(report.cases).values():
+        per_model: dict[str, float] = {}
+        for case in cases:
+            value = ttft_col.value(case)
+            if case.outcome != "skipped" and value is not None and case.model not in per_model:
+                per_model[case.model] = value
+        for model, rank in _average_ranks(per_model).items():
+            ranks.setdefault(model, []).append(rank)
+    for model, row in board.items():
+        row.ttft = _median_of(ttfts.get(model, []))
+        row.tps = _median_of(rates.get(model, []))
+        model_ranks = ranks.get(model)
+        row.rank = statistics.fmean(model_ranks) if model_ranks else None
+
+    def key(row: _Standing) -> tuple[bool, float, bool, float, str]:
+        return (
+            row.rank is None,
+            row.rank or 0.0,
+            row.ttft is None,
+            row.ttft or 0.0,
+            row.model,
+        )
+
+    return sorted(board.values(), key=key)
+
+
+def render_leaderboard(report: Report, *, compact: bool, style: Style) -> list[str]:
+    rows = _standings(report)
+    tests = len(group_by_test(report.cases))
+    title = (
+        f"llm_bench leaderboard: {len(rows)} model{'s' if len(rows) != 1 else ''}, "
+        f"{tests} test{'s' if tests != 1 else ''}"
+    )
+    ttft_col = COLUMNS["ttft"]
+    tps_col = COLUMNS["tps"]
+    ttft_cells = ranked_cells(
+        [r.ttft for r in rows],
+        ["-" if r.ttft is None else ttft_col.format_number(r.ttft) for r in rows],
+        "lower",
+        style,
+    )
+    tps_cells = ranked_cells(
+        [r.tps for r in rows],
+        ["-" if r.tps is None else tps_col.format_number(r.tps) for r in rows],
+        "higher",
+        style,
+    )
+    rank_cells = ["-" if r.rank is None else f"{r.rank:.2f}" for r in rows]
+    if compact:
+        headers = ["model", "passed", "ttft (ms)", "tok/s", "mean rank"]
+        body = [
+            [r.model, f"{r.passed}/{r.cases}", t, s, k]
+            for r, t, s, k in zip(rows, ttft_cells, tps_cells, rank_cells, strict=True)
+        ]
+        align = ["left", "right", "right", "right", "right"]
+        tablefmt = "plain"
+    else:
+        headers = [
+            "model",
+            "cases",
+            "passed",
+            "failed",
+            "skipped",
+            "gates missed",
+            "ttft (ms)",
+            "tok/s",
+            "mean rank",
+        ]
+        body = [
+            [
+                r.model,
+                str(r.cases),
+                str(r.passed),
+                str(r.failed),
+                str(r.skipped),
+                str(r.gates_missed),
+                t,
+                s,
+                k,
+            ]
+            for r, t, s, k in zip(rows, ttft_cells, tps_cells, rank_cells, strict=True)
+        ]
+        align = ["left", *(["right"] * 8)]
+        tablefmt = "simple"
+    lines = ["### Leaderboard", ""] if style == "markdown" else [title]
+    lines.extend(render_table(headers, body, align, style, tablefmt))
+    return lines

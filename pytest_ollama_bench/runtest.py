@@ -1,0 +1,265 @@
+"""The per-test hooks: fan-out over models, skip policy, the fixture, gates, record transport.
+
+A plugin object registered by ``plugin.py`` on every process (controller and xdist workers).
+Everything a test measures is built into cases here, where the test ran, and leaves with the
+test's reports (:mod:`.transport`); only the controller collects them (``controller.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import NoReturn
+
+import pytest
+
+from . import transport
+from .hosts import is_loopback
+from .settings import Settings
+from .spec import BenchSpec
+from .spec import MarkerError
+from .spec import parse_marker
+
+if TYPE_CHECKING:
+    from .fixture import OllamaBench
+    from .models import CallRecord
+    from .models import CaseRecord
+    from .models import ModelDetails
+    from .resources import ResourceSampler
+    from .runtime import Runtime
+
+__all__ = ["MARKER", "MODEL_PARAM", "BenchTests", "skip_here"]
+
+MARKER = "llm_bench"
+MODEL_PARAM = "ollama_model"
+FIXTURE = "ollama_bench"
+
+spec_key = pytest.StashKey[BenchSpec]()
+meta_key = pytest.StashKey[transport.Payload]()
+records_key = pytest.StashKey["list[CallRecord]"]()
+cases_key = pytest.StashKey["list[CaseRecord]"]()
+
+
+def skip_here(reason: str) -> NoReturn:
+    """Skip the running test, reported at the test's location rather than this plugin's."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
+
+
+class BenchTests:
+    """Per-test hooks of pytest-ollama-bench (one object per process)."""
+
+    def __init__(self, settings: Settings, runtime: Runtime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+
+    # ----------------------------------------------------------------- collection
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        s = self.settings
+        models = ",".join(s.models) or "none selected"
+        embedded = " (embedded llama.cpp)" if s.embedded else ""
+        serial = ""
+        if config.getoption("numprocesses", None):  # the header is the controller's
+            serial = ", xdist workers take turns" if s.serialize else ", xdist workers overlap"
+        return [
+            f"ollama-bench: host={self.runtime.display_host}{embedded}, api={s.api}, "
+            f"models={models}, rounds={s.rounds}, warmup={s.warmup}{serial}"
+        ]
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Parametrize every ``llm_bench`` test over its models: ids ``test_x[llama3.2]``."""
+        marker = metafunc.definition.get_closest_marker(MARKER)
+        if marker is None:
+            return
+        try:
+            models = parse_marker(marker.args, marker.kwargs).models
+        except MarkerError:
+            return  # reported as this test's error at setup
+        models = models or self.settings.models
+        if not models:
+            return  # skipped at setup with how to select models
+        if MODEL_PARAM not in metafunc.fixturenames:
+            metafunc.fixturenames.append(MODEL_PARAM)
+        metafunc.parametrize(MODEL_PARAM, list(models), ids=list(models), indirect=True)
+
+    # ----------------------------------------------------------------- the fixture
+
+    def make_bench(self, item: pytest.Item, model: str | None) -> OllamaBench:
+        """The ``ollama_bench`` fixture's value for ``item``."""
+        from .fixture import OllamaBench
+
+        def attach(record: CallRecord) -> None:
+            item.stash.setdefault(records_key, []).append(record)
+
+        return OllamaBench(
+            nodeid=item.nodeid,
+            model=model,
+            spec=item.stash.get(spec_key, None) or BenchSpec(),
+            settings=self.settings,
+            runner=self.runtime,
+            ensure_available=self.ensure_available,
+            attach=attach,
+            host=self.runtime.display_host,
+        )
+
+    def ensure_available(self, models: Sequence[str]) -> None:
+        """Skip (or, under ``--ollama-require``, fail) unless the server has every model."""
+        reason = self.runtime.catalog.missing(models)
+        if reason is None:
+            return
+        if self.settings.require:
+            pytest.fail(f"{reason} (--ollama-require is set)", pytrace=False)
+        skip_here(reason)
+
+    # ----------------------------------------------------------------- running
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        marker = item.get_closest_marker(MARKER)
+        if marker is None:
+            return
+        callspec = getattr(item, "callspec", None)
+        model = callspec.params.get(MODEL_PARAM) if callspec is not None else None
+        item.stash[meta_key] = transport.Payload(test=_test_id(item, model), model=model)
+        try:
+            spec = parse_marker(marker.args, marker.kwargs)
+        except MarkerError as exc:
+            pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+        item.stash[spec_key] = spec
+        if model is None:
+            skip_here(
+                "no model selected for this benchmark: run pytest --ollama-models=NAME[,NAME] "
+                "(or set ollama_models in the ini file or PYTEST_OLLAMA_MODELS), or use "
+                "@pytest.mark.llm_bench(models=[...])"
+            )
+        self.ensure_available([model])
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        # setup stashed the spec of every marked test: no second marker lookup per test
+        sampler = None
+        if spec_key in item.stash or FIXTURE in getattr(item, "fixturenames", ()):
+            from .resources import ResourceSampler
+
+            sampler = ResourceSampler(track_ollama=is_loopback(self.settings.host)).start()
+        try:
+            result = yield
+        except BaseException:
+            self._after_call(item, sampler, body_failed=True)
+            raise
+        self._after_call(item, sampler, body_failed=False)
+        return result
+
+    def _after_call(
+        self, item: pytest.Item, sampler: ResourceSampler | None, *, body_failed: bool
+    ) -> None:
+        records = item.stash.get(records_key, [])
+        resources = None
+        if sampler is not None:
+            resources = sampler.stop()
+            if records:
+                vram, size = self.runtime.loaded_model_memory(records[-1].model)
+                if vram is not None or size is not None:
+                    resources = resources.model_copy(
+                        update={"vram_mb": vram, "model_size_mb": size}
+                    )
+        if not records:
+            return
+        del item.stash[records_key]
+        cases = self._gated(item, self._cases(item, records, resources))
+        item.stash.setdefault(cases_key, []).extend(cases)
+        from .junit import junit_properties
+
+        for case in cases:
+            item.user_properties.extend(junit_properties(case))
+        missed = [g.message for case in cases for g in case.gates if not g.passed]
+        if not missed:
+            return
+        text = "benchmark gate(s) missed:\n" + "\n".join(f"  {m}" for m in missed)
+        if body_failed:
+            item.add_report_section("call", "ollama-bench gates", text)
+            return
+        pytest.fail(text, pytrace=False)
+
+    def _cases(
+        self, item: pytest.Item, records: list[CallRecord], resources: Any = None
+    ) -> list[CaseRecord]:
+        from .collect import build_cases
+
+        meta = item.stash.get(meta_key, None)
+        return build_cases(
+            nodeid=item.nodeid,
+            test=meta.test if meta is not None else item.nodeid,
+            fanned_model=meta.model if meta is not None else None,
+            records=records,
+            details=self._details,
+            resources=resources,
+        )
+
+    def _details(self, model: str) -> ModelDetails | None:
+        return self.runtime.catalog.find(model)
+
+    def _gated(self, item: pytest.Item, cases: list[CaseRecord]) -> list[CaseRecord]:
+        from .gates import evaluate_gates
+
+        spec = item.stash.get(spec_key, None) or BenchSpec()
+        out = []
+        for case in cases:
+            measured = sum(1 for call in case.calls for m in call.rounds if not m.warmup)
+            if measured:
+                gates = evaluate_gates(
+                    case.model,
+                    case.stats,
+                    measured,
+                    marker=spec.thresholds,
+                    stat=spec.stat,
+                    settings=self.settings,
+                )
+                case = case.model_copy(update={"gates": gates})
+            out.append(case)
+        return out
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        meta = item.stash.get(meta_key, None)
+        cases = item.stash.get(cases_key, [])
+        stray = item.stash.get(records_key, [])  # calls made by fixtures in setup/teardown
+        if stray:
+            del item.stash[records_key]
+            cases = [*cases, *self._cases(item, stray)]
+        if meta is None and not cases:
+            return report
+        if cases_key in item.stash:
+            del item.stash[cases_key]
+        payload = meta or transport.Payload(test=item.nodeid, model=None)
+        transport.attach(
+            report,
+            transport.Payload(
+                test=payload.test,
+                model=payload.model,
+                cases=[c.model_dump(mode="json") for c in cases],
+            ),
+        )
+        return report
+
+
+def _test_id(item: pytest.Item, model: str | None) -> str:
+    """``item``'s node id without the model parameter: the row group of the summary."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or model is None:
+        return item.nodeid
+    suffix = f"[{callspec.id}]"
+    base = item.nodeid[: -len(suffix)] if item.nodeid.endswith(suffix) else item.nodeid
+    rest = callspec.id
+    for pattern in (f"{model}-", f"-{model}"):
+        if pattern in f"-{rest}-":
+            rest = f"-{rest}-".replace(pattern, "-", 1).strip("-")
+            break
+    else:
+        rest = "" if rest == model else rest
+    return f"{base}[{rest}]" if rest else base
