@@ -34,7 +34,15 @@ _EXPORTS = {
     ),
     **dict.fromkeys(
         (
-            "OllamaClient",
+            "IncompleteStreamError",
+            "MalformedResponseError",
+            "ModelNotFoundError",
+            "ServerError",
+            "ServerHTTPError",
+            "ServerTimeoutError",
+            "ServerUnreachableError",
+            "StreamError",
+            # the same classes under the names of earlier releases
             "OllamaConnectionError",
             "OllamaError",
             "OllamaHTTPError",
@@ -43,11 +51,10 @@ _EXPORTS = {
             "OllamaModelNotFoundError",
             "OllamaStreamError",
             "OllamaTimeoutError",
-            "OpenAIClient",
-            "Report",
         ),
-        "client",
+        "errors",
     ),
+    "OllamaClient": "client",
     "OpenAIClient": "openai",
     "Measurement": "models",
     "Stats": "models",
@@ -58,7 +65,10 @@ _EXPORTS = {
 
 __all__ = [
     "BenchResult",
+    "IncompleteStreamError",
+    "MalformedResponseError",
     "Measurement",
+    "ModelNotFoundError",
     "OllamaBench",
     "OllamaClient",
     "OllamaConnectionError",
@@ -71,7 +81,12 @@ __all__ = [
     "OllamaTimeoutError",
     "OpenAIClient",
     "Report",
+    "ServerError",
+    "ServerHTTPError",
+    "ServerTimeoutError",
+    "ServerUnreachableError",
     "Stats",
+    "StreamError",
     "__version__",
     "assert_contains",
     "assert_contains_any",
@@ -115,14 +130,22 @@ if TYPE_CHECKING:
     from .assertions import count_sentences as count_sentences
     from .assertions import count_words as count_words
     from .client import OllamaClient as OllamaClient
-    from .client import OllamaConnectionError as OllamaConnectionError
-    from .client import OllamaError as OllamaError
-    from .client import OllamaHTTPError as OllamaHTTPError
-    from .client import OllamaIncompleteStreamError as OllamaIncompleteStreamError
-    from .client import OllamaMalformedResponseError as OllamaMalformedResponseError
-    from .client import OllamaModelNotFoundError as OllamaModelNotFoundError
-    from .client import OllamaStreamError as OllamaStreamError
-    from .client import OllamaTimeoutError as OllamaTimeoutError
+    from .errors import IncompleteStreamError as IncompleteStreamError
+    from .errors import MalformedResponseError as MalformedResponseError
+    from .errors import ModelNotFoundError as ModelNotFoundError
+    from .errors import OllamaConnectionError as OllamaConnectionError
+    from .errors import OllamaError as OllamaError
+    from .errors import OllamaHTTPError as OllamaHTTPError
+    from .errors import OllamaIncompleteStreamError as OllamaIncompleteStreamError
+    from .errors import OllamaMalformedResponseError as OllamaMalformedResponseError
+    from .errors import OllamaModelNotFoundError as OllamaModelNotFoundError
+    from .errors import OllamaStreamError as OllamaStreamError
+    from .errors import OllamaTimeoutError as OllamaTimeoutError
+    from .errors import ServerError as ServerError
+    from .errors import ServerHTTPError as ServerHTTPError
+    from .errors import ServerTimeoutError as ServerTimeoutError
+    from .errors import ServerUnreachableError as ServerUnreachableError
+    from .errors import StreamError as StreamError
     from .fixture import BenchResult as BenchResult
     from .fixture import OllamaBench as OllamaBench
     from .models import Measurement as Measurement

@@ -5,6 +5,10 @@ the result here; the plugin turns the answers into skip reasons. Names are compa
 :mod:`pytest_ollama_bench.names` (Ollama's ``types/model/name.go``): the full form is
 ``host/namespace/model:tag`` with defaults ``registry.ollama.ai``, ``library`` and ``latest``,
 and lookups are case-insensitive.
+
+A failed listing becomes a reason too (:func:`model_list_failure_reason`, from the client's
+structured error). Light to import (the plugin imports it at pytest start-up): the pydantic
+:class:`~pytest_ollama_bench.models.ModelDetails` is imported when a list is parsed.
 """
 
 from __future__ import annotations
@@ -12,23 +16,30 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
 
+from .errors import MalformedResponseError
+from .errors import ServerError
+from .errors import ServerHTTPError
+from .errors import ServerTimeoutError
+from .errors import ServerUnreachableError
+from .errors import excerpt
 from .names import display_name
 from .names import normalize_model_name
-from .names import read_model_name
+
+if TYPE_CHECKING:
+    from .models import ModelDetails
 
 __all__ = [
-    "InstalledModel",
     "display_name",
     "find_model",
-    "is_remote",
     "missing_model_reason",
+    "model_from_tags_entry",
+    "model_list_failure_reason",
     "normalize_model_name",
     "parse_ollama_list",
     "parse_tags",
-    "unreachable_reason",
 ]
 
 _MAX_LISTED_MODELS = 10
@@ -52,53 +63,41 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
-@dataclass(frozen=True)
-class InstalledModel:
-    """One model a server has, from ``/api/tags`` or ``ollama list``; unknown fields are None."""
+def model_from_tags_entry(entry: Mapping[str, Any]) -> ModelDetails:
+    """The model one element of ``/api/tags``' ``models`` list describes.
 
-    name: str
-    digest: str | None = None
-    size: int | None = None
-    family: str | None = None
-    parameter_size: str | None = None
-    quantization_level: str | None = None
-    modified_at: str | None = None
-    remote_host: str | None = None
+    Missing, null or mistyped optional keys become ``None`` and unknown keys are ignored.
+    The name is ``name``, else ``model`` (the Python client drops ``name``); ``family`` falls
+    back to the first of ``details.families``.
 
-    @classmethod
-    def from_tags_entry(cls, entry: Mapping[str, Any]) -> InstalledModel:
-        """Build from one element of ``/api/tags``' ``models`` list.
+    :param entry: the JSON object for one model.
+    :returns: the model.
+    :raises ValueError: when the entry has neither a ``name`` nor a ``model`` string.
+    """
+    from .models import ModelDetails
 
-        Missing, null or mistyped optional keys become ``None`` and unknown keys are ignored.
-        The name is ``name``, else ``model`` (the Python client drops ``name``); ``family`` falls
-        back to the first of ``details.families``.
-
-        :param entry: the JSON object for one model.
-        :returns: the model.
-        :raises ValueError: when the entry has neither a ``name`` nor a ``model`` string.
-        """
-        name = _str_or_none(entry.get("name")) or _str_or_none(entry.get("model"))
-        if name is None:
-            raise ValueError(f"/api/tags entry has neither 'name' nor 'model': {dict(entry)!r}")
-        raw_details = entry.get("details")
-        details: Mapping[str, Any] = raw_details if isinstance(raw_details, Mapping) else {}
-        family = _str_or_none(details.get("family"))
-        families = details.get("families")
-        if family is None and isinstance(families, list) and families:
-            family = _str_or_none(families[0])
-        return cls(
-            name=name,
-            digest=_str_or_none(entry.get("digest")),
-            size=_int_or_none(entry.get("size")),
-            family=family,
-            parameter_size=_str_or_none(details.get("parameter_size")),
-            quantization_level=_str_or_none(details.get("quantization_level")),
-            modified_at=_str_or_none(entry.get("modified_at")),
-            remote_host=_str_or_none(entry.get("remote_host")),
-        )
+    name = _str_or_none(entry.get("name")) or _str_or_none(entry.get("model"))
+    if name is None:
+        raise ValueError(f"/api/tags entry has neither 'name' nor 'model': {dict(entry)!r}")
+    raw_details = entry.get("details")
+    details: Mapping[str, Any] = raw_details if isinstance(raw_details, Mapping) else {}
+    family = _str_or_none(details.get("family"))
+    families = details.get("families")
+    if family is None and isinstance(families, list) and families:
+        family = _str_or_none(families[0])
+    return ModelDetails(
+        name=name,
+        digest=_str_or_none(entry.get("digest")),
+        size=_int_or_none(entry.get("size")),
+        family=family,
+        parameter_size=_str_or_none(details.get("parameter_size")),
+        quantization_level=_str_or_none(details.get("quantization_level")),
+        modified_at=_str_or_none(entry.get("modified_at")),
+        remote_host=_str_or_none(entry.get("remote_host")),
+    )
 
 
-def parse_tags(payload: Mapping[str, Any]) -> list[InstalledModel]:
+def parse_tags(payload: Mapping[str, Any]) -> list[ModelDetails]:
     """Parse the JSON body of ``GET /api/tags`` (``{"models": [...]}``), keeping server order.
 
     :param payload: the decoded JSON object; a missing or null ``models`` means no models.
@@ -110,11 +109,11 @@ def parse_tags(payload: Mapping[str, Any]) -> list[InstalledModel]:
         return []
     if not isinstance(models, list):
         raise ValueError(f"/api/tags 'models' must be a list, got {type(models).__name__}")
-    result: list[InstalledModel] = []
+    result: list[ModelDetails] = []
     for index, entry in enumerate(models):
         if not isinstance(entry, Mapping):
             raise ValueError(f"/api/tags models[{index}] must be an object, got {entry!r}")
-        result.append(InstalledModel.from_tags_entry(entry))
+        result.append(model_from_tags_entry(entry))
     return result
 
 
@@ -153,7 +152,7 @@ def _row_cells(line: str, starts: list[int]) -> list[str]:
     return [line[begin:end].strip() for begin, end in zip(starts, bounds, strict=True)]
 
 
-def parse_ollama_list(output: str) -> list[InstalledModel]:
+def parse_ollama_list(output: str) -> list[ModelDetails]:
     """Parse the table printed by ``ollama list`` (``ollama ls``).
 
     Columns are ``NAME  ID  SIZE  MODIFIED``, left-aligned and padded with spaces (lines carry
@@ -167,6 +166,8 @@ def parse_ollama_list(output: str) -> list[InstalledModel]:
     :raises ValueError: when the first non-blank line is not the ``ollama list`` header, or a row
         does not have four cells or a recognisable size.
     """
+    from .models import ModelDetails
+
     lines = [line for line in output.splitlines() if line.strip()]
     if not lines:
         raise ValueError("empty `ollama list` output; expected a 'NAME  ID  SIZE  MODIFIED' header")
@@ -176,7 +177,7 @@ def parse_ollama_list(output: str) -> list[InstalledModel]:
             f"unrecognised `ollama list` header {lines[0]!r}; expected the columns "
             "'NAME  ID  SIZE  MODIFIED'"
         )
-    models: list[InstalledModel] = []
+    models: list[ModelDetails] = []
     for line in lines[1:]:
         cells = _row_cells(line, starts)
         if len(cells) != len(_LIST_HEADER) or not all(cells):
@@ -186,7 +187,7 @@ def parse_ollama_list(output: str) -> list[InstalledModel]:
             )
         name, digest, size, modified = cells
         models.append(
-            InstalledModel(
+            ModelDetails(
                 name=name,
                 digest=digest,
                 size=_parse_size(size, line),
@@ -196,7 +197,7 @@ def parse_ollama_list(output: str) -> list[InstalledModel]:
     return models
 
 
-def find_model(wanted: str, installed: Sequence[InstalledModel]) -> InstalledModel | None:
+def find_model(wanted: str, installed: Sequence[ModelDetails]) -> ModelDetails | None:
     """The installed model that ``wanted`` names, comparing :func:`normalize_model_name` keys.
 
     :param wanted: the name the user asked for, e.g. ``llama3.2`` or ``Qwen2.5:0.5B``.
@@ -211,29 +212,7 @@ def find_model(wanted: str, installed: Sequence[InstalledModel]) -> InstalledMod
     return None
 
 
-def is_remote(model: InstalledModel | str) -> bool:
-    """Whether a model runs on ollama.com rather than locally (a "cloud" model).
-
-    True for the tag ``cloud`` or a tag ending in ``-cloud`` (``gpt-oss:120b-cloud``), and for
-    an ``/api/tags`` entry that carries ``remote_host``.
-
-    :param model: an installed model or a model name.
-    :returns: whether requests to it leave the machine.
-    """
-    if isinstance(model, InstalledModel):
-        if model.remote_host:
-            return True
-        name = model.name
-    else:
-        name = model
-    try:
-        tag = read_model_name(name).tag.lower()
-    except ValueError:
-        return False
-    return tag == "cloud" or tag.endswith("-cloud")
-
-
-def missing_model_reason(model: str, host: str, installed: Sequence[InstalledModel]) -> str:
+def missing_model_reason(model: str, host: str, installed: Sequence[ModelDetails]) -> str:
     """The skip reason for a model the server does not have, with the command that fixes it.
 
     :param model: the model as the user named it.
@@ -254,17 +233,46 @@ def missing_model_reason(model: str, host: str, installed: Sequence[InstalledMod
     return f"model '{wanted}' not available on {host} (have: {have}); run: ollama pull {wanted}"
 
 
-def unreachable_reason(host: str, detail: str) -> str:
-    """The skip or error reason when no Ollama server answers at ``host``.
+_LIST_404_HINTS = {
+    "native": "is this an Ollama server? (for an OpenAI-compatible one use --ollama-api openai)",
+    "openai": (
+        "{host} does not look like an OpenAI-compatible server: check --ollama-host (the "
+        "server's base URL), or use --ollama-api native for Ollama's own API"
+    ),
+}
 
-    :param host: the server's base URL.
-    :param detail: what went wrong, e.g. ``connection refused``; omitted when blank.
-    :returns: e.g. ``Ollama server at http://127.0.0.1:11434 is not reachable (connection
-        refused); start it with 'ollama serve' or point --ollama-host / OLLAMA_HOST at a running
-        server``.
+
+def model_list_failure_reason(exc: ServerError) -> str:
+    """The skip or error reason when listing a server's models failed with ``exc``.
+
+    Only a connection failure says the server is not reachable (with how to start one);
+    anything else names the request, what came back and what to check.
+
+    :param exc: the client's error from ``installed_models()``.
+    :returns: e.g. ``Ollama server at http://127.0.0.1:11434 is not reachable (Cannot connect
+        ...); start it with 'ollama serve' or point --ollama-host / OLLAMA_HOST at a running
+        server``, or ``could not list the models of http://127.0.0.1:11434: GET /api/tags
+        answered HTTP 500: <server text>; check the server log``.
     """
-    reason = f" ({detail.strip()})" if detail.strip() else ""
-    return (
-        f"Ollama server at {host} is not reachable{reason}; start it with 'ollama serve' or "
-        "point --ollama-host / OLLAMA_HOST at a running server"
-    )
+    if isinstance(exc, ServerUnreachableError):
+        return exc.message
+    head = f"could not list the models of {exc.host}"
+    if isinstance(exc, ServerHTTPError):
+        if exc.status == 404:
+            hint = _LIST_404_HINTS[exc.api].format(host=exc.host)
+        elif exc.status in (401, 403, 429, 503):
+            hint = exc.hint
+        else:
+            hint = "check the server log"
+        return f"{head}: {exc.method} {exc.path} answered HTTP {exc.status}: {exc.error}; {hint}"
+    if isinstance(exc, MalformedResponseError):
+        return (
+            f"{head}: {exc.method} {exc.path} returned a body that is not {exc.expected} "
+            f"({excerpt(exc.line)!r}); is this an {exc.server}?"
+        )
+    if isinstance(exc, ServerTimeoutError):
+        return (
+            f"{head}: no {exc.phase} to GET {exc.path} within {exc.seconds:g} s; the server is "
+            "overloaded or stuck: check its log, or raise --ollama-timeout"
+        )
+    return f"{head}: {exc.message}"

@@ -11,13 +11,16 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .availability import InstalledModel
 from .availability import find_model
 from .availability import missing_model_reason
+from .availability import model_list_failure_reason
 from .availability import parse_ollama_list
-from .availability import unreachable_reason
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .models import ModelDetails
 
 __all__ = ["ModelCatalog"]
 
@@ -32,29 +35,29 @@ class ModelCatalog:
 
     def __init__(
         self,
-        fetch: Callable[[], list[InstalledModel]],
+        fetch: Callable[[], list[ModelDetails]],
         settings: Settings,
         display_host: str,
     ) -> None:
         self._fetch = fetch
         self._settings = settings
         self._display_host = display_host
-        self._installed: list[InstalledModel] | None = None
+        self._installed: list[ModelDetails] | None = None
         self._failure: str | None = None
         self._asked = False
 
-    def installed(self) -> list[InstalledModel] | None:
+    def installed(self) -> list[ModelDetails] | None:
         """The models, or None when the list could not be had (see :meth:`failure`)."""
         if not self._asked:
-            from .client import OllamaError
+            from .errors import ServerError
 
             self._asked = True
             try:
                 self._installed = self._fetch()
-            except OllamaError as exc:
+            except ServerError as exc:
                 self._installed = self._ollama_list_fallback()
                 if self._installed is None:
-                    self._failure = unreachable_reason(self._display_host, _detail(exc))
+                    self._failure = model_list_failure_reason(exc)
         return self._installed
 
     def failure(self) -> str:
@@ -71,13 +74,13 @@ class ModelCatalog:
                 return missing_model_reason(model, self._display_host, installed)
         return None
 
-    def find(self, model: str) -> InstalledModel | None:
+    def find(self, model: str) -> ModelDetails | None:
         """What the server says about ``model`` (None when unknown or not listed)."""
         if not self._installed:
             return None
         return find_model(model, self._installed)
 
-    def _ollama_list_fallback(self) -> list[InstalledModel] | None:
+    def _ollama_list_fallback(self) -> list[ModelDetails] | None:
         """``ollama list`` when the API failed and the CLI is installed (native API only)."""
         exe = shutil.which("ollama")
         if exe is None or self._settings.api != "native":
@@ -92,10 +95,3 @@ class ModelCatalog:
             return parse_ollama_list(done.stdout)
         except (OSError, subprocess.SubprocessError, ValueError):
             return None
-
-
-def _detail(exc: BaseException) -> str:
-    """The short cause inside a client error message, e.g. 'Connect call failed ...'."""
-    message = str(exc)
-    start, end = message.find("("), message.rfind(")")
-    return message[start + 1 : end] if 0 <= start < end else message

@@ -22,7 +22,7 @@ from typing import cast
 
 import pytest
 
-from .client import OllamaError
+from .errors import ServerError
 from .models import CallRecord
 from .models import Endpoint
 from .models import Measurement
@@ -291,7 +291,7 @@ class OllamaBench:
             try:
                 for i in range(n_warmup + n_rounds):
                     done.append(await once(client, i < n_warmup))
-            except OllamaError as exc:
+            except ServerError as exc:
                 error = exc
             record = CallRecord(
                 nodeid=nodeid,

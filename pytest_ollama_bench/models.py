@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from .settings import Api
 from .settings import Settings
@@ -137,14 +138,26 @@ SCHEMA_VERSION = 1
 
 
 class ModelDetails(_Frozen):
-    """What the server says about a model (``/api/tags`` entry)."""
+    """What the server says about a model; fields the source does not give are None.
+
+    Sources: an ``/api/tags`` entry (every field), a row of ``ollama list`` (``name``, the
+    12-character ``digest`` prefix, ``size`` rounded by the CLI, ``modified_at`` as its
+    relative text such as ``5 days ago``), an entry of OpenAI's ``GET /v1/models`` (``name``;
+    ``size`` from llama.cpp's ``meta``). ``modified_at`` and ``remote_host`` stay out of the
+    run record: ``model_details`` in the JSON has the other six keys.
+    """
 
     name: str
     digest: str | None = None
-    size: int | None = None
+    size: int | None = Field(default=None, description="bytes")
     family: str | None = None
-    parameter_size: str | None = None
+    parameter_size: str | None = Field(default=None, description="as the server says, e.g. 3.2B")
     quantization_level: str | None = None
+    # what the server lists besides: neither written to the record nor in its schema
+    modified_at: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
+    remote_host: SkipJsonSchema[str | None] = Field(
+        default=None, exclude=True, description="where a cloud model runs (ollama.com)"
+    )
 
 
 class ResourceUse(_Frozen):

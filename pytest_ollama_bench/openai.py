@@ -3,15 +3,17 @@
 :class:`OpenAIClient` has the same contract as :class:`~pytest_ollama_bench.client.OllamaClient`
 (same methods, same exceptions, same :class:`Measurement`), so the plugin can drive Ollama's
 OpenAI-compatible layer, llama.cpp's ``llama-server`` or vLLM with one switch
-(``--ollama-api openai``). No pytest here.
+(``--ollama-api openai``). Request fields and the final record are mapped by
+:mod:`pytest_ollama_bench.openai_fields`. No pytest here.
 
 Differences from the native API, all the server's doing:
 
-* The stream is Server-Sent Events: ``data: {chunk}`` events ended by ``data: [DONE]``. A
-  stream that ends without ``[DONE]`` still counts as complete when a choice already carried
-  a ``finish_reason`` (servers that leave out the terminator); otherwise it raises
-  :class:`OllamaIncompleteStreamError`. That is also all a client sees when a model fails
-  mid-stream on Ollama's ``/v1``: it turns the error into an empty chunk and stops.
+* The stream is Server-Sent Events (:mod:`pytest_ollama_bench.sse`): ``data: {chunk}``
+  events ended by ``data: [DONE]``. A stream that ends without ``[DONE]`` still counts as
+  complete when a choice already carried a ``finish_reason`` (servers that leave out the
+  terminator); otherwise it raises :class:`~pytest_ollama_bench.errors.IncompleteStreamError`.
+  That is also all a client sees when a model fails mid-stream on Ollama's ``/v1``: it turns
+  the error into an empty chunk and stops.
 * Ollama's ``/v1`` exposes token counts (``usage``) but no durations, so ``tokens_per_s``,
   ``eval_ms`` and ``prompt_eval_ms`` stay None there. llama.cpp adds a ``timings`` object,
   which gives them. Load and total server durations are never exposed.
@@ -31,246 +33,38 @@ import os
 import time
 from collections.abc import Mapping
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
 import orjson
 
-from .availability import InstalledModel
-from .client import HTTPClient
-from .client import OllamaError
-from .client import OllamaHTTPError
-from .client import OllamaMalformedResponseError
-from .client import OllamaModelNotFoundError
-from .client import OllamaStreamError
-from .client import _excerpt
-from .client import is_connect_timeout
-from .client import redact_host
+from .errors import ServerError
+from .errors import StreamError
+from .hosts import redact_host
+from .http import HTTPClient
+from .http import error_info
+from .http import is_connect_timeout
 from .measure import Recorder
 from .models import Endpoint
 from .models import Measurement
+from .models import ModelDetails
+from .openai_fields import OPTION_FIELDS
+from .openai_fields import as_int
+from .openai_fields import final_record
+from .openai_fields import message_pieces
+from .openai_fields import request_fields
+from .sse import SSEEvent
+from .sse import SSEParser
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = [
-    "OPTION_FIELDS",
-    "OpenAIClient",
-    "SSEEvent",
-    "SSEParser",
-    "final_record",
-    "request_fields",
-]
-
-#: Ollama option -> request body field. ``top_k``, ``min_p`` and ``repeat_penalty`` are not in
-#: the OpenAI API but llama.cpp and vLLM accept them as extra top-level fields (Ollama's ``/v1``
-#: ignores them). Other options (``num_ctx``, ``num_gpu``, ``mirostat``, ...) have no OpenAI
-#: counterpart and are not sent.
-OPTION_FIELDS: Mapping[str, str] = {
-    "num_predict": "max_tokens",
-    "temperature": "temperature",
-    "top_p": "top_p",
-    "seed": "seed",
-    "stop": "stop",
-    "presence_penalty": "presence_penalty",
-    "frequency_penalty": "frequency_penalty",
-    "top_k": "top_k",
-    "min_p": "min_p",
-    "repeat_penalty": "repeat_penalty",
-}
+__all__ = ["OPTION_FIELDS", "OpenAIClient", "final_record", "request_fields"]
 
 _CHAT_PATH = "/v1/chat/completions"
 _MODELS_PATH = "/v1/models"
 _DONE = b"[DONE]"
 _NOT_FOUND_TYPES = frozenset({"not_found_error", "notfounderror", "model_not_found"})
-_BOM = b"\xef\xbb\xbf"
-
-
-# --------------------------------------------------------------------------- request body
-
-
-def request_fields(
-    options: Mapping[str, Any] | None = None,
-    *,
-    think: bool | str | None = None,
-    format: str | Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The OpenAI request fields for Ollama-style ``options``, ``think`` and ``format``.
-
-    ``num_predict`` becomes ``max_tokens`` (a negative value, Ollama's "no limit", sends
-    nothing); the other options map as :data:`OPTION_FIELDS` says, unknown ones are dropped.
-    ``think=False`` sends ``reasoning_effort: "none"``, ``True`` ``"medium"`` and a string that
-    effort (``"low"``, ``"high"``, ...). ``format="json"`` asks for a JSON object, a mapping is
-    sent as a JSON schema named ``response``.
-
-    :raises ValueError: for a ``format`` string other than ``"json"``.
-    """
-    fields: dict[str, Any] = {}
-    for key, value in (options or {}).items():
-        name = OPTION_FIELDS.get(key)
-        if name is None or value is None:
-            continue
-        if key == "num_predict" and isinstance(value, (int, float)) and value < 0:
-            continue
-        fields[name] = list(value) if isinstance(value, (list, tuple)) else value
-    if think is not None:
-        if think is False:
-            fields["reasoning_effort"] = "none"
-        elif think is True:
-            fields["reasoning_effort"] = "medium"
-        else:
-            fields["reasoning_effort"] = think
-    if format is not None:
-        if isinstance(format, Mapping):
-            fields["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "response", "schema": dict(format)},
-            }
-        elif format == "json":
-            fields["response_format"] = {"type": "json_object"}
-        else:
-            raise ValueError(f"format must be 'json' or a JSON schema (a dict), got {format!r}")
-    return fields
-
-
-# --------------------------------------------------------------------------- SSE
-
-
-@dataclass(frozen=True)
-class SSEEvent:
-    """One Server-Sent Event: its ``data:`` lines joined by ``\\n``, and its ``event:`` type."""
-
-    data: bytes
-    event: str = "message"
-
-
-class SSEParser:
-    """Split a byte stream into Server-Sent Events, whatever the network chunk boundaries.
-
-    Follows the WHATWG event-stream rules: lines end in ``\\n``, ``\\r\\n`` or ``\\r``; lines
-    starting with ``:`` are comments; ``field: value`` loses one space after the colon; several
-    ``data:`` lines join with ``\\n``; a blank line dispatches the event (nothing is dispatched
-    for an event without data); ``id``, ``retry`` and unknown fields are ignored; a leading
-    UTF-8 BOM is skipped. ``feed`` returns the events the new bytes completed; ``flush``, at
-    EOF, also returns an event whose closing blank line never came (the spec drops it; servers
-    that end with ``data: [DONE]`` and no blank line exist).
-    """
-
-    __slots__ = ("_buf", "_data", "_event", "_first", "_skip_lf")
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._skip_lf = False  # the previous chunk ended in "\r": drop a "\n" right after it
-        self._first = True
-        self._data: list[bytes] = []
-        self._event = ""
-
-    def feed(self, data: bytes) -> list[SSEEvent]:
-        """Events completed by ``data``."""
-        if self._skip_lf and data:
-            self._skip_lf = False
-            if data[:1] == b"\n":
-                data = data[1:]
-        buf = self._buf + data if self._buf else data
-        if b"\r" in buf:
-            self._skip_lf = buf.endswith(b"\r")
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if b"\n" not in buf:
-            self._buf = buf
-            return []
-        *lines, self._buf = buf.split(b"\n")
-        events: list[SSEEvent] = []
-        for line in lines:
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
-        return events
-
-    def flush(self) -> list[SSEEvent]:
-        """At EOF: the last unterminated line and event, if any."""
-        rest, self._buf = self._buf, b""
-        self._skip_lf = False
-        if rest:
-            self._line(rest)
-        event = self._dispatch()
-        return [] if event is None else [event]
-
-    def _line(self, line: bytes) -> SSEEvent | None:
-        if self._first:
-            self._first = False
-            if line.startswith(_BOM):
-                line = line[len(_BOM) :]
-        if not line:
-            return self._dispatch()
-        if line[:1] == b":":
-            return None
-        name, colon, value = line.partition(b":")
-        if colon and value[:1] == b" ":
-            value = value[1:]
-        if name == b"data":
-            self._data.append(value)
-        elif name == b"event":
-            self._event = value.decode("utf-8", "replace")
-        return None
-
-    def _dispatch(self) -> SSEEvent | None:
-        data, self._data = self._data, []
-        event, self._event = self._event, ""
-        if not data:
-            return None
-        return SSEEvent(b"\n".join(data), event or "message")
-
-
-# --------------------------------------------------------------------------- final record
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return int(value)
-
-
-def _ms_to_ns(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return round(value * 1e6)
-
-
-def final_record(
-    finish_reason: str | None,
-    usage: Mapping[str, Any] | None,
-    timings: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """The final record in Ollama's key names, for :meth:`Recorder.done`.
-
-    ``eval_count`` is ``usage.completion_tokens``, else llama.cpp's ``timings.predicted_n``;
-    ``prompt_eval_count`` is ``usage.prompt_tokens``, else ``timings.prompt_n + cache_n``
-    (Ollama also counts cached prompt tokens). Durations come only from ``timings``
-    (``predicted_ms``, ``prompt_ms`` -> ns) and are absent without it: never guessed.
-    """
-    final: dict[str, Any] = {}
-    if finish_reason:
-        final["done_reason"] = finish_reason
-    usage = usage or {}
-    timings = timings or {}
-    eval_count = _count(usage.get("completion_tokens"))
-    if eval_count is None:
-        eval_count = _count(timings.get("predicted_n"))
-    prompt_count = _count(usage.get("prompt_tokens"))
-    if prompt_count is None:
-        prompt_n = _count(timings.get("prompt_n"))
-        if prompt_n is not None:
-            prompt_count = prompt_n + (_count(timings.get("cache_n")) or 0)
-    for key, value in (
-        ("eval_count", eval_count),
-        ("prompt_eval_count", prompt_count),
-        ("eval_duration", _ms_to_ns(timings.get("predicted_ms"))),
-        ("prompt_eval_duration", _ms_to_ns(timings.get("prompt_ms"))),
-    ):
-        if value is not None:
-            final[key] = value
-    return final
 
 
 class _StreamState:
@@ -288,34 +82,6 @@ class _StreamState:
         return final_record(self.finish_reason, self.usage, self.timings)
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _pieces(message: Mapping[str, Any]) -> tuple[str, str, bool]:
-    """(content, thinking, has tool calls) of a ``delta`` or ``message`` object."""
-    thinking = _text(message.get("reasoning")) or _text(message.get("reasoning_content"))
-    return _text(message.get("content")), thinking, bool(message.get("tool_calls"))
-
-
-def _error_info(body: bytes) -> tuple[str, str, bool]:
-    """(message, type, whether the body was JSON) of an error response body."""
-    try:
-        obj = orjson.loads(body)
-    except ValueError:
-        return _excerpt(body).strip(), "", False
-    if isinstance(obj, dict):
-        err = obj.get("error")
-        if isinstance(err, dict):  # OpenAI, Ollama, llama.cpp: {"error": {"message": ...}}
-            return str(err.get("message", err)), _text(err.get("type")), True
-        if isinstance(err, str):
-            return err, _text(obj.get("type")), True
-        for key in ("message", "detail"):  # older vLLM; FastAPI
-            if isinstance(obj.get(key), str):
-                return str(obj[key]), _text(obj.get("type")), True
-    return _excerpt(body).strip(), "", True
-
-
 # --------------------------------------------------------------------------- client
 
 
@@ -331,8 +97,7 @@ class OpenAIClient(HTTPClient):
     :param headers: extra request headers (they win over the ``Authorization`` above).
     """
 
-    server_name = "OpenAI-compatible server"
-    start_hint = "start it ('ollama serve', 'llama-server', ...)"
+    api = "openai"
 
     def __init__(
         self,
@@ -356,32 +121,33 @@ class OpenAIClient(HTTPClient):
         for path in ("/api/version", "/version"):
             try:
                 data = await self._request_json("GET", path)
-            except OllamaError:
+            except ServerError:
                 continue
             if isinstance(data, dict) and isinstance(data.get("version"), str):
                 return str(data["version"])
         return ""
 
-    async def installed_models(self) -> list[InstalledModel]:
-        """The models ``GET /v1/models`` lists (``data[].id``); llama.cpp also gives sizes."""
+    async def installed_models(self) -> list[ModelDetails]:
+        """The models ``GET /v1/models`` lists (``data[].id``); llama.cpp also gives sizes.
+
+        :raises MalformedResponseError: for a body without a ``data`` list.
+        """
         data = await self._request_json("GET", _MODELS_PATH)
         entries = data.get("data") if isinstance(data, dict) else None
         if not isinstance(entries, list):
-            raise OllamaMalformedResponseError(
-                f"GET {self.display_host}{_MODELS_PATH} has no 'data' list: "
-                f"{_excerpt(json.dumps(data))!r}; is {self.display_host} an OpenAI-compatible "
-                "server?",
-                host=self.display_host,
-                line=json.dumps(data).encode(),
-                line_number=1,
+            raise self._malformed(
+                json.dumps(data).encode(),
+                _MODELS_PATH,
+                method="GET",
+                expected="a JSON object with a 'data' list",
             )
-        models: list[InstalledModel] = []
+        models: list[ModelDetails] = []
         for entry in entries:
             if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
                 continue
             meta = entry.get("meta")
-            size = _count(meta.get("size")) if isinstance(meta, dict) else None
-            models.append(InstalledModel(name=entry["id"], size=size))
+            size = as_int(meta.get("size")) if isinstance(meta, dict) else None
+            models.append(ModelDetails(name=entry["id"], size=size))
         return models
 
     # ----------------------------------------------------------------- generation
@@ -474,7 +240,7 @@ class OpenAIClient(HTTPClient):
                     answered = True
                     rec.headers(clock())
                     if resp.status >= 400:
-                        raise self._http_error(resp.status, await resp.read(), path, model)
+                        raise self._http_error(resp.status, await resp.read(), "POST", path, model)
                     if stream and resp.content_type != "application/json":
                         await self._consume(resp, rec, path)
                     else:  # stream=False, or a server that ignored "stream": true
@@ -485,24 +251,22 @@ class OpenAIClient(HTTPClient):
                 return rec.measurement()
             except asyncio.TimeoutError as exc:
                 if is_connect_timeout(exc):
-                    raise self._unreachable(exc) from exc
+                    raise self._unreachable(exc, path) from exc
                 phase = "next chunk" if rec.chunks else "first chunk"
                 raise self._timeout(phase, path, rec) from exc
             except aiohttp.ClientPayloadError as exc:
-                raise self._incomplete(
-                    path, rec, f"the connection was closed mid-body ({exc})"
-                ) from exc
+                raise self._incomplete(path, rec, "closed", f"mid-body: {exc}") from exc
             except aiohttp.ClientConnectorError as exc:
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, path) from exc
             except (aiohttp.ClientConnectionError, OSError) as exc:
                 if not answered and attempt == 1:
                     continue  # most likely a kept-alive connection the server had closed
                 if answered or isinstance(exc, aiohttp.ServerDisconnectedError):
-                    why = f"the connection was closed ({str(exc) or type(exc).__name__})"
-                    raise self._incomplete(path, rec, why) from exc
-                raise self._unreachable(exc) from exc
+                    detail = str(exc) or type(exc).__name__
+                    raise self._incomplete(path, rec, "closed", detail) from exc
+                raise self._unreachable(exc, path) from exc
             except aiohttp.ClientError as exc:
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, path) from exc
         raise AssertionError("the second attempt always returns or raises")
 
     async def _consume(self, resp: aiohttp.ClientResponse, rec: Recorder, path: str) -> None:
@@ -524,15 +288,7 @@ class OpenAIClient(HTTPClient):
         if state.finish_reason is not None:  # the server left out the [DONE] terminator
             rec.done(t, state.final())
             return
-        if state.events == 0:
-            why = "the response had no SSE 'data:' events; is it an OpenAI-compatible server?"
-        else:
-            why = (
-                "the stream ended without 'data: [DONE]' or a finish_reason (Ollama's /v1 ends "
-                "a stream like this when the model fails mid-stream; --ollama-api native "
-                "shows the error)"
-            )
-        raise self._incomplete(path, rec, why)
+        raise self._incomplete(path, rec, "ended" if state.events else "no_events")
 
     def _record_event(
         self, event: SSEEvent, t: int, rec: Recorder, state: _StreamState, path: str
@@ -543,7 +299,7 @@ class OpenAIClient(HTTPClient):
             return True
         for obj in self._decode(event, state.events, path):
             if obj.get("error") is not None or event.event == "error":
-                raise self._stream_error(obj, rec, path)
+                raise self._event_error(obj, rec, path)
             content = thinking = ""
             tools = False
             choices = obj.get("choices")
@@ -551,7 +307,7 @@ class OpenAIClient(HTTPClient):
                 choice = choices[0]
                 delta = choice.get("delta")
                 if isinstance(delta, dict):
-                    content, thinking, tools = _pieces(delta)
+                    content, thinking, tools = message_pieces(delta)
                 reason = choice.get("finish_reason")
                 if isinstance(reason, str) and reason:
                     state.finish_reason = reason
@@ -582,14 +338,7 @@ class OpenAIClient(HTTPClient):
                 if objs and all(isinstance(o, dict) for o in objs):
                     return objs
         if not isinstance(obj, dict):
-            raise OllamaMalformedResponseError(
-                f"event {number} of the stream from {self.display_host}{path} is not a JSON "
-                f"object: {_excerpt(event.data)!r}; the server or a proxy in between corrupted "
-                "the stream",
-                host=self.display_host,
-                line=event.data,
-                line_number=number,
-            )
+            raise self._malformed(event.data, path, part="event", number=number)
         return [obj]
 
     def _record_body(self, body: bytes, t: int, rec: Recorder, path: str) -> None:
@@ -599,27 +348,17 @@ class OpenAIClient(HTTPClient):
         except ValueError:
             obj = None
         if not isinstance(obj, dict):
-            raise OllamaMalformedResponseError(
-                f"POST {self.display_host}{path} returned a body that is not a JSON object: "
-                f"{_excerpt(body)!r}; is {self.display_host} an OpenAI-compatible server?",
-                host=self.display_host,
-                line=body,
-                line_number=1,
-            )
+            raise self._malformed(body, path, method="POST", expected="a JSON object")
         if obj.get("error") is not None:
-            raise self._stream_error(obj, rec, path)
+            raise self._event_error(obj, rec, path)
         choices = obj.get("choices")
         if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)):
-            raise OllamaMalformedResponseError(
-                f"POST {self.display_host}{path} returned no 'choices': {_excerpt(body)!r}; "
-                f"is {self.display_host} an OpenAI-compatible server?",
-                host=self.display_host,
-                line=body,
-                line_number=1,
+            raise self._malformed(
+                body, path, method="POST", expected="a JSON object with a 'choices' list"
             )
         choice = choices[0]
         message = choice.get("message")
-        content, thinking, tools = _pieces(message if isinstance(message, dict) else {})
+        content, thinking, tools = message_pieces(message if isinstance(message, dict) else {})
         rec.chunk(t, content=content, thinking=thinking, tool_calls=tools)
         reason = choice.get("finish_reason")
         usage = obj.get("usage")
@@ -635,58 +374,19 @@ class OpenAIClient(HTTPClient):
 
     # ----------------------------------------------------------------- error builders
 
-    def _http_error(self, status: int, body: bytes, path: str, model: str) -> OllamaHTTPError:
-        error, kind, is_json = _error_info(body)
-        where = f"{self.display_host}{path}"
+    def _model_missing(self, status: int, error: str, error_type: str, is_json: bool) -> bool:
         lowered = error.lower()
-        if (
+        return (
             status == 404
-            and model
             and is_json
             and (
-                kind.lower() in _NOT_FOUND_TYPES
+                error_type.lower() in _NOT_FOUND_TYPES
                 or "not found" in lowered
                 or "does not exist" in lowered
             )
-        ):
-            return OllamaModelNotFoundError(
-                f"model {model!r} not found on {self.display_host} (HTTP 404: {error}); "
-                f"pull or load it on the server (Ollama: ollama pull {model}) or pick one "
-                f"that GET {_MODELS_PATH} lists",
-                host=self.display_host,
-                status=status,
-                error=error,
-                path=path,
-                model=model,
-            )
-        if status == 404 and not is_json:
-            hint = (
-                f"is {self.display_host} an OpenAI-compatible server? give --ollama-host "
-                "without the /v1 suffix"
-            )
-        else:
-            hint = {
-                400: "the request was rejected; check the model name and options",
-                401: "the server wants an API key; set OPENAI_API_KEY",
-                403: "the server refused the API key; check OPENAI_API_KEY",
-                429: "the server is rate limiting; retry later",
-                500: "the server failed; check its log",
-                503: "the server is busy; lower the concurrency or raise its queue size",
-            }.get(status, "check the server log")
-        return OllamaHTTPError(
-            f"{where} answered HTTP {status}: {error}; {hint}",
-            host=self.display_host,
-            status=status,
-            error=error,
-            path=path,
         )
 
-    def _stream_error(self, obj: Mapping[str, Any], rec: Recorder, path: str) -> OllamaStreamError:
-        error, _, _ = _error_info(json.dumps(obj).encode())
-        return OllamaStreamError(
-            f"{self.display_host}{path} reported an error in the stream after "
-            f"{rec.chunks} chunk(s) for model {rec.model!r}: {error}; check the server log",
-            host=self.display_host,
-            error=error,
-            chunks=rec.chunks,
-        )
+    def _event_error(self, obj: Mapping[str, Any], rec: Recorder, path: str) -> StreamError:
+        """The error an ``{"error": ...}`` object (or ``event: error``) in the answer carries."""
+        error, _, _ = error_info(json.dumps(obj).encode())
+        return self._stream_error(error, path, rec)

@@ -192,7 +192,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeout", "--ollama-timeout", "SECONDS", "PYTEST_OLLAMA_TIMEOUT", _POSITIVE,
            help="Seconds to wait for the first chunk and between chunks"),
     Option("require", "--ollama-require", None, "PYTEST_OLLAMA_REQUIRE", _bool, kind="flag",
-           help="Make an unreachable server or a missing model an error instead of a skip"),
+           help="Make a server whose model list cannot be read (e.g. unreachable) or a missing "
+           "model an error instead of a skip"),
     Option("serialize", "--ollama-no-serialize", None, "PYTEST_OLLAMA_NO_SERIALIZE", _bool,
            kind="flag", inverted=True,
            help="Under pytest-xdist, let workers benchmark the same server at the same time (by "

@@ -199,19 +199,7 @@ class BenchTests:
         )
 
     def _details(self, model: str) -> ModelDetails | None:
-        from .models import ModelDetails
-
-        found = self.runtime.catalog.find(model)
-        if found is None:
-            return None
-        return ModelDetails(
-            name=found.name,
-            digest=found.digest,
-            size=found.size,
-            family=found.family,
-            parameter_size=found.parameter_size,
-            quantization_level=found.quantization_level,
-        )
+        return self.runtime.catalog.find(model)
 
     def _gated(self, item: pytest.Item, cases: list[CaseRecord]) -> list[CaseRecord]:
         from .gates import evaluate_gates

@@ -22,11 +22,11 @@ from .hosts import redact_host
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .availability import InstalledModel
     from .catalog import ModelCatalog
     from .hostlock import HostLock
     from .loop import LoopThread
     from .models import Measurement
+    from .models import ModelDetails
 
 __all__ = ["BenchClient", "Runtime"]
 
@@ -57,7 +57,7 @@ class BenchClient(Protocol):
 
     async def version(self) -> str: ...
 
-    async def installed_models(self) -> list[InstalledModel]: ...
+    async def installed_models(self) -> list[ModelDetails]: ...
 
     async def aclose(self) -> None: ...
 
@@ -163,10 +163,10 @@ class Runtime:
         if self._catalog is None:
             from .catalog import ModelCatalog
 
-            async def installed(client: BenchClient) -> list[InstalledModel]:
+            async def installed(client: BenchClient) -> list[ModelDetails]:
                 return await client.installed_models()
 
-            def fetch() -> list[InstalledModel]:
+            def fetch() -> list[ModelDetails]:
                 return self.loop.run(self._side_request(installed))
 
             self._catalog = ModelCatalog(fetch, self.settings, self.display_host)
@@ -174,7 +174,7 @@ class Runtime:
 
     def server_version(self) -> str | None:
         """The server's version string, or None when it cannot be read."""
-        from .client import OllamaError
+        from .errors import ServerError
 
         async def version(client: BenchClient) -> str:
             return await client.version()
@@ -182,7 +182,7 @@ class Runtime:
         try:
             short = min(self.settings.timeout, SIDE_REQUEST_TIMEOUT_S)
             return self.loop.run(self._side_request(version, short)) or None
-        except (OllamaError, OSError):
+        except (ServerError, OSError):
             return None
 
     def loaded_model_memory(self, model: str) -> tuple[float | None, float | None]:
@@ -194,7 +194,7 @@ class Runtime:
         if self.settings.api != "native":
             return None, None
         from .client import OllamaClient
-        from .client import OllamaError
+        from .errors import ServerError
         from .resources import vram_from_ps
 
         async def ps() -> list[dict[str, Any]]:
@@ -203,7 +203,7 @@ class Runtime:
 
         try:
             return vram_from_ps(self.loop.run(ps()), model)
-        except (OllamaError, ValueError):
+        except (ServerError, ValueError):
             return None, None
 
     def close(self) -> None:

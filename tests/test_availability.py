@@ -5,13 +5,13 @@ from typing import Any
 
 import pytest
 
-from pytest_ollama_bench.availability import InstalledModel
 from pytest_ollama_bench.availability import find_model
-from pytest_ollama_bench.availability import is_remote
 from pytest_ollama_bench.availability import missing_model_reason
+from pytest_ollama_bench.availability import model_list_failure_reason
 from pytest_ollama_bench.availability import parse_ollama_list
 from pytest_ollama_bench.availability import parse_tags
-from pytest_ollama_bench.availability import unreachable_reason
+from pytest_ollama_bench.errors import ServerUnreachableError
+from pytest_ollama_bench.models import ModelDetails as InstalledModel
 from pytest_ollama_bench.names import display_name
 from pytest_ollama_bench.names import normalize_model_name
 
@@ -189,7 +189,6 @@ def test_parse_tags_cloud_entry() -> None:
     }
     [model] = parse_tags({"models": [entry]})
     assert model.remote_host == "https://ollama.com:443"
-    assert is_remote(model)
 
 
 @pytest.mark.parametrize("payload", [{"models": []}, {"models": None}, {}])
@@ -255,7 +254,6 @@ def test_parse_ollama_list_sizes_and_cloud() -> None:
     models = parse_ollama_list(output.replace("\n", "\r\n"))
     assert [m.size for m in models] == [None, 45_000_000, 274, 1_200_000_000_000]
     assert models[1].modified_at == "About an hour ago"
-    assert [is_remote(m) for m in models] == [True, False, False, False]
 
 
 def test_parse_ollama_list_empty_store() -> None:
@@ -352,33 +350,15 @@ def test_missing_model_reason_exactly_ten_is_not_truncated() -> None:
 
 
 def test_unreachable_reason() -> None:
-    assert unreachable_reason(HOST, "connection refused") == (
+    refused = ServerUnreachableError(host=HOST, path="/api/tags", detail="connection refused")
+    assert model_list_failure_reason(refused) == (
         "Ollama server at http://127.0.0.1:11434 is not reachable (connection refused); "
         "start it with 'ollama serve' or point --ollama-host / OLLAMA_HOST at a running server"
     )
-    assert unreachable_reason("http://gpu-box:11434", "") == (
+    assert model_list_failure_reason(ServerUnreachableError(host="http://gpu-box:11434")) == (
         "Ollama server at http://gpu-box:11434 is not reachable; "
         "start it with 'ollama serve' or point --ollama-host / OLLAMA_HOST at a running server"
     )
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("gpt-oss:120b-cloud", True),
-        ("deepseek-v3.1:671b-cloud", True),
-        ("kimi-k2:cloud", True),
-        ("Qwen3-Coder:480B-CLOUD", True),
-        ("llama3.2", False),
-        ("cloud", False),
-        ("cloudy:latest", False),
-        ("foo-cloud", False),
-        ("myhost:5000/ns/m", False),
-    ],
-)
-def test_is_remote(name: str, expected: bool) -> None:
-    assert is_remote(name) is expected
-    assert is_remote(InstalledModel(name=name)) is expected
 
 
 def test_module_does_not_import_pytest() -> None:

@@ -11,17 +11,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_ollama_bench.client import NDJSONSplitter
 from pytest_ollama_bench.client import OllamaClient
-from pytest_ollama_bench.client import OllamaConnectionError
-from pytest_ollama_bench.client import OllamaHTTPError
-from pytest_ollama_bench.client import OllamaIncompleteStreamError
-from pytest_ollama_bench.client import OllamaMalformedResponseError
-from pytest_ollama_bench.client import OllamaModelNotFoundError
-from pytest_ollama_bench.client import OllamaStreamError
-from pytest_ollama_bench.client import OllamaTimeoutError
-from pytest_ollama_bench.client import parse_host
-from pytest_ollama_bench.client import redact_host
+from pytest_ollama_bench.errors import OllamaConnectionError
+from pytest_ollama_bench.errors import OllamaHTTPError
+from pytest_ollama_bench.errors import OllamaIncompleteStreamError
+from pytest_ollama_bench.errors import OllamaMalformedResponseError
+from pytest_ollama_bench.errors import OllamaModelNotFoundError
+from pytest_ollama_bench.errors import OllamaStreamError
+from pytest_ollama_bench.errors import OllamaTimeoutError
+from pytest_ollama_bench.hosts import parse_host
+from pytest_ollama_bench.hosts import redact_host
+from pytest_ollama_bench.http import NDJSONSplitter
 from pytest_ollama_bench.models import Measurement
 from pytest_ollama_bench.testing import FakeOllama
 from pytest_ollama_bench.testing import Fault

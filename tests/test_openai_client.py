@@ -23,19 +23,19 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_ollama_bench.client import OllamaConnectionError
-from pytest_ollama_bench.client import OllamaHTTPError
-from pytest_ollama_bench.client import OllamaIncompleteStreamError
-from pytest_ollama_bench.client import OllamaMalformedResponseError
-from pytest_ollama_bench.client import OllamaModelNotFoundError
-from pytest_ollama_bench.client import OllamaStreamError
-from pytest_ollama_bench.client import OllamaTimeoutError
+from pytest_ollama_bench.errors import OllamaConnectionError
+from pytest_ollama_bench.errors import OllamaHTTPError
+from pytest_ollama_bench.errors import OllamaIncompleteStreamError
+from pytest_ollama_bench.errors import OllamaMalformedResponseError
+from pytest_ollama_bench.errors import OllamaModelNotFoundError
+from pytest_ollama_bench.errors import OllamaStreamError
+from pytest_ollama_bench.errors import OllamaTimeoutError
 from pytest_ollama_bench.models import Measurement
 from pytest_ollama_bench.openai import OpenAIClient
-from pytest_ollama_bench.openai import SSEEvent
-from pytest_ollama_bench.openai import SSEParser
-from pytest_ollama_bench.openai import final_record
-from pytest_ollama_bench.openai import request_fields
+from pytest_ollama_bench.openai_fields import final_record
+from pytest_ollama_bench.openai_fields import request_fields
+from pytest_ollama_bench.sse import SSEEvent
+from pytest_ollama_bench.sse import SSEParser
 from pytest_ollama_bench.testing import FakeOllama
 from pytest_ollama_bench.testing import Fault
 

@@ -100,6 +100,26 @@ def test_json_record_loads_back_with_every_case(
     assert gen.gates[0].passed
 
 
+def test_model_details_in_the_json_keep_their_keys(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    run(pytester, fake_ollama).assert_outcomes(passed=4)
+    raw = json.loads((pytester.path / ".ollama-bench" / "latest.json").read_text())
+    details = [case["model_details"] for case in raw["cases"]]
+    assert len(details) == 4
+    for entry in details:  # the /api/tags entry's modified_at stays out of the record
+        assert set(entry) == {
+            "name",
+            "digest",
+            "size",
+            "family",
+            "parameter_size",
+            "quantization_level",
+        }
+    assert {d["name"] for d in details} == {"llama3.2:latest", "qwen2.5:0.5b"}
+
+
 def test_failed_and_skipped_cases_appear_with_their_error(
     pytester: pytest.Pytester, fake_ollama: FakeOllama
 ) -> None:

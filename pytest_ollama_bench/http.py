@@ -1,0 +1,286 @@
+"""What both API clients share: one aiohttp session, JSON requests, timeouts, error builders.
+
+:class:`HTTPClient` is the base of :class:`~pytest_ollama_bench.client.OllamaClient` (native
+API) and :class:`~pytest_ollama_bench.openai.OpenAIClient`; it turns every failure into one of
+the structured errors of :mod:`pytest_ollama_bench.errors`. :class:`NDJSONSplitter` cuts a
+byte stream into lines. No pytest here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import TypeVar
+
+import orjson
+
+from .errors import IncompleteReason
+from .errors import IncompleteStreamError
+from .errors import MalformedPart
+from .errors import MalformedResponseError
+from .errors import ModelNotFoundError
+from .errors import ServerHTTPError
+from .errors import ServerTimeoutError
+from .errors import ServerUnreachableError
+from .errors import StreamError
+from .errors import excerpt
+from .hosts import parse_host
+from .hosts import redact_host
+from .settings import Api
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from .measure import Recorder
+
+__all__ = ["HTTPClient", "NDJSONSplitter", "error_info", "is_connect_timeout"]
+
+_C = TypeVar("_C", bound="HTTPClient")
+
+
+class NDJSONSplitter:
+    """Split a byte stream into lines, whatever the network chunk boundaries.
+
+    ``feed`` returns the complete, non-blank lines (without the newline) that the new data
+    finished; a partial line waits for the next call. ``flush`` returns what is left at EOF.
+    """
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if b"\n" not in data:
+            self._buf += data
+            return []
+        buf = self._buf + data if self._buf else data
+        *lines, self._buf = buf.split(b"\n")
+        return [line for line in lines if line.strip()]
+
+    def flush(self) -> bytes:
+        rest, self._buf = self._buf, b""
+        return rest if rest.strip() else b""
+
+
+def is_connect_timeout(exc: BaseException) -> bool:
+    """True for aiohttp's connect timeout (aiohttp >= 3.10 has a class for it)."""
+    import aiohttp
+
+    kind = getattr(aiohttp, "ConnectionTimeoutError", None)
+    return isinstance(kind, type) and isinstance(exc, kind)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def error_info(body: bytes) -> tuple[str, str, bool]:
+    """``(message, type, whether the body was JSON)`` of an error response body.
+
+    The message is the JSON ``error`` (a string, or an object's ``message``: Ollama, OpenAI,
+    llama.cpp), else a top-level ``message`` or ``detail`` (older vLLM, FastAPI), else the start
+    of the body; the type is the error's ``type`` when the server gives one, else ``""``.
+    """
+    try:
+        obj = orjson.loads(body)
+    except ValueError:
+        return excerpt(body).strip(), "", False
+    if isinstance(obj, dict):
+        err = obj.get("error")
+        if isinstance(err, dict):
+            return str(err.get("message", err)), _text(err.get("type")), True
+        if isinstance(err, str):
+            return err, _text(obj.get("type")), True
+        for key in ("message", "detail"):
+            if isinstance(obj.get(key), str):
+                return str(obj[key]), _text(obj.get("type")), True
+    return excerpt(body).strip(), "", True
+
+
+class HTTPClient:
+    """One aiohttp session to one server; use as ``async with`` or call :meth:`aclose`.
+
+    :param host: base URL or ``OLLAMA_HOST``-style value; None reads ``$OLLAMA_HOST``.
+    :param timeout: seconds allowed until the first chunk and between chunks.
+    :param connect_timeout: seconds allowed to open the connection.
+    :param headers: sent with every request.
+    """
+
+    #: which API the subclass speaks; the errors it raises say so
+    api: ClassVar[Api] = "native"
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout: float = 300.0,
+        connect_timeout: float = 10.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.host = parse_host(host)
+        self.display_host = redact_host(self.host)
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._headers = dict(headers or {})
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self: _C) -> _C:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session (idempotent)."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self.connect_timeout, sock_read=self.timeout
+                ),
+            )
+        return self._session
+
+    def _url(self, path: str) -> str:
+        return self.host + path
+
+    async def _request_json(
+        self, method: str, path: str, payload: Mapping[str, Any] | None = None, model: str = ""
+    ) -> Any:
+        """One plain JSON request; returns the decoded body.
+
+        :raises ServerUnreachableError: no connection.
+        :raises ServerHTTPError: an HTTP error status (:class:`ModelNotFoundError` for a
+            missing ``model``).
+        :raises ServerTimeoutError: no response within the timeout.
+        :raises MalformedResponseError: a body that is not JSON.
+        """
+        import aiohttp
+
+        session = self._get_session()
+        try:
+            async with session.request(method, self._url(path), json=payload) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise self._http_error(resp.status, body, method, path, model)
+        except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
+            if is_connect_timeout(exc):
+                raise self._unreachable(exc, path) from exc
+            raise self._timeout("response", path) from exc
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise self._unreachable(exc, path) from exc
+        try:
+            return orjson.loads(body)
+        except ValueError as exc:
+            raise self._malformed(body, path, method=method) from exc
+
+    # ----------------------------------------------------------------- error builders
+
+    def _model_missing(self, status: int, error: str, error_type: str, is_json: bool) -> bool:
+        """Whether an HTTP error for a request naming a model says that model does not exist."""
+        return False
+
+    def _http_error(
+        self, status: int, body: bytes, method: str, path: str, model: str
+    ) -> ServerHTTPError:
+        """An HTTP error status before any output, with the server's own message."""
+        error, error_type, is_json = error_info(body)
+        if model and self._model_missing(status, error, error_type, is_json):
+            return ModelNotFoundError(
+                host=self.display_host,
+                path=path,
+                api=self.api,
+                status=status,
+                error=error,
+                method=method,
+                body_is_json=is_json,
+                model=model,
+            )
+        return ServerHTTPError(
+            host=self.display_host,
+            path=path,
+            api=self.api,
+            status=status,
+            error=error,
+            method=method,
+            body_is_json=is_json,
+        )
+
+    def _unreachable(self, exc: BaseException, path: str) -> ServerUnreachableError:
+        return ServerUnreachableError(
+            host=self.display_host,
+            path=path,
+            api=self.api,
+            detail=str(exc) or type(exc).__name__,
+        )
+
+    def _incomplete(
+        self, path: str, rec: Recorder, reason: IncompleteReason, detail: str = ""
+    ) -> IncompleteStreamError:
+        return IncompleteStreamError(
+            host=self.display_host,
+            path=path,
+            api=self.api,
+            chunks=rec.chunks,
+            model=rec.model,
+            reason=reason,
+            detail=detail,
+        )
+
+    def _timeout(self, phase: str, path: str, rec: Recorder | None = None) -> ServerTimeoutError:
+        return ServerTimeoutError(
+            host=self.display_host,
+            path=path,
+            api=self.api,
+            phase=phase,
+            seconds=self.timeout,
+            model=rec.model if rec is not None else "",
+        )
+
+    def _malformed(
+        self,
+        data: bytes,
+        path: str,
+        *,
+        part: MalformedPart = "body",
+        number: int = 1,
+        expected: str = "JSON",
+        method: str = "",
+    ) -> MalformedResponseError:
+        return MalformedResponseError(
+            host=self.display_host,
+            path=path,
+            api=self.api,
+            line=data,
+            line_number=number,
+            part=part,
+            expected=expected,
+            method=method,
+        )
+
+    def _stream_error(self, error: str, path: str, rec: Recorder) -> StreamError:
+        return StreamError(
+            host=self.display_host,
+            path=path,
+            api=self.api,
+            error=error,
+            chunks=rec.chunks,
+            model=rec.model,
+        )

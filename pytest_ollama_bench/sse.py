@@ -1,0 +1,98 @@
+"""Server-Sent Events: the stream format of OpenAI-compatible chat completions.
+
+:class:`SSEParser` turns a byte stream, cut anywhere by the network, into :class:`SSEEvent`
+objects by the WHATWG event-stream rules. Standard library only, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SSEEvent", "SSEParser"]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One Server-Sent Event: its ``data:`` lines joined by ``\\n``, and its ``event:`` type."""
+
+    data: bytes
+    event: str = "message"
+
+
+class SSEParser:
+    """Split a byte stream into Server-Sent Events, whatever the network chunk boundaries.
+
+    Follows the WHATWG event-stream rules: lines end in ``\\n``, ``\\r\\n`` or ``\\r``; lines
+    starting with ``:`` are comments; ``field: value`` loses one space after the colon; several
+    ``data:`` lines join with ``\\n``; a blank line dispatches the event (nothing is dispatched
+    for an event without data); ``id``, ``retry`` and unknown fields are ignored; a leading
+    UTF-8 BOM is skipped. ``feed`` returns the events the new bytes completed; ``flush``, at
+    EOF, also returns an event whose closing blank line never came (the spec drops it; servers
+    that end with ``data: [DONE]`` and no blank line exist).
+    """
+
+    __slots__ = ("_buf", "_data", "_event", "_first", "_skip_lf")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._skip_lf = False  # the previous chunk ended in "\r": drop a "\n" right after it
+        self._first = True
+        self._data: list[bytes] = []
+        self._event = ""
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Events completed by ``data``."""
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        buf = self._buf + data if self._buf else data
+        if b"\r" in buf:
+            self._skip_lf = buf.endswith(b"\r")
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in buf:
+            self._buf = buf
+            return []
+        *lines, self._buf = buf.split(b"\n")
+        events: list[SSEEvent] = []
+        for line in lines:
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """At EOF: the last unterminated line and event, if any."""
+        rest, self._buf = self._buf, b""
+        self._skip_lf = False
+        if rest:
+            self._line(rest)
+        event = self._dispatch()
+        return [] if event is None else [event]
+
+    def _line(self, line: bytes) -> SSEEvent | None:
+        if self._first:
+            self._first = False
+            if line.startswith(_BOM):
+                line = line[len(_BOM) :]
+        if not line:
+            return self._dispatch()
+        if line[:1] == b":":
+            return None
+        name, colon, value = line.partition(b":")
+        if colon and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        data, self._data = self._data, []
+        event, self._event = self._event, ""
+        if not data:
+            return None
+        return SSEEvent(b"\n".join(data), event or "message")
