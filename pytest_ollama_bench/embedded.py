@@ -49,9 +49,7 @@ def start_embedded(
     return settings, close
 
 
-def _serve(
-    gguf: str | None, name: str, api: str, parallel: int
-) -> tuple[str, Callable[[], None]]:
+def _serve(gguf: str | None, name: str, api: str, parallel: int) -> tuple[str, Callable[[], None]]:
     """Start the embedded server with ``parallel`` slots; returns its URL and how to stop it."""
     try:
         from .server.llamacpp import LlamaCppUnavailableError
