@@ -299,13 +299,6 @@ class SimulatedEngine:
         except KeyError:
             return SlotLimits(parallel=None, max_queue=None)
 
-    def generating(self, model: str) -> int:
-        """Requests of ``model`` generating now (what ``batch_slowdown`` scales with)."""
-        try:
-            return self._generating.get(self._key(model), 0)
-        except KeyError:
-            return 0
-
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Piece | Final]:
         """Sleep ``ttft_ms``, then yield one piece per token every ``itl_ms`` (both scaled by
         ``batch_slowdown``); the front has already given the request a slot."""
