@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 pytest.importorskip("xllamacpp")
@@ -128,6 +129,40 @@ def test_engine_command_serves_the_real_model() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+async def _statuses_of_three_at_once(url: str) -> list[int]:
+    body = {
+        "model": "smollm2:135m",
+        "messages": [{"role": "user", "content": "Tell me a story."}],
+        "options": {"num_predict": 48, "temperature": 0},
+        "stream": False,
+    }
+    async with aiohttp.ClientSession() as http:
+
+        async def post() -> int:
+            async with http.post(url + "/api/chat", json=body) as response:
+                await response.read()
+                return response.status
+
+        return sorted(await asyncio.gather(*(post() for _ in range(3))))
+
+
+def test_engine_command_parallel_and_max_queue() -> None:
+    command = [sys.executable, "-m", "pytest_ollama_bench.server", "--engine", "llama.cpp"]
+    options = ["--port", "0", "--parallel", "2", "--max-queue", "0"]
+    with subprocess.Popen(
+        [*command, *options], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            url = line.split(" on ", 1)[1].split(" ", 1)[0]
+            # two llama.cpp slots, no waiting place: the third request is turned away
+            assert asyncio.run(_statuses_of_three_at_once(url)) == [200, 200, 503]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 PARALLEL_TEST = """
