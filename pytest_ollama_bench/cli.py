@@ -9,17 +9,22 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tabulate import tabulate
-
 from . import __version__
 from .comparison import render_comparison
+from .fit import Cut
+from .fit import TableColumn
+from .fit import fit_table
+from .fit import wrap
 from .local import install_local
+from .locate import find_storage
 from .metrics import markdown_table as metrics_table
 from .metrics import parse_columns
 from .metrics import parse_sort
@@ -29,6 +34,7 @@ from .report import render_summary
 from .settings import DEFAULT_STORAGE_DIR
 from .storage import RunStore
 from .storage import load_report
+from .table import run_line
 
 __all__ = ["build_parser", "main"]
 
@@ -55,12 +61,30 @@ def _sort_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _width_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of characters >= 0, got {text!r}")
+    return value
+
+
 def _add_storage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage",
         metavar="DIR",
-        default=DEFAULT_STORAGE_DIR,
-        help="Directory of saved runs. Default: %(default)r",
+        default=None,
+        help=f"Directory of saved runs. Default: the one pytest uses, {DEFAULT_STORAGE_DIR} "
+        "in the rootdir found from here (as pytest finds it)",
+    )
+    parser.add_argument(
+        "--width",
+        metavar="N",
+        type=_width_arg,
+        default=None,
+        help="Most characters per line; 0 for no limit. Default: the terminal's width",
     )
 
 
@@ -110,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--markdown", action="store_true", help="Print GitHub-flavoured Markdown instead"
     )
-    show.add_argument("-v", "--verbose", action="count", default=0, help="More columns")
+    show.add_argument(
+        "-v", "--verbose", action="count", default=0, help="More columns; -vv: no width limit"
+    )
     show.add_argument("-q", "--quiet", action="count", default=0, help="Leaderboard only")
 
     install = commands.add_parser(
@@ -147,40 +173,84 @@ def _cmd_schema(out: TextIO) -> None:
     out.write(json.dumps(Report.model_json_schema(), indent=2) + "\n")
 
 
-def _cmd_list(store: RunStore, out: TextIO) -> None:
+def _cmd_list(store: RunStore, out: TextIO, width: int | None) -> None:
     runs = store.runs()
     if not runs:
-        out.write(f"no saved runs in {store.runs_dir}\n")
+        out.write(f"no saved runs in {_shown(store.runs_dir)}\n")
         return
     rows: list[list[str]] = []
+    unreadable: dict[int, str] = {}  # row position -> the line shown instead
     for path in runs:
         number = path.name.split("_", 1)[0]
         try:
             report = load_report(path)
         except ValueError as exc:
-            rows.append([number, "-", "-", "-", "-", "-", f"{path} (unreadable: {exc})"])
+            unreadable[len(rows) + len(unreadable)] = f"{number}  (unreadable: {exc})"
             continue
         outcomes = [c.outcome for c in report.cases]
+        models = list(dict.fromkeys(c.model for c in report.cases))
         rows.append(
             [
                 number,
                 report.created_at.isoformat(timespec="seconds"),
                 report.host,
+                ", ".join(models) or "-",
                 str(len(report.cases)),
                 str(outcomes.count("passed")),
                 str(outcomes.count("failed") + outcomes.count("error")),
-                str(path),
+                str(_shown(path)),
             ]
         )
-    headers = ["run", "created_at", "host", "cases", "passed", "failed", "file"]
-    table = tabulate(
-        rows,
-        headers=headers,
-        tablefmt="plain",
-        disable_numparse=True,
-        colalign=["left", "left", "left", "right", "right", "right", "left"],
-    )
-    out.write(table + "\n")
+    # (header, align, priority: None stays, larger numbers leave first, cut, narrowest)
+    layout: list[tuple[str, str, float | None, Cut | None, int]] = [
+        ("run", "left", None, None, 0),
+        ("created_at", "left", None, None, 0),
+        ("host", "left", 4, "middle", 16),
+        ("models", "left", 1, "right", 16),
+        ("cases", "right", 3, None, 0),
+        ("passed", "right", 2, None, 0),
+        ("failed", "right", 2, None, 0),
+        ("file", "left", 5, "left", 16),
+    ]
+    columns = [
+        TableColumn(header, [row[i] for row in rows], align, priority, header, cut, narrowest)
+        for i, (header, align, priority, cut, narrowest) in enumerate(layout)
+    ]
+    fitted = fit_table(columns, width, tablefmt="plain") if rows else None
+    lines = [] if fitted is None else fitted.lines[:1]
+    table_rows = iter([] if fitted is None else fitted.lines[1:])
+    for position in range(len(rows) + len(unreadable)):
+        if position in unreadable:
+            lines += wrap(unreadable[position], width)
+        else:
+            lines.append(next(table_rows))
+    if fitted is None:
+        _write_lines(out, lines)
+        return
+    if fitted.dropped and width is not None:
+        names = ", ".join(c.header for c in fitted.dropped)
+        lines += wrap(f"left out to fit {width} characters: {names} (--width 0: no limit)", width)
+    _write_lines(out, lines)
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when that is shorter (``../runs/...``)."""
+    try:
+        relative = Path(os.path.relpath(path.resolve(), Path.cwd().resolve()))
+    except (OSError, ValueError):  # another drive on Windows
+        return path
+    return relative if len(str(relative)) < len(str(path)) else path
+
+
+def _show_header(store: RunStore, ref: str, report: Report, width: int | None) -> list[str]:
+    """The lines naming the run ``show`` prints: its number and file, then when, where, what."""
+    try:
+        path = _shown(store.resolve(ref))
+        number = path.name.split("_", 1)[0]
+        name = f"run {number} ({path})" if number.isdigit() else f"run {path}"
+    except ValueError:
+        name = f"run {ref}"
+    return wrap(f"{name}: {run_line(report)}", width)
 
 
 def _write_lines(out: TextIO, lines: Sequence[str]) -> None:
@@ -213,13 +283,16 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
         return install_local(force=args.force)
     if args.command == "demo":
         return _cmd_demo(args)
-    store = RunStore(args.storage)
+    store = RunStore(find_storage() if args.storage is None else args.storage)
+    width = _terminal_width() if args.width is None else (args.width or None)
+    if getattr(args, "verbose", 0) >= 2:  # -vv: every column, as pytest -vv cuts nothing
+        width = None
     if args.command == "list":
-        _cmd_list(store, out)
+        _cmd_list(store, out, width)
     elif args.command == "compare":
         a = _load(store, args.a)
         b = _load(store, args.b)
-        _write_lines(out, render_comparison(a, b))
+        _write_lines(out, render_comparison(a, b, width=width))
     elif args.command == "show":
         report = _load(store, args.ref)
         baseline = None if args.baseline is None else _load(store, args.baseline)
@@ -232,9 +305,17 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
             sort=args.sort,
             verbosity=args.verbose - args.quiet,
             baseline=baseline,
+            width=width,
+            columns_flag="--columns",
         )
-        _write_lines(out, lines or [f"run {args.ref} has no cases"])
+        header = _show_header(store, args.ref, report, width)
+        _write_lines(out, [*header, "", *lines] if lines else [*header, "no cases in this run"])
     return None
+
+
+def _terminal_width() -> int:
+    """The terminal's width (``COLUMNS`` when set; 80 when there is no terminal)."""
+    return shutil.get_terminal_size(fallback=(80, 24)).columns
 
 
 def _safe_stdout() -> TextIO:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import transport
+from .fit import output_width
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -71,7 +72,10 @@ class Controller:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.output is not None:
-            self.output.terminal(terminalreporter)
+            width = output_width(
+                self.config.get_terminal_writer().fullwidth, self.config.get_verbosity()
+            )
+            self.output.terminal(terminalreporter, width)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -63,10 +63,15 @@ class BenchTests:
         serial = ""
         if config.getoption("numprocesses", None):  # the header is the controller's
             serial = ", xdist workers take turns" if s.serialize else ", xdist workers overlap"
-        return [
+        line = (
             f"ollama-bench: host={self.runtime.display_host}{embedded}, api={s.api}, "
             f"models={models}, rounds={s.rounds}, warmup={s.warmup}{serial}"
-        ]
+        )
+        from .fit import output_width
+        from .fit import wrap
+
+        width = output_width(config.get_terminal_writer().fullwidth, config.get_verbosity())
+        return wrap(line, width)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         """Parametrize every ``llm_bench`` test over its models: ids ``test_x[llama3.2]``."""
