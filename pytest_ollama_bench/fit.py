@@ -159,8 +159,9 @@ def fit_table(
     """Render ``columns`` as a table no wider than ``width`` where that can be done.
 
     First the cells of columns with a ``cut`` are shortened (down to their ``min_width``;
-    the largest priority number first, columns that are never left out last), then columns with a priority are left out, the largest number first, until every line
-    fits. A table that cannot fit even so comes back as narrow as it got.
+    the largest priority number first, columns that are never left out last), then columns
+    with a priority are left out, the largest number first, until every line fits. A table
+    that cannot fit even so comes back as narrow as it got.
     """
     kept = list(columns)
     lines = _render(kept, style, tablefmt)

@@ -49,6 +49,17 @@ class Runner(Protocol):
     async def run_async(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
 
 
+class EnsureAvailable(Protocol):
+    """Makes sure the server has models: returns those a call may use.
+
+    With ``some=False`` every model must be there (the test is skipped, or failed under
+    ``--ollama-require``, otherwise); with ``some=True`` the missing ones are recorded as
+    skipped and the others returned (the test is skipped only when none is there).
+    """
+
+    def __call__(self, models: Sequence[str], some: bool = False) -> list[str]: ...
+
+
 class BenchResult:
     """What one ``chat``/``generate`` call measured.
 
@@ -104,7 +115,7 @@ class OllamaBench:
         spec: BenchSpec,
         settings: Settings,
         runner: Runner,
-        ensure_available: Callable[[Sequence[str]], None],
+        ensure_available: EnsureAvailable,
         attach: Callable[[CallRecord], None],
         host: str,
     ) -> None:
@@ -200,7 +211,10 @@ class OllamaBench:
 
         ``models`` defaults to the marker's, else ``--ollama-models``. Models run one after
         the other; ``parallel=True`` sends them concurrently (the record says so), which
-        measures contention rather than each model alone.
+        measures contention rather than each model alone. A model the server does not have is
+        left out of the result and recorded as skipped with its reason (under
+        ``--ollama-require`` it fails the test); with none of them there the test is skipped.
+        A test whose code calls ``compare()`` runs once, not once per model.
         """
         names = self._compare_models(models)
         calls = [
@@ -224,6 +238,13 @@ class OllamaBench:
     def _compare_models(self, models: Sequence[str] | None) -> list[str]:
         if isinstance(models, str):
             models = [models]
+        if models is None and self.model is not None:
+            pytest.fail(
+                f"ollama_bench.compare() without models= in {self._nodeid}, which runs once per "
+                "model, would compare every model in each run; call compare() in the test "
+                "function itself (such a test runs once) or pass models=[...]",
+                pytrace=False,
+            )
         names = list(models or self._spec.models or self._settings.models)
         if not names:
             raise pytest.skip.Exception(
@@ -231,22 +252,26 @@ class OllamaBench:
                 "@pytest.mark.llm_bench(models=[...]) or run pytest --ollama-models=NAME[,NAME]",
                 _use_item_location=True,
             )
-        self._ensure_available(names)
-        return names
+        return self._ensure_available(names, some=True)
 
     def _resolve_model(self, model: str | None) -> str:
         if model is not None:
             if model != self.model:
                 self._ensure_available([model])
             return model
-        if self.model is None:
+        if self.model is not None:
+            return self.model
+        if self._spec.models or self._settings.models:
             pytest.fail(
-                f"{self._nodeid}: ollama_bench has no model: mark the test with "
-                "@pytest.mark.llm_bench and select models with --ollama-models, or pass "
-                "model=...",
+                "ollama_bench has no model of its own here: this test calls compare(), so it "
+                "runs once rather than once per model; pass model=... to this call",
                 pytrace=False,
             )
-        return self.model
+        raise pytest.skip.Exception(
+            "no model selected for this benchmark: run pytest --ollama-models=NAME[,NAME] (or "
+            "set ollama_models in the ini file or PYTEST_OLLAMA_MODELS), or pass model=...",
+            _use_item_location=True,
+        )
 
     def _call(
         self,

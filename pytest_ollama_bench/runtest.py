@@ -7,8 +7,10 @@ test's reports (:mod:`.transport`); only the controller collects them (``control
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from collections.abc import Sequence
+from types import CodeType
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NoReturn
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from .resources import ResourceSampler
     from .runtime import Runtime
 
-__all__ = ["MARKER", "MODEL_PARAM", "BenchTests", "skip_here"]
+__all__ = ["MARKER", "MODEL_PARAM", "BenchTests", "calls_compare", "skip_here"]
 
 MARKER = "llm_bench"
 MODEL_PARAM = "ollama_model"
@@ -74,14 +76,20 @@ class BenchTests:
         return wrap(line, width)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        """Parametrize every ``llm_bench`` test over its models: ids ``test_x[llama3.2]``."""
+        """Parametrize every benchmark over its models: ids ``test_x[llama3.2]``.
+
+        A benchmark is a test marked ``llm_bench`` or using the ``ollama_bench`` fixture; one
+        that calls ``ollama_bench.compare()`` runs several models itself, so it runs once.
+        """
         marker = metafunc.definition.get_closest_marker(MARKER)
-        if marker is None:
+        if marker is None and FIXTURE not in metafunc.fixturenames:
             return
-        try:
-            models = parse_marker(marker.args, marker.kwargs).models
-        except MarkerError:
-            return  # reported as this test's error at setup
+        if calls_compare(metafunc.function):
+            return
+        models: Sequence[str] | None = None
+        if marker is not None:
+            with contextlib.suppress(MarkerError):  # an error at setup, once per model
+                models = parse_marker(marker.args, marker.kwargs).models
         models = models or self.settings.models
         if not models:
             return  # skipped at setup with how to select models
@@ -98,48 +106,83 @@ class BenchTests:
         def attach(record: CallRecord) -> None:
             item.stash.setdefault(records_key, []).append(record)
 
+        def available(models: Sequence[str], some: bool = False) -> list[str]:
+            return self.ensure_available(models, item=item if some else None)
+
         return OllamaBench(
             nodeid=item.nodeid,
             model=model,
             spec=item.stash.get(spec_key, None) or BenchSpec(),
             settings=self.settings,
             runner=self.runtime,
-            ensure_available=self.ensure_available,
+            ensure_available=available,
             attach=attach,
             host=self.runtime.display_host,
         )
 
-    def ensure_available(self, models: Sequence[str]) -> None:
-        """Skip (or, under ``--ollama-require``, fail) unless the server has every model."""
-        reason = self.runtime.catalog.missing(models)
-        if reason is None:
-            return
+    def ensure_available(self, models: Sequence[str], item: pytest.Item | None = None) -> list[str]:
+        """The models of ``models`` the server has.
+
+        Without ``item``, every model must be there: the test is skipped (or, under
+        ``--ollama-require``, failed) otherwise. With ``item`` (``compare()``), each missing
+        model is recorded as a skipped case of ``item`` with its reason and the others run;
+        the test is skipped only when none is there.
+        """
+        reasons = {m: r for m in models if (r := self.runtime.catalog.missing([m])) is not None}
+        if not reasons:
+            return list(models)
+        first = next(iter(reasons.values()))
         if self.settings.require:
-            pytest.fail(f"{reason} (--ollama-require is set)", pytrace=False)
-        skip_here(reason)
+            pytest.fail(f"{first} (--ollama-require is set)", pytrace=False)
+        present = [m for m in models if m not in reasons]
+        if item is None or not present:
+            skip_here(first)
+        from .models import CaseRecord
+
+        skipped = [
+            CaseRecord(nodeid=item.nodeid, test=item.nodeid, model=m, outcome="skipped", error=r)
+            for m, r in reasons.items()
+        ]
+        item.stash.setdefault(cases_key, []).extend(skipped)
+        return present
 
     # ----------------------------------------------------------------- running
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         marker = item.get_closest_marker(MARKER)
-        if marker is None:
+        if marker is None and FIXTURE not in getattr(item, "fixturenames", ()):
             return
         callspec = getattr(item, "callspec", None)
         model = callspec.params.get(MODEL_PARAM) if callspec is not None else None
         item.stash[meta_key] = transport.Payload(test=_test_id(item, model), model=model)
+        if marker is None:
+            return  # the fixture alone: a call without a model says how to select one
+        error: str | None = None
         try:
             spec = parse_marker(marker.args, marker.kwargs)
         except MarkerError as exc:
-            pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+            error = str(exc)  # failed outside the except: one traceback, not two chained
+        if error is not None:
+            if model is None:  # a test run once: its error shows for each selected model
+                from .models import CaseRecord
+
+                item.stash[cases_key] = [
+                    CaseRecord(
+                        nodeid=item.nodeid, test=item.nodeid, model=m, outcome="error", error=error
+                    )
+                    for m in self.settings.models
+                ]
+            pytest.fail(error, pytrace=False)
         item.stash[spec_key] = spec
-        if model is None:
+        if model is None and not calls_compare(getattr(item, "function", None)):
             skip_here(
                 "no model selected for this benchmark: run pytest --ollama-models=NAME[,NAME] "
                 "(or set ollama_models in the ini file or PYTEST_OLLAMA_MODELS), or use "
                 "@pytest.mark.llm_bench(models=[...])"
             )
-        self.ensure_available([model])
+        if model is not None:
+            self.ensure_available([model])
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -182,11 +225,13 @@ class BenchTests:
         missed = [g.message for case in cases for g in case.gates if not g.passed]
         if not missed:
             return
-        text = "benchmark gate(s) missed:\n" + "\n".join(f"  {m}" for m in missed)
         if body_failed:
+            text = "benchmark gate(s) missed:\n" + "\n".join(f"  {m}" for m in missed)
             item.add_report_section("call", "ollama-bench gates", text)
             return
-        pytest.fail(text, pytrace=False)
+        # one line: the short test summary, the summary table and the step summary show the
+        # first line of a failure, so the misses themselves go there
+        pytest.fail("benchmark gate(s) missed: " + "; ".join(missed), pytrace=False)
 
     def _cases(
         self, item: pytest.Item, records: list[CallRecord], resources: Any = None
@@ -251,6 +296,22 @@ class BenchTests:
             ),
         )
         return report
+
+
+def calls_compare(function: object) -> bool:
+    """Whether a test function's code calls a ``compare`` attribute (``ollama_bench.compare``).
+
+    Such a test runs several models itself, so it is not run once per model. Read from the
+    names its code (and the code nested in it) uses.
+    """
+    code = getattr(function, "__code__", None)
+    stack = [code] if isinstance(code, CodeType) else []
+    while stack:
+        current = stack.pop()
+        if "compare" in current.co_names:
+            return True
+        stack.extend(c for c in current.co_consts if isinstance(c, CodeType))
+    return False
 
 
 def _test_id(item: pytest.Item, model: str | None) -> str:
