@@ -3,8 +3,9 @@
 Each call runs warmup rounds, then measured rounds, against the selected model, and returns a
 :class:`BenchResult`. The fixture gets narrow collaborators, as pytest-benchmark's does: a
 :class:`Runner` that runs a call against the server, a function that makes sure models are
-available (skipping or failing the test otherwise) and a function that attaches a call's
-:class:`~pytest_ollama_bench.models.CallRecord` to the test's report.
+available (skipping or failing the test otherwise), a function that attaches a call's
+:class:`~pytest_ollama_bench.models.CallRecord` to the test's report, and one told of each
+completed round (progress on the terminal).
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ class Runner(Protocol):
     def run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
 
     async def run_async(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
+
+
+#: Called after each round with the round's measurement, its number among the call's warmup
+#: or measured rounds (from 1), and how many of those the call runs (progress display).
+RoundDone = Callable[[Measurement, int, int], None]
 
 
 class EnsureAvailable(Protocol):
@@ -118,6 +124,7 @@ class OllamaBench:
         ensure_available: EnsureAvailable,
         attach: Callable[[CallRecord], None],
         host: str,
+        progress: RoundDone | None = None,
     ) -> None:
         self._nodeid = nodeid
         self._spec = spec
@@ -126,6 +133,7 @@ class OllamaBench:
         self._ensure_available = ensure_available
         self._attach = attach
         self._host = host
+        self._progress = progress
         self.model = model
         self.results: list[BenchResult] = []
 
@@ -299,6 +307,7 @@ class OllamaBench:
             raise TypeError(f"ollama_bench.generate() takes a prompt string, got {prompt!r}")
         nodeid = self._nodeid
         api = self._settings.api
+        progress = self._progress
 
         async def once(client: BenchClient, is_warmup: bool) -> Measurement:
             if endpoint == "chat":
@@ -315,7 +324,11 @@ class OllamaBench:
             error: BaseException | None = None
             try:
                 for i in range(n_warmup + n_rounds):
-                    done.append(await once(client, i < n_warmup))
+                    warm = i < n_warmup
+                    done.append(await once(client, warm))
+                    if progress is not None:
+                        number, of = (i + 1, n_warmup) if warm else (i + 1 - n_warmup, n_rounds)
+                        progress(done[-1], number, of)
             except ServerError as exc:
                 error = exc
             record = CallRecord(

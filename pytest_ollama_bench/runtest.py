@@ -14,6 +14,7 @@ from types import CodeType
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NoReturn
+from typing import Protocol
 
 import pytest
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .fixture import OllamaBench
     from .models import CallRecord
     from .models import CaseRecord
+    from .models import Measurement
     from .models import ModelDetails
     from .resources import ResourceSampler
     from .runtime import Runtime
@@ -44,6 +46,14 @@ records_key = pytest.StashKey["list[CallRecord]"]()
 cases_key = pytest.StashKey["list[CaseRecord]"]()
 
 
+class Progress(Protocol):
+    """Shows completed rounds on the terminal (``progress.ProgressReporter``)."""
+
+    def round_done(self, measurement: Measurement, number: int, of: int) -> None: ...
+
+    def clear(self) -> None: ...
+
+
 def skip_here(reason: str) -> NoReturn:
     """Skip the running test, reported at the test's location rather than this plugin's."""
     raise pytest.skip.Exception(reason, _use_item_location=True)
@@ -52,9 +62,12 @@ def skip_here(reason: str) -> NoReturn:
 class BenchTests:
     """Per-test hooks of pytest-ollama-bench (one object per process)."""
 
-    def __init__(self, settings: Settings, runtime: Runtime) -> None:
+    def __init__(
+        self, settings: Settings, runtime: Runtime, progress: Progress | None = None
+    ) -> None:
         self.settings = settings
         self.runtime = runtime
+        self.progress = progress
 
     # ----------------------------------------------------------------- collection
 
@@ -118,6 +131,7 @@ class BenchTests:
             ensure_available=available,
             attach=attach,
             host=self.runtime.display_host,
+            progress=self.progress.round_done if self.progress is not None else None,
         )
 
     def ensure_available(self, models: Sequence[str], item: pytest.Item | None = None) -> list[str]:
@@ -270,6 +284,15 @@ class BenchTests:
                 case = case.model_copy(update={"gates": gates})
             out.append(case)
         return out
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.progress is not None:  # before pytest writes the test's result
+            self.progress.clear()
+
+    def pytest_keyboard_interrupt(self) -> None:
+        if self.progress is not None:
+            self.progress.clear()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
