@@ -1,4 +1,4 @@
-"""Command line: ``python -m pytest_ollama_bench {schema,metrics,list,compare,show,...}``.
+"""Command line: ``python -m pytest_ollama_bench {schema,metrics,list,compare,show,export,...}``.
 
 Exit status: 0 on success, 2 for a usage error or a run that cannot be found or read (the
 reason goes to stderr).
@@ -19,6 +19,8 @@ from typing import TextIO
 
 from . import __version__
 from .comparison import render_comparison
+from .exports import FORMATS
+from .exports import export_text
 from .fit import Cut
 from .fit import TableColumn
 from .fit import fit_table
@@ -34,6 +36,7 @@ from .report import render_summary
 from .settings import DEFAULT_STORAGE_DIR
 from .storage import RunStore
 from .storage import load_report
+from .storage import write_json_atomic
 from .table import run_line
 
 __all__ = ["build_parser", "main"]
@@ -89,7 +92,7 @@ def _add_storage(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its four subcommands."""
+    """The argument parser and its subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Inspect and compare runs saved by pytest-ollama-bench.",
@@ -138,6 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="More columns; -vv: no width limit"
     )
     show.add_argument("-q", "--quiet", action="count", default=0, help="Leaderboard only")
+
+    export = commands.add_parser(
+        "export", help="Write a saved run as CSV or github-action-benchmark JSON"
+    )
+    export.add_argument(
+        "ref",
+        metavar="RUN",
+        nargs="?",
+        default="latest",
+        help="PATH, 'latest' or a run number. Default: %(default)r",
+    )
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=list(FORMATS),
+        help="; ".join(f"{name}: {what}" for name, what in FORMATS.items()),
+    )
+    export.add_argument(
+        "-o", "--output", metavar="PATH", default=None, help="Write to PATH. Default: stdout"
+    )
+    _add_storage(export)
 
     install = commands.add_parser(
         "install-local",
@@ -293,6 +317,15 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
         a = _load(store, args.a)
         b = _load(store, args.b)
         _write_lines(out, render_comparison(a, b, width=width))
+    elif args.command == "export":
+        text = export_text(_load(store, args.ref), args.format)
+        if args.output is None:
+            out.write(text)
+        else:
+            try:
+                write_json_atomic(args.output, text)
+            except OSError as exc:
+                raise _Failure(f"cannot write {args.output}: {exc}") from None
     elif args.command == "show":
         report = _load(store, args.ref)
         baseline = None if args.baseline is None else _load(store, args.baseline)
@@ -334,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         sys.stderr.write(
             f"{PROG}: error: a command is required: "
-            "schema, list, compare, show, install-local, demo, metrics\n"
+            "schema, list, compare, show, export, install-local, demo, metrics\n"
         )
         return EXIT_USAGE
     try:

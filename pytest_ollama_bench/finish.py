@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from . import __version__
+from .exports import export_text
 from .fit import wrap
 from .models import CaseRecord
 from .models import Report
@@ -91,8 +92,15 @@ class SessionOutput:
             cases=list(cases),
         )
         self.report = report
+        if self.settings.smoke:  # numbers of one cold round prove only that it ran
+            self.notes.append(
+                "smoke run (--ollama-smoke): one round, no warmup, no gates; nothing recorded, "
+                "compared or exported"
+            )
+            return report
         self._compare(report)
         self._save(report)
+        self._export(report)
         self._step_summary(report)
         return report
 
@@ -113,16 +121,31 @@ class SessionOutput:
             self.regressions = find_regressions(report, self.baseline, self.settings.compare_fail)
 
     def _save(self, report: Report) -> None:
-        if not self.settings.save:
-            return
-        text = report.model_dump_json(indent=2)
+        """The run history (unless ``--ollama-no-save``) and ``--ollama-json``'s file too."""
+        if self.settings.save:
+            path = self._store().save(report)
+            self.notes.append(f"run record written to {_shown(path)}")
         if self.settings.json_path is not None:
             path = Path(self.settings.json_path)
-            write_json_atomic(path, text)
+            write_json_atomic(path, report.model_dump_json(indent=2) + "\n")
             self.notes.append(f"run record written to {_shown(path)}")
-            return
-        path = self._store().save(report)
-        self.notes.append(f"run record written to {_shown(path)}")
+
+    def _export(self, report: Report) -> None:
+        """``--ollama-export FORMAT=PATH`` files; a file that cannot be written is a warning."""
+        for fmt, target in self.settings.exports:
+            path = Path(target)
+            text = export_text(report, fmt)
+            if fmt.startswith("github-") and text.strip() == "[]":
+                self.warnings.append(
+                    f"{fmt} export {_shown(path)} has no entries (no such metric was measured); "
+                    "github-action-benchmark rejects an empty file"
+                )
+            try:
+                write_json_atomic(path, text)
+            except OSError as exc:
+                self.warnings.append(f"cannot write the {fmt} export {path}: {exc}")
+                continue
+            self.notes.append(f"{fmt} export written to {_shown(path)}")
 
     def _step_summary(self, report: Report) -> None:
         target = os.environ.get("GITHUB_STEP_SUMMARY")

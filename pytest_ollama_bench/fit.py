@@ -4,6 +4,7 @@ Pure: no pytest import, no printing. A width of ``None`` means no limit (files, 
 step summary); the callers pass the width pytest reports for its terminal, or the terminal's
 size in the command line. Tables are rendered and measured (no guessing at tabulate's padding):
 first the cells that may be shortened are, then columns are left out, lowest priority first.
+Light to import (the session header wraps with it): tables load :mod:`.table` when rendered.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace
+from typing import TYPE_CHECKING
 from typing import Literal
 
-from .table import Style
-from .table import render_table
+if TYPE_CHECKING:
+    from .table import Style
 
 __all__ = [
     "ELLIPSIS",
@@ -126,6 +128,8 @@ class FittedTable:
 
 
 def _render(columns: Sequence[TableColumn], style: Style, tablefmt: str) -> list[str]:
+    from .table import render_table
+
     headers = [c.header for c in columns]
     rows = [list(row) for row in zip(*(c.shown() for c in columns), strict=True)]
     return render_table(headers, rows, [c.align for c in columns], style, tablefmt)

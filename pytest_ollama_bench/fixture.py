@@ -298,6 +298,8 @@ class OllamaBench:
         name = self._resolve_model(model)
         n_rounds = self._spec.rounds_for(self._settings, rounds)
         n_warmup = self._spec.warmup_for(self._settings, warmup)
+        if self._settings.smoke:  # --ollama-smoke: prove the call works, measure nothing
+            n_rounds, n_warmup = 1, 0
         if n_rounds < 1 or n_warmup < 0:
             raise ValueError(f"rounds must be >= 1 and warmup >= 0, got {n_rounds}, {n_warmup}")
         merged = {**self._spec.options, **(options or {})}

@@ -78,9 +78,14 @@ class BenchTests:
         serial = ""
         if config.getoption("numprocesses", None):  # the header is the controller's
             serial = ", xdist workers take turns" if s.serialize else ", xdist workers overlap"
+        rounds = (
+            "smoke test (one round, no warmup, no gates, no record)"
+            if s.smoke
+            else f"rounds={s.rounds}, warmup={s.warmup}"
+        )
         line = (
             f"ollama-bench: host={self.runtime.display_host}{embedded}, api={s.api}, "
-            f"models={models}, rounds={s.rounds}, warmup={s.warmup}{serial}"
+            f"models={models}, {rounds}{serial}"
         )
         from .fit import output_width
         from .fit import wrap
@@ -268,6 +273,8 @@ class BenchTests:
     def _gated(self, item: pytest.Item, cases: list[CaseRecord]) -> list[CaseRecord]:
         from .gates import evaluate_gates
 
+        if self.settings.smoke:  # --ollama-smoke: one cold round proves nothing about speed
+            return cases
         spec = item.stash.get(spec_key, None) or BenchSpec()
         out = []
         for case in cases:
