@@ -2,10 +2,11 @@
 
 A long benchmark (20 rounds on a real model) is minutes without output otherwise. Under ``-v``
 each completed round prints a line below the test's name (model, round i/n, ttft, total,
-tok/s), before pytest prints the test's result. At the default verbosity, on a terminal, one
-status after the progress dots is rewritten in place and erased before pytest writes the
-test's letter; when the output is not a terminal (CI logs, pipes) nothing extra is printed.
-On pytest-xdist workers nothing is printed: the controller shows the results as they come.
+tok/s), and pytest then prints the test's name again with its result. At the default
+verbosity, on a terminal, one status after the progress dots is rewritten in place and erased
+before pytest writes the test's letter; when the output is not a terminal (CI logs, pipes)
+nothing extra is printed. On pytest-xdist workers nothing is printed: the controller shows
+the results as they come.
 
 Rounds complete on the plugin's loop thread (sync calls, while the test waits) or on the
 test's own loop (async calls); the writes are serialised, and pytest's output capture is
@@ -54,6 +55,7 @@ class ProgressReporter:
         self._lines = self._reporter is not None and verbosity >= 1
         self._status = self._reporter is not None and verbosity == 0 and bool(self._reporter.isatty)
         self._shown = 0  # width of the in-place status on screen, 0 when none is
+        self._below = False  # round lines written below the test's name
         self._lock = threading.Lock()
 
     @property
@@ -78,11 +80,10 @@ class ProgressReporter:
         text = round_text(measurement, number, of)
         with self._terminal():
             if self._lines:
-                # as pytest's live logging: lines below the test's name, which stays pytest's
-                # current line, so its result goes on a line of its own after them
-                writer = self._config.get_terminal_writer()
-                start = "\n" if writer.width_of_current_line else ""
-                self._reporter.write(f"{start}    {text}\n", flush=True)
+                # below the test's name; the last line is ended by pytest itself, which then
+                # writes the test's name again with its result (see clear())
+                self._reporter.write(f"\n    {text}", flush=True)
+                self._below = True
             else:
                 self._show_status(text)
 
@@ -101,7 +102,12 @@ class ProgressReporter:
         self._shown = len(status)
 
     def clear(self) -> None:
-        """Erase the in-place status (before pytest writes the test's result)."""
+        """Before pytest writes the test's result: erase the in-place status; after round
+        lines, have pytest start a line of its own with the test's name (so ``-v`` output keeps
+        its ``test_x[llama3.2] PASSED`` lines)."""
+        if self._below and self._reporter is not None:
+            self._below = False
+            self._reporter.currentfspath = None  # pytest ends the line and writes the name
         if not self._shown:
             return
         with self._terminal():

@@ -175,8 +175,10 @@ class BenchTests:
         callspec = getattr(item, "callspec", None)
         model = callspec.params.get(MODEL_PARAM) if callspec is not None else None
         item.stash[meta_key] = transport.Payload(test=_test_id(item, model), model=model)
-        if marker is None:
-            return  # the fixture alone: a call without a model says how to select one
+        if marker is None:  # the fixture alone: a call without a model says how to select one
+            if model is not None:
+                self.ensure_available([model])
+            return
         error: str | None = None
         try:
             spec = parse_marker(marker.args, marker.kwargs)

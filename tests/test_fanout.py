@@ -30,6 +30,11 @@ def test_the_fixture_alone_makes_a_benchmark_run_once_per_model(
         f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2,qwen2.5:0.5b", "-v"
     )
     result.assert_outcomes(passed=3)
+    missing = pytester.runpytest(
+        f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2,nope", "-rs"
+    )
+    missing.assert_outcomes(passed=2, skipped=1)  # skipped as a marked test's would be
+    missing.stdout.fnmatch_lines(["SKIPPED *model 'nope' not available on*ollama pull nope*"])
     result.stdout.fnmatch_lines(
         [
             "*::test_unmarked[[]llama3.2[]] PASSED*",

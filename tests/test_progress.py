@@ -46,8 +46,9 @@ def test_verbose_prints_each_round_before_the_result(
     texts = [text for _, text in lines]
     first = next(i for i, t in enumerate(texts) if "llama3.2 round 1/3: ttft " in t)
     last = next(i for i, t in enumerate(texts) if "llama3.2 round 3/3: ttft " in t)
-    result = next(i for i, t in enumerate(texts) if t.startswith("PASSED"))
+    result = next(i for i, t in enumerate(texts) if "::test_slow[llama3.2] PASSED" in t)
     assert texts[first - 1].endswith("::test_slow[llama3.2] ")  # under the test's name
+    assert result == last + 1  # no blank line; the name again with its result
     assert first < last < result
     assert texts[first].startswith("    llama3.2 round 1/3: ttft ")
     assert " ms, total " in texts[first]

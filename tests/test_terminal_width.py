@@ -238,7 +238,14 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "command",
-    [["list"], ["show"], ["show", "-v"], ["show", "-q"], ["compare", "1", "2"]],
+    [
+        ["list"],
+        ["show"],
+        ["show", "-v"],
+        ["show", "-q"],
+        ["show", "--baseline", "1"],
+        ["compare", "1", "2"],
+    ],
     ids=" ".join,
 )
 def test_history_commands_fit_80_columns(project: Path, command: list[str]) -> None:
