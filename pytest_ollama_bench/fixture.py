@@ -3,8 +3,9 @@
 Each call runs warmup rounds, then measured rounds, against the selected model, and returns a
 :class:`BenchResult`. The fixture gets narrow collaborators, as pytest-benchmark's does: a
 :class:`Runner` that runs a call against the server, a function that makes sure models are
-available (skipping or failing the test otherwise) and a function that attaches a call's
-:class:`~pytest_ollama_bench.models.CallRecord` to the test's report.
+available (skipping or failing the test otherwise), a function that attaches a call's
+:class:`~pytest_ollama_bench.models.CallRecord` to the test's report, and one told of each
+completed round (progress on the terminal).
 """
 
 from __future__ import annotations
@@ -48,6 +49,22 @@ class Runner(Protocol):
     def run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
 
     async def run_async(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
+
+
+#: Called after each round with the round's measurement, its number among the call's warmup
+#: or measured rounds (from 1), and how many of those the call runs (progress display).
+RoundDone = Callable[[Measurement, int, int], None]
+
+
+class EnsureAvailable(Protocol):
+    """Makes sure the server has models: returns those a call may use.
+
+    With ``some=False`` every model must be there (the test is skipped, or failed under
+    ``--ollama-require``, otherwise); with ``some=True`` the missing ones are recorded as
+    skipped and the others returned (the test is skipped only when none is there).
+    """
+
+    def __call__(self, models: Sequence[str], some: bool = False) -> list[str]: ...
 
 
 class BenchResult:
@@ -105,9 +122,10 @@ class OllamaBench:
         spec: BenchSpec,
         settings: Settings,
         runner: Runner,
-        ensure_available: Callable[[Sequence[str]], None],
+        ensure_available: EnsureAvailable,
         attach: Callable[[CallRecord], None],
         host: str,
+        progress: RoundDone | None = None,
     ) -> None:
         self._nodeid = nodeid
         self._spec = spec
@@ -116,6 +134,7 @@ class OllamaBench:
         self._ensure_available = ensure_available
         self._attach = attach
         self._host = host
+        self._progress = progress
         self.model = model
         self.results: list[BenchResult] = []
 
@@ -201,7 +220,10 @@ class OllamaBench:
 
         ``models`` defaults to the marker's, else ``--ollama-models``. Models run one after
         the other; ``parallel=True`` sends them concurrently (the record says so), which
-        measures contention rather than each model alone.
+        measures contention rather than each model alone. A model the server does not have is
+        left out of the result and recorded as skipped with its reason (under
+        ``--ollama-require`` it fails the test); with none of them there the test is skipped.
+        A test whose code calls ``compare()`` runs once, not once per model.
         """
         names = self._compare_models(models)
         calls = [
@@ -237,6 +259,13 @@ class OllamaBench:
     def _compare_models(self, models: Sequence[str] | None) -> list[str]:
         if isinstance(models, str):
             models = [models]
+        if models is None and self.model is not None:
+            pytest.fail(
+                f"ollama_bench.compare() without models= in {self._nodeid}, which runs once per "
+                "model, would compare every model in each run; call compare() in the test "
+                "function itself (such a test runs once) or pass models=[...]",
+                pytrace=False,
+            )
         names = list(models or self._spec.models or self._settings.models)
         if not names:
             raise pytest.skip.Exception(
@@ -244,22 +273,26 @@ class OllamaBench:
                 "@pytest.mark.llm_bench(models=[...]) or run pytest --ollama-models=NAME[,NAME]",
                 _use_item_location=True,
             )
-        self._ensure_available(names)
-        return names
+        return self._ensure_available(names, some=True)
 
     def _resolve_model(self, model: str | None) -> str:
         if model is not None:
             if model != self.model:
                 self._ensure_available([model])
             return model
-        if self.model is None:
+        if self.model is not None:
+            return self.model
+        if self._spec.models or self._settings.models:
             pytest.fail(
-                f"{self._nodeid}: ollama_bench has no model: mark the test with "
-                "@pytest.mark.llm_bench and select models with --ollama-models, or pass "
-                "model=...",
+                "ollama_bench has no model of its own here: this test calls compare(), so it "
+                "runs once rather than once per model; pass model=... to this call",
                 pytrace=False,
             )
-        return self.model
+        raise pytest.skip.Exception(
+            "no model selected for this benchmark: run pytest --ollama-models=NAME[,NAME] (or "
+            "set ollama_models in the ini file or PYTEST_OLLAMA_MODELS), or pass model=...",
+            _use_item_location=True,
+        )
 
     def _call(
         self,
@@ -278,6 +311,8 @@ class OllamaBench:
         name = self._resolve_model(model)
         n_rounds = self._spec.rounds_for(self._settings, rounds)
         n_warmup = self._spec.warmup_for(self._settings, warmup)
+        if self._settings.smoke:  # --ollama-smoke: prove the call works, measure nothing
+            n_rounds, n_warmup = 1, 0
         if n_rounds < 1 or n_warmup < 0:
             raise ValueError(f"rounds must be >= 1 and warmup >= 0, got {n_rounds}, {n_warmup}")
         merged = {**self._spec.options, **(options or {})}
@@ -287,6 +322,7 @@ class OllamaBench:
             raise TypeError(f"ollama_bench.generate() takes a prompt string, got {prompt!r}")
         nodeid = self._nodeid
         api = self._settings.api
+        progress = self._progress
 
         async def once(client: BenchClient, is_warmup: bool) -> Measurement:
             if endpoint == "chat":
@@ -303,7 +339,11 @@ class OllamaBench:
             error: BaseException | None = None
             try:
                 for i in range(n_warmup + n_rounds):
-                    done.append(await once(client, i < n_warmup))
+                    warm = i < n_warmup
+                    done.append(await once(client, warm))
+                    if progress is not None:
+                        number, of = (i + 1, n_warmup) if warm else (i + 1 - n_warmup, n_rounds)
+                        progress(done[-1], number, of)
             except ServerError as exc:
                 error = exc
             record = CallRecord(
