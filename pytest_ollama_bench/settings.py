@@ -40,6 +40,8 @@ class Settings:
     json_path: str | None = None
     save: bool = True
     storage_dir: str = DEFAULT_STORAGE_DIR
+    html_path: str | None = None
+    html_history: int = 20
     columns: tuple[str, ...] | None = None
     sort: str | None = None
     compare: str | None = None
