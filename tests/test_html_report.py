@@ -136,6 +136,7 @@ def test_html_command_builds_the_same_page_from_saved_runs(
     alerts = session[session.index('id="alerts"') : session.index('id="tests"')]
     assert "3 regressions against the baseline (ttft_ms:60ms)" in alerts  # llama3.2's cases
     assert "test_arithmetic[llama3.2] ttft_ms median" in alerts
+    assert "<dt>baseline</dt><dd>run 0001 of 20" in session
     history = section(session, "history")
     assert "2 runs, oldest first; the baseline is run 0001" in history
     assert "a red dot marks a run worse than the baseline by more than ttft_ms:60ms" in history

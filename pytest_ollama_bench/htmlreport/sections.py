@@ -73,6 +73,10 @@ def _facts(page: Page) -> list[tuple[str, str]]:
         if r.git.dirty:
             git += " (uncommitted changes)"
         facts.append(("git", git))
+    base = next((run for run in page.history if run.baseline), None)
+    if base is not None:
+        when = f"{base.report.created_at:%Y-%m-%d %H:%M:%S} UTC"
+        facts.append(("baseline", esc(f"run {base.label} of {when}")))
     settings = r.settings
     facts.append(
         (
