@@ -23,6 +23,7 @@ from typing import cast
 import pytest
 
 from .errors import ServerError
+from .hostlock import HostLockTimeout
 from .models import CallRecord
 from .models import Endpoint
 from .models import Measurement
@@ -136,7 +137,7 @@ class OllamaBench:
     ) -> BenchResult:
         """Send a chat prompt (or message list) for warmup + measured rounds; sync."""
         call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
-        return self._finish(self._runner.run_sync(call))
+        return self._finish(self._run_sync(call))
 
     def generate(
         self,
@@ -151,7 +152,7 @@ class OllamaBench:
     ) -> BenchResult:
         """Send a raw ``/api/generate`` prompt for warmup + measured rounds; sync."""
         call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
-        return self._finish(self._runner.run_sync(call))
+        return self._finish(self._run_sync(call))
 
     async def achat(
         self,
@@ -166,7 +167,7 @@ class OllamaBench:
     ) -> BenchResult:
         """Async twin of :meth:`chat`, for ``async def`` tests."""
         call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
-        return self._finish(await self._runner.run_async(call))
+        return self._finish(await self._run_async(call))
 
     async def agenerate(
         self,
@@ -181,7 +182,7 @@ class OllamaBench:
     ) -> BenchResult:
         """Async twin of :meth:`generate`."""
         call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
-        return self._finish(await self._runner.run_async(call))
+        return self._finish(await self._run_async(call))
 
     def compare(
         self,
@@ -214,12 +215,24 @@ class OllamaBench:
                 return list(await asyncio.gather(*(c(client) for c in calls)))
             return [await c(client) for c in calls]
 
-        outcomes = self._runner.run_sync(run_all)
+        outcomes = self._run_sync(run_all)
         results = [self._finish(outcome, raise_error=False) for outcome in outcomes]
         _raise_first_error(outcomes)
         return {r.model: r for r in results}
 
     # ----------------------------------------------------------------- internals
+
+    def _run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T:
+        try:
+            return self._runner.run_sync(fn)
+        except HostLockTimeout as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    async def _run_async(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T:
+        try:
+            return await self._runner.run_async(fn)
+        except HostLockTimeout as exc:
+            pytest.fail(str(exc), pytrace=False)
 
     def _compare_models(self, models: Sequence[str] | None) -> list[str]:
         if isinstance(models, str):
