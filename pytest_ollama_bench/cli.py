@@ -242,7 +242,9 @@ def _recorded_baseline(store: RunStore, path: Path, report: Report) -> Report | 
     runs = store.runs()
     try:
         if ref == "latest":
-            older = runs[: runs.index(path)] if path in runs else runs
+            resolved = [p.resolve() for p in runs]
+            here = path.resolve()
+            older = runs[: resolved.index(here)] if here in resolved else runs
             return load_report(older[-1]) if older else None
         return store.load(ref)
     except ValueError:  # gone or unreadable since: the page then marks no baseline

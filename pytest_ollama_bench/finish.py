@@ -104,9 +104,13 @@ class SessionOutput:
         path = Path(self.settings.html_path)
         in_store = self.settings.save and self.settings.json_path is None  # this run is there
         history = self._store().recent(self.settings.html_history - (not in_store))
-        page = render_html(
-            report, history=history, baseline=self.baseline, regressions=self.regressions
-        )
+        try:
+            page = render_html(
+                report, history=history, baseline=self.baseline, regressions=self.regressions
+            )
+        except Exception as exc:  # a page that cannot be drawn must not cost the session
+            self.warnings.append(f"cannot build the HTML report: {type(exc).__name__}: {exc}")
+            return
         try:
             write_json_atomic(path, page)
         except OSError as exc:

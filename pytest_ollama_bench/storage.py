@@ -217,8 +217,9 @@ class RunStore:
         read is left out (the history shows what can be shown).
         """
         runs = self.runs()
-        if until is not None and until in runs:
-            runs = runs[: runs.index(until) + 1]
+        resolved = [p.resolve() for p in runs]
+        if until is not None and until.resolve() in resolved:
+            runs = runs[: resolved.index(until.resolve()) + 1]
         found: list[tuple[str, Report]] = []
         for path in reversed(runs):
             if len(found) >= limit:

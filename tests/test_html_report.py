@@ -150,6 +150,12 @@ def test_html_command_builds_the_same_page_from_saved_runs(
     assert (pytester.path / "one.html").read_text(encoding="utf-8") == (
         pytester.path / "first.html"
     ).read_text(encoding="utf-8")
+    [first_file] = (pytester.path / ".ollama-bench" / "runs").glob("0001_*.json")
+    by_path = cli(pytester.path, "html", str(first_file.relative_to(pytester.path)), "-o", "p.html")
+    assert by_path.returncode == 0, by_path.stderr
+    assert (pytester.path / "p.html").read_text(encoding="utf-8") == (
+        pytester.path / "first.html"
+    ).read_text(encoding="utf-8")
     missing = cli(pytester.path, "html", "7")
     assert missing.returncode == 2
     assert "no saved run number 0007" in missing.stderr
