@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from html_suite import BENCH
 from html_suite import MARKUP_ANSWER
+from html_suite import MODELS
 from html_suite import run_bench
 from html_suite import setup_models
 from html_suite import sweep
@@ -89,6 +91,22 @@ def test_html_report_is_written_at_session_end_and_self_contained(
     assert "assert &#x27;5&#x27; in" in skipped
     # one run so far: no history chart yet
     assert "from the second run on" in section(html, "history")
+
+
+def test_html_report_under_xdist_is_written_once_by_the_controller(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    setup_models(fake_ollama)
+    pytester.makepyfile(test_bench=BENCH)
+    result = pytester.runpytest_subprocess(
+        "-n", "2", f"--ollama-host={fake_ollama.url}", MODELS, "--ollama-html=r.html"
+    )
+    result.assert_outcomes(passed=3, failed=3, skipped=3)
+    result.stdout.fnmatch_lines(["ollama-bench: HTML report written to r.html"])
+    html = (pytester.path / "r.html").read_text(encoding="utf-8")
+    rows = re.findall(r'<tr data-case="([^"]+)" data-model="([^"]+)">', section(html, "tests"))
+    assert len(rows) == 6  # every measured case, from both workers
+    assert len(set(rows)) == 6
 
 
 def test_html_report_after_ctrl_c_shows_what_completed(
