@@ -21,7 +21,7 @@ import_pygal()
 BENCH = """
 import pytest
 
-@pytest.mark.llm_bench(rounds=3, warmup=1, max_ttft_ms=30)
+@pytest.mark.llm_bench(rounds=3, warmup=1, max_ttft_ms=100)
 def test_arithmetic(ollama_bench):
     assert "4" in ollama_bench.chat("What is 2+2?").text
 
@@ -40,8 +40,9 @@ MARKUP_ANSWER = "4 <b>bold</b> & <script>alert(1)</script>"
 MODELS = "--ollama-models=llama3.2,qwen2.5:0.5b,nope"
 
 
-def setup_models(fake: FakeOllama, *, llama_ttft_ms: float = 40) -> None:
-    """llama3.2 misses the 30 ms TTFT gate; qwen2.5:0.5b passes and answers with markup."""
+def setup_models(fake: FakeOllama, *, llama_ttft_ms: float = 150) -> None:
+    """llama3.2 misses the 100 ms TTFT gate; qwen2.5:0.5b (5 ms: room for a busy machine's
+    jitter, seen up to 30 ms) passes and answers with markup."""
     fake.profile("llama3.2").ttft_ms = llama_ttft_ms
     fake.profile("llama3.2").itl_ms = 2
     fake.profile("qwen2.5:0.5b").ttft_ms = 5
