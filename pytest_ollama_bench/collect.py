@@ -27,6 +27,9 @@ class CaseCollector:
 
     def __init__(self) -> None:
         self._cases: dict[tuple[str, str], CaseRecord] = {}
+        # fanned-out tests whose setup passed and whose call has not reported yet
+        self._running: dict[str, Payload] = {}
+        self._attempts: dict[tuple[str, str], int] = {}
 
     def __bool__(self) -> bool:
         return bool(self._cases)
@@ -51,9 +54,18 @@ class CaseCollector:
         if when != "call" and verdict == "failed":
             verdict = "error"
         built = [CaseRecord.model_validate(c) for c in payload.cases]
-        for case in built:
-            self._cases[(case.nodeid, case.model)] = case
+        for case in built:  # a rerun's attempt replaces the one before: it is the one that counts
+            key = (case.nodeid, case.model)
+            if when == "call":
+                self._attempts[key] = self._attempts.get(key, 0) + 1
+            attempts = self._attempts.get(key, 1)
+            self._cases[key] = case.model_copy(
+                update={"attempts": attempts if attempts > 1 else None}
+            )
+        if when == "setup" and outcome == "passed" and payload.model is not None:
+            self._running[nodeid] = payload
         if when == "call":
+            self._running.pop(nodeid, None)
             models = [c.model for c in built]
             if payload.model is not None and payload.model not in models:
                 models.insert(0, payload.model)
@@ -75,6 +87,13 @@ class CaseCollector:
                 for (case_nodeid, model), case in list(self._cases.items()):
                     if case_nodeid == nodeid and case.outcome == "passed":
                         self._update(nodeid, case.test, model, outcome="error", error=error)
+
+    def crashed(self, nodeid: str, error: str) -> None:
+        """The process running ``nodeid`` died (pytest-xdist's crash report): an error case."""
+        payload = self._running.pop(nodeid, None)
+        if payload is None or payload.model is None:
+            return
+        self._update(nodeid, payload.test, payload.model, outcome="error", error=error)
 
     def cases(self) -> list[CaseRecord]:
         """One record per test x model, in the order the tests reported."""

@@ -15,6 +15,7 @@ from . import transport
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .baseline import Baseline
     from .collect import CaseCollector
     from .finish import SessionOutput
     from .runtime import Runtime
@@ -31,11 +32,23 @@ class Controller:
         self.runtime = runtime
         self._collector: CaseCollector | None = None
         self.output: SessionOutput | None = None
+        self.baseline: Baseline | None = None
+        if settings.compare is not None:
+            from .finish import BaselineError
+            from .finish import load_baseline
+
+            try:  # a baseline the user named must exist and be readable: say so now
+                self.baseline = load_baseline(settings, config.rootpath)
+            except BaselineError as exc:
+                raise pytest.UsageError(str(exc)) from None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = transport.read(report)
         if payload is None:  # the common case: not a benchmark
+            crashed = report.failed and report.when not in ("setup", "call", "teardown")
+            if crashed and self._collector is not None:  # pytest-xdist: the worker died
+                self._collector.crashed(report.nodeid, _error_text(report))
             return
         if self._collector is None:
             from .collect import CaseCollector
@@ -64,6 +77,7 @@ class Controller:
             rootdir=self.config.rootpath,
             verbosity=self.config.get_verbosity(),
             fetch_version=self.runtime.server_version,
+            baseline=self.baseline,
         )
         self.output.finish(self._collector.cases(), int(exitstatus))
         if self.output.regressions and session.exitstatus == pytest.ExitCode.OK:

@@ -29,6 +29,7 @@ from .regression import CompareFail
 from .regression import parse_compare_fail
 from .settings import APIS
 from .settings import Settings
+from .settings import check_run_name
 from .settings import split_names
 
 __all__ = ["OPTIONS", "Option", "markdown_table", "register", "resolve"]
@@ -207,6 +208,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("save", "--ollama-no-save", None, "PYTEST_OLLAMA_NO_SAVE", _bool,
            kind="flag", inverted=True, default_text="save to the run history",
            help="Write no JSON record for this run"),
+    Option("save_name", "--ollama-save", "NAME", "PYTEST_OLLAMA_SAVE", _via(check_run_name),
+           help="Name this run in the history (runs/NNNN_<time>_NAME.json), so that "
+                "--ollama-compare NAME compares with the newest run of that name"),
     Option("storage_dir", "--ollama-storage", "DIR", "PYTEST_OLLAMA_STORAGE", _text,
            help="Directory of the run history (runs/NNNN_*.json and latest.json)"),
     Option("columns", "--ollama-columns", "COLS", "PYTEST_OLLAMA_COLUMNS", _via(parse_columns),
@@ -219,7 +223,10 @@ OPTIONS: tuple[Option, ...] = (
            help="Column that orders the rows of each summary table (best first): a timed or rate "
                 "column, model or name"),
     Option("compare", "--ollama-compare", "REF", "PYTEST_OLLAMA_COMPARE", _text, kind="optional",
-           help="Compare with a saved run: PATH, latest or its number NNNN (no value: latest)"),
+           help="Compare with saved runs: latest (no value: each case's latest measurement from a "
+                "completed run that passed its regression gate), a run number NNNN, a NAME from "
+                "--ollama-save, or a PATH; a named run that is missing or unreadable is a usage "
+                "error"),
     Option("compare_fail", "--ollama-compare-fail", "EXPR", "PYTEST_OLLAMA_COMPARE_FAIL",
            _compare_fail, kind="append",
            help="Fail the session when a metric regressed against the baseline, e.g. ttft_ms:10%, "

@@ -9,6 +9,8 @@ holds the host lock, so workers take turns on the server.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -119,7 +121,13 @@ class Runtime:
         return self._lock
 
     def run_sync(self, fn: Call[T]) -> T:
-        """Run ``fn(client)`` on the private loop with the shared client (holding the lock)."""
+        """Run ``fn(client)`` on the private loop with the shared client (holding the lock).
+
+        A call its test abandons (pytest-timeout, Ctrl-C) is cancelled and the shared client
+        closed with its connections before the exception propagates, so nothing of it is still
+        streaming when the next call starts.
+        """
+        __tracebackhide__ = True
 
         async def call() -> T:
             if self._client is None:
@@ -127,10 +135,23 @@ class Runtime:
             return await fn(self._client)
 
         lock = self._host_lock()
-        if lock is None:
-            return self.loop.run(call())
-        with lock:
-            return self.loop.run(call())
+        try:
+            if lock is None:
+                return self.loop.run(call())
+            with lock:
+                return self.loop.run(call())
+        except BaseException:
+            self._drop_client()
+            raise
+
+    def _drop_client(self) -> None:
+        """Close the shared client (a fresh one serves the next call)."""
+        client, self._client = self._client, None
+        if client is None or self._loop_thread is None:
+            return
+        # best effort: the connections die with the loop anyway
+        with contextlib.suppress(Exception):
+            self._loop_thread.run(client.aclose(), timeout=SIDE_REQUEST_TIMEOUT_S)
 
     async def run_async(self, fn: Call[T]) -> T:
         """Run ``fn(client)`` on the caller's loop with a client of its own (holding the lock)."""
@@ -179,10 +200,10 @@ class Runtime:
         async def version(client: BenchClient) -> str:
             return await client.version()
 
-        try:
-            short = min(self.settings.timeout, SIDE_REQUEST_TIMEOUT_S)
-            return self.loop.run(self._side_request(version, short)) or None
-        except (ServerError, OSError):
+        short = min(self.settings.timeout, SIDE_REQUEST_TIMEOUT_S)
+        try:  # a deadline for the whole exchange, not only between bytes
+            return self.loop.run(self._side_request(version, short), timeout=2 * short) or None
+        except (ServerError, OSError, ValueError, TimeoutError, concurrent.futures.TimeoutError):
             return None
 
     def loaded_model_memory(self, model: str) -> tuple[float | None, float | None]:
@@ -202,8 +223,8 @@ class Runtime:
                 return await client.ps()
 
         try:
-            return vram_from_ps(self.loop.run(ps()), model)
-        except (ServerError, ValueError):
+            return vram_from_ps(self.loop.run(ps(), timeout=2 * SIDE_REQUEST_TIMEOUT_S), model)
+        except (ServerError, ValueError, TimeoutError, concurrent.futures.TimeoutError):
             return None, None
 
     def close(self) -> None:
