@@ -101,8 +101,15 @@ def load_report(path: Path | str) -> Report:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BaselineNotFound(f"no report file {file}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidReport(f"cannot read report {file}: {exc}") from None
+    except IsADirectoryError:
+        raise BaselineNotFound(f"{file} is not a file; name a report file") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidReport(
+            f"{file} is not a report: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise InvalidReport(f"cannot read report {file}: {exc.strerror or exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -287,6 +294,8 @@ class RunStore:
         in_runs = self.runs_dir / ref
         if in_runs.is_file():
             return in_runs
+        if path.exists():
+            raise BaselineNotFound(f"{path} is not a file; name a report file, not a directory")
         if _VALID_NAME.match(ref) and not ref.endswith(".json"):
             for run in reversed(runs):
                 named = _NAMED.match(run.name)
@@ -296,8 +305,6 @@ class RunStore:
                 f"no saved run named {ref!r} in {self.runs_dir} (save one with --ollama-save "
                 f"{ref}) and no file {path}; {self._known()}"
             )
-        if path.exists():
-            raise BaselineNotFound(f"{path} is not a file; name a report file, not a directory")
         raise BaselineNotFound(
             f"no report file {ref!r} (looked for {path} and {in_runs}); "
             f"use a path, a run name, 'latest' or a run number; {self._known()}"
