@@ -19,6 +19,7 @@ from typing import Literal
 import pytest
 
 from .hosts import DEFAULT_HOST
+from .hosts import HostError
 from .hosts import parse_host
 from .local import INSTALL_HINT
 from .metrics import DEFAULT_COLUMNS
@@ -135,7 +136,10 @@ def _models(opt: Option, where: str, value: Any) -> tuple[str, ...]:
 
 
 def _host(opt: Option, where: str, value: Any) -> str:
-    return parse_host(str(value).strip())
+    try:
+        return parse_host(str(value).strip())
+    except HostError as exc:  # its message never repeats the value (it holds credentials)
+        raise pytest.UsageError(f"{where}: {exc}") from None
 
 
 def _text(opt: Option, where: str, value: Any) -> str:

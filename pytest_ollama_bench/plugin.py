@@ -15,6 +15,7 @@ from . import options
 from .controller import Controller
 from .embedded import XDIST_HOOKS
 from .embedded import start_embedded
+from .hosts import HostError
 from .runtest import MARKER
 from .runtest import BenchTests
 from .runtime import Runtime
@@ -44,7 +45,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_LINE)
     settings, close = start_embedded(config, options.resolve(config))
     worker = hasattr(config, "workerinput")
-    runtime = Runtime(settings, serialize=settings.serialize and worker)
+    try:
+        runtime = Runtime(settings, serialize=settings.serialize and worker)
+    except HostError as exc:  # credentials that cannot be sent; the message never shows them
+        raise pytest.UsageError(f"--ollama-host / OLLAMA_HOST: {exc}") from None
     tests = BenchTests(settings, runtime)
     config.stash[tests_key] = tests
     config.stash[close_key] = close

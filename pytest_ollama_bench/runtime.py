@@ -79,6 +79,9 @@ class Runtime:
     """
 
     def __init__(self, settings: Settings, *, serialize: bool = False) -> None:
+        from .credentials import authorization
+
+        authorization(settings.host, settings.api)  # HostError now, not in every test
         self.settings = settings
         self.display_host = redact_host(settings.host)
         self._serialize = serialize

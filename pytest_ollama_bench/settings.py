@@ -60,6 +60,17 @@ class Settings:
     embedded: bool = False
     embedded_gguf: tuple[str, str] | None = None
 
+    def __repr__(self) -> str:
+        """Like the dataclass repr, with credentials removed from the host (``-l`` tracebacks
+        show it)."""
+        from dataclasses import fields
+
+        from .hosts import redact_host
+
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["host"] = redact_host(self.host)
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
 
 def split_names(values: Iterable[str] | str) -> tuple[str, ...]:
     """``["a,b", "c"]`` or ``"a, b"`` -> ``("a", "b", "c")``: split on commas and newlines,
