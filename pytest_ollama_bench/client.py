@@ -178,7 +178,7 @@ class OllamaClient(HTTPClient):
     ) -> tuple[bytes, int]:
         """Read the stream into ``rec``; returns the final line and its number."""
         text_key = "response" if endpoint == "generate" else None
-        splitter = NDJSONSplitter()
+        splitter = NDJSONSplitter(self.max_line_bytes)
         clock = time.perf_counter_ns
         line_no = 0
         loads = orjson.loads  # ~6x json.loads on stream records (benchmarks/)

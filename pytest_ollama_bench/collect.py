@@ -19,7 +19,7 @@ from .models import ResourceUse
 from .stats import stats_over
 from .transport import Payload
 
-__all__ = ["CaseCollector", "build_cases"]
+__all__ = ["CaseCollector", "build_cases", "trim_text"]
 
 
 class CaseCollector:
@@ -137,3 +137,26 @@ def build_cases(
             )
         )
     return cases
+
+
+def trim_text(record: CallRecord, limit: int | None) -> CallRecord:
+    """``record`` with each round's text and thinking cut to ``limit`` characters (None: all).
+
+    A cut round keeps the full length in ``text_chars`` / ``thinking_chars``, so a record of
+    200,000 chunks or one 20 MB answer stays the size of its numbers.
+    """
+    if limit is None:
+        return record
+    rounds = []
+    changed = False
+    for m in record.rounds:
+        update: dict[str, object] = {}
+        if len(m.text) > limit:
+            update.update(text=m.text[:limit], text_chars=len(m.text))
+        if len(m.thinking) > limit:
+            update.update(thinking=m.thinking[:limit], thinking_chars=len(m.thinking))
+        if update:
+            changed = True
+            m = m.model_copy(update=update)
+        rounds.append(m)
+    return record.model_copy(update={"rounds": rounds}) if changed else record

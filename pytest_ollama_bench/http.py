@@ -157,6 +157,7 @@ class HTTPClient:
     :param api_key: a bearer token; None reads the environment (see
         :mod:`~pytest_ollama_bench.credentials`), ``""`` sends none. Credentials in ``host`` are
         sent as HTTP Basic authentication instead, never in a request URL.
+    :param max_line_bytes: the longest stream line (or event line) accepted.
     :raises HostError: credentials in ``host`` that are not percent-encoded, or together with
         an API key.
     """
@@ -172,7 +173,9 @@ class HTTPClient:
         connect_timeout: float = 10.0,
         headers: Mapping[str, str] | None = None,
         api_key: str | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
+        self.max_line_bytes = max_line_bytes
         self.host, auth = authorization(parse_host(host), self.api, api_key=api_key)
         self.display_host = redact_host(self.host)
         self.timeout = timeout

@@ -73,8 +73,16 @@ class Measurement(_Frozen):
     chunks: int = 0
     bytes: int = 0
     done_reason: str | None = None
-    text: str = ""
-    thinking: str = ""
+    text: str = Field(
+        default="", description="the answer; in a run record its first --ollama-record-text chars"
+    )
+    thinking: str = Field(default="", description="the thinking, cut like text")
+    text_chars: int | None = Field(
+        default=None, description="the answer's full length when the record keeps less of it"
+    )
+    thinking_chars: int | None = Field(
+        default=None, description="the thinking's full length when the record keeps less of it"
+    )
 
 
 class Stats(_Frozen):

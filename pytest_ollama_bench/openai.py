@@ -111,6 +111,7 @@ class OpenAIClient(HTTPClient):
         connect_timeout: float = 10.0,
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         super().__init__(
             host,
@@ -118,6 +119,7 @@ class OpenAIClient(HTTPClient):
             connect_timeout=connect_timeout,
             headers=headers,
             api_key=api_key,
+            max_line_bytes=max_line_bytes,
         )
         if self.host.endswith("/v1"):
             self.host = self.host[: -len("/v1")]
@@ -285,7 +287,7 @@ class OpenAIClient(HTTPClient):
         self, resp: aiohttp.ClientResponse, rec: Recorder, path: str
     ) -> tuple[bytes, int]:
         """Read the event stream into ``rec``; returns the last event's data and number."""
-        parser = SSEParser(limit=MAX_LINE_BYTES)
+        parser = SSEParser(limit=self.max_line_bytes)
         state = _StreamState()
         clock = time.perf_counter_ns
         async for data in resp.content.iter_any():

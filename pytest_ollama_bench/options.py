@@ -178,6 +178,16 @@ def _gguf(opt: Option, where: str, value: Any) -> tuple[str, str]:
 
 _POSITIVE = _number(float, 0, exclusive=True)
 
+
+def _record_text(opt: Option, where: str, value: Any) -> int | None:
+    if str(value).strip().lower() == "all":
+        return None
+    try:
+        return int(_number(int, 0)(opt, where, value))
+    except _Invalid:
+        raise _Invalid("an integer >= 0 or all") from None
+
+
 # fmt: off
 OPTIONS: tuple[Option, ...] = (
     Option("host", "--ollama-host", "URL", "OLLAMA_HOST", _host,
@@ -215,6 +225,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("save_name", "--ollama-save", "NAME", "PYTEST_OLLAMA_SAVE", _via(check_run_name),
            help="Name this run in the history (runs/NNNN_<time>_NAME.json), so that "
                 "--ollama-compare NAME compares with the newest run of that name"),
+    Option("record_text", "--ollama-record-text", "CHARS", "PYTEST_OLLAMA_RECORD_TEXT",
+           _record_text,
+           help="Characters of each round's answer (and thinking) the JSON record keeps; the full "
+                "length is recorded when cut; all keeps everything"),
     Option("storage_dir", "--ollama-storage", "DIR", "PYTEST_OLLAMA_STORAGE", _text,
            help="Directory of the run history (runs/NNNN_*.json and latest.json)"),
     Option("columns", "--ollama-columns", "COLS", "PYTEST_OLLAMA_COLUMNS", _via(parse_columns),

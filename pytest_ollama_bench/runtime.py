@@ -157,8 +157,20 @@ class Runtime:
             self._loop_thread.run(client.aclose(), timeout=SIDE_REQUEST_TIMEOUT_S)
 
     async def run_async(self, fn: Call[T]) -> T:
-        """Run ``fn(client)`` on the caller's loop with a client of its own (holding the lock)."""
+        """Run ``fn(client)`` on the caller's loop with a client of its own (holding the lock).
+
+        Under trio (anyio's trio backend, pytest-trio) there is no asyncio loop to run on: the
+        call runs as :meth:`run_sync` does, in a worker thread that trio awaits.
+
+        :raises RuntimeError: under an event loop that is neither asyncio nor trio.
+        """
+        __tracebackhide__ = True
         import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return await _in_trio_thread(lambda: self.run_sync(fn))
 
         lock = self._host_lock()
         if lock is not None:
@@ -236,3 +248,24 @@ class Runtime:
         if self._loop_thread is not None:
             self._loop_thread.close(client.aclose() if client is not None else None)
             self._loop_thread = None
+
+
+async def _in_trio_thread(call: Callable[[], T]) -> T:
+    """Await ``call()`` in a worker thread of the running trio loop."""
+    import sys
+
+    trio = sys.modules.get("trio")
+    running = False
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+            running = True
+        except RuntimeError:
+            running = False
+    if trio is None or not running:
+        raise RuntimeError(
+            "ollama_bench.achat()/agenerate() need a running asyncio event loop (or trio); "
+            "under another event loop call the sync chat()/generate() instead"
+        )
+    result: T = await trio.to_thread.run_sync(call)
+    return result

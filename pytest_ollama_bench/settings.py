@@ -51,6 +51,7 @@ class Settings:
     json_path: str | None = None
     save: bool = True
     save_name: str | None = None
+    record_text: int | None = 2000  # characters of each round's answer kept in the record
     storage_dir: str = DEFAULT_STORAGE_DIR
     columns: tuple[str, ...] | None = None
     sort: str | None = None
