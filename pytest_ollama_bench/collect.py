@@ -88,12 +88,24 @@ class CaseCollector:
                     if case_nodeid == nodeid and case.outcome == "passed":
                         self._update(nodeid, case.test, model, outcome="error", error=error)
 
-    def crashed(self, nodeid: str, error: str) -> None:
-        """The process running ``nodeid`` died (pytest-xdist's crash report): an error case."""
+    def crashed(self, nodeid: str, error: str, models: Sequence[str] = ()) -> None:
+        """The process running ``nodeid`` died (pytest-xdist's crash report): an error case.
+
+        The test's setup report names its model; when the crash lost that report too, a
+        parameter of ``nodeid`` that is one of ``models`` (the selected models) does.
+        """
         payload = self._running.pop(nodeid, None)
-        if payload is None or payload.model is None:
+        if payload is not None and payload.model is not None:
+            self._update(nodeid, payload.test, payload.model, outcome="error", error=error)
             return
-        self._update(nodeid, payload.test, payload.model, outcome="error", error=error)
+        base, bracket, params = nodeid.partition("[")
+        parts = params.rstrip("]").split("-") if bracket else []
+        model = next((m for m in models if m in parts), None)
+        if model is None:
+            return
+        rest = [p for p in parts if p != model]
+        test = f"{base}[{'-'.join(rest)}]" if rest else base
+        self._update(nodeid, test, model, outcome="error", error=error)
 
     def cases(self) -> list[CaseRecord]:
         """One record per test x model, in the order the tests reported."""

@@ -47,8 +47,12 @@ class Controller:
         payload = transport.read(report)
         if payload is None:  # the common case: not a benchmark
             crashed = report.failed and report.when not in ("setup", "call", "teardown")
-            if crashed and self._collector is not None:  # pytest-xdist: the worker died
-                self._collector.crashed(report.nodeid, _error_text(report))
+            if crashed:  # pytest-xdist: the worker died
+                if self._collector is None:
+                    from .collect import CaseCollector
+
+                    self._collector = CaseCollector()
+                self._collector.crashed(report.nodeid, _error_text(report), self.settings.models)
             return
         if self._collector is None:
             from .collect import CaseCollector

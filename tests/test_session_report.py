@@ -52,7 +52,7 @@ def test_summary_table_per_test_with_best_and_ratios(
             "llm_bench: test_summary_table_per_test_with_best_and_ratios.py::test_arithmetic"
             " (2 models)",
             "model * ttft (ms) * ttft p95 (ms) * total (ms) * tok/s *gate",
-            "qwen2.5:0.5b *[*]  (1.00)*-",
+            "qwen2.5:0.5b *[*] *(1.00)*-",  # the padding follows the widths of the values
             "llama3.2 *(*)*-",
             "llm_bench: *::test_generate (2 models)",
             "llm_bench leaderboard: 2 models, 2 tests",

@@ -84,5 +84,5 @@ def test_async_benchmarks_run_without_pytest_asyncio(
 @pytest.mark.parametrize("name", ["pytest", "aiohttp", "pydantic"])
 def test_the_declared_floors_are_the_tested_ones(name: str) -> None:
     floors = {r.name: r for r in _requirements() if r.marker is None}
-    minimum = {"pytest": "8.0", "aiohttp": "3.12", "pydantic": "2.10"}[name]
+    minimum = {"pytest": "8.2", "aiohttp": "3.12", "pydantic": "2.10"}[name]
     assert f">={minimum}" in str(floors[name].specifier)
