@@ -24,6 +24,7 @@ import pytest
 
 from .collect import trim_text
 from .errors import ServerError
+from .hostlock import HostLockTimeout
 from .models import CallRecord
 from .models import Endpoint
 from .models import Measurement
@@ -138,7 +139,7 @@ class OllamaBench:
         """Send a chat prompt (or message list) for warmup + measured rounds; sync."""
         __tracebackhide__ = True
         call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
-        return self._finish(self._runner.run_sync(call))
+        return self._finish(self._run_sync(call))
 
     def generate(
         self,
@@ -154,7 +155,7 @@ class OllamaBench:
         """Send a raw ``/api/generate`` prompt for warmup + measured rounds; sync."""
         __tracebackhide__ = True
         call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
-        return self._finish(self._runner.run_sync(call))
+        return self._finish(self._run_sync(call))
 
     async def achat(
         self,
@@ -171,7 +172,7 @@ class OllamaBench:
         pytest-trio: there the call runs on the plugin's own loop in a worker thread)."""
         __tracebackhide__ = True
         call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
-        return self._finish(await self._runner.run_async(call))
+        return self._finish(await self._run_async(call))
 
     async def agenerate(
         self,
@@ -187,7 +188,7 @@ class OllamaBench:
         """Async twin of :meth:`generate`."""
         __tracebackhide__ = True
         call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
-        return self._finish(await self._runner.run_async(call))
+        return self._finish(await self._run_async(call))
 
     def compare(
         self,
@@ -220,12 +221,24 @@ class OllamaBench:
                 return list(await asyncio.gather(*(c(client) for c in calls)))
             return [await c(client) for c in calls]
 
-        outcomes = self._runner.run_sync(run_all)
+        outcomes = self._run_sync(run_all)
         results = [self._finish(outcome, raise_error=False) for outcome in outcomes]
         _raise_first_error(outcomes)
         return {r.model: r for r in results}
 
     # ----------------------------------------------------------------- internals
+
+    def _run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T:
+        try:
+            return self._runner.run_sync(fn)
+        except HostLockTimeout as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    async def _run_async(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T:
+        try:
+            return await self._runner.run_async(fn)
+        except HostLockTimeout as exc:
+            pytest.fail(str(exc), pytrace=False)
 
     def _compare_models(self, models: Sequence[str] | None) -> list[str]:
         if isinstance(models, str):

@@ -60,6 +60,7 @@ class Settings:
     # embedded llama.cpp engine
     embedded: bool = False
     embedded_gguf: tuple[str, str] | None = None
+    embedded_parallel: int = 1
 
     def __repr__(self) -> str:
         """Like the dataclass repr, with credentials removed from the host (``-l`` tracebacks

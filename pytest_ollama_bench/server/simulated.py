@@ -28,6 +28,7 @@ from .engine import Final
 from .engine import GenerationRequest
 from .engine import ModelCard
 from .engine import Piece
+from .engine import SlotLimits
 
 __all__ = [
     "ModelProfile",
@@ -80,8 +81,15 @@ class ModelProfile:
     like Ollama) its tokens stream first as thinking pieces. ``ttft_ms`` is the prompt phase
     before the first piece, ``itl_ms`` the gap between pieces, ``load_ms`` the cold-load time
     (first use and after an unload). ``prompt_tokens`` fixes ``prompt_eval_count``; else it is
-    estimated from the prompt's words plus a small template overhead. ``parallel`` mirrors
-    ``OLLAMA_NUM_PARALLEL`` (default 1: concurrent requests queue); ``None`` = unlimited.
+    estimated from the prompt's words plus a small template overhead.
+
+    Concurrency (applied by the server's front, ``slots.py``): ``parallel`` mirrors
+    ``OLLAMA_NUM_PARALLEL`` (default 1: concurrent requests wait for the slot), ``max_queue``
+    ``OLLAMA_MAX_QUEUE`` (default 512 waiting requests, then HTTP 503); ``None`` = unlimited.
+    ``batch_slowdown`` is what batching costs: with n requests of this model generating at
+    once, each one's prompt phase and token gaps are ``(1 + batch_slowdown * (n - 1))`` times
+    ``ttft_ms``/``itl_ms`` (n counted when each wait starts). 0 (the default): ideal batching,
+    the model's total token rate grows n-fold; 1: none, n streams share one stream's rate.
     """
 
     name: str
@@ -93,6 +101,8 @@ class ModelProfile:
     load_ms: float = 0.0
     prompt_tokens: int | None = None
     parallel: int | None = 1
+    max_queue: int | None = 512
+    batch_slowdown: float = 0.0
     digest: str = ""
     size: int = 2_019_393_189
     family: str = "llama"
@@ -110,11 +120,10 @@ class ModelProfile:
         if not self.modified_at:
             self.modified_at = format_time(_next_modified_ns(), utc=False)
         parse_time_ns(self.modified_at)  # ValueError unless RFC 3339
-        for attr in ("ttft_ms", "itl_ms", "load_ms"):
+        for attr in ("ttft_ms", "itl_ms", "load_ms", "batch_slowdown"):
             if getattr(self, attr) < 0:
                 raise ValueError(f"{attr} must be >= 0")
-        if self.parallel is not None and self.parallel < 1:
-            raise ValueError("parallel must be >= 1 or None")
+        self.slot_limits()  # ValueError unless parallel >= 1 and max_queue >= 0 (or None)
 
     @property
     def effective_capabilities(self) -> tuple[str, ...]:
@@ -126,6 +135,10 @@ class ModelProfile:
     def content_tokens(self) -> list[str]:
         """The answer as the token strings it streams as."""
         return list(self.tokens) if self.tokens is not None else split_tokens(self.response)
+
+    def slot_limits(self) -> SlotLimits:
+        """``parallel`` and ``max_queue`` as the front applies them."""
+        return SlotLimits(parallel=self.parallel, max_queue=self.max_queue)
 
     def card(self) -> ModelCard:
         """This profile as the front describes it."""
@@ -190,7 +203,9 @@ def _num_predict(options: dict[str, Any]) -> int:
 class SimulatedEngine:
     """An :class:`~pytest_ollama_bench.server.engine.Engine` that plays back profiles.
 
-    Implements ``unload`` (``SupportsUnload``) so ``keep_alive`` 0 and expiry cost a new load.
+    Implements ``unload`` (``SupportsUnload``) so ``keep_alive`` 0 and expiry cost a new load,
+    and ``slot_limits`` (``SupportsSlots``) so the front gives each model its profile's
+    ``parallel`` slots and ``max_queue``.
     """
 
     def __init__(self, profiles: Iterable[ModelProfile | str] = ()) -> None:
@@ -199,9 +214,7 @@ class SimulatedEngine:
         self._load_locks: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
         ] = weakref.WeakKeyDictionary()
-        self._slots: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, tuple[int, asyncio.Semaphore]]
-        ] = weakref.WeakKeyDictionary()
+        self._generating: dict[str, int] = {}  # key -> requests generating now
         for profile in profiles:
             self.add(profile if isinstance(profile, ModelProfile) else ModelProfile(profile))
 
@@ -279,33 +292,34 @@ class SimulatedEngine:
         except KeyError:
             return
 
-    def _slot(self, key: str, parallel: int | None) -> asyncio.Semaphore | None:
-        if parallel is None:
-            return None
-        slots = self._slots.setdefault(asyncio.get_running_loop(), {})
-        current = slots.get(key)
-        if current is None or current[0] != parallel:
-            current = (parallel, asyncio.Semaphore(parallel))
-            slots[key] = current
-        return current[1]
+    def slot_limits(self, model: str) -> SlotLimits:
+        """The profile's ``parallel`` and ``max_queue`` (no limits for an unknown model)."""
+        try:
+            return self.profile(model).slot_limits()
+        except KeyError:
+            return SlotLimits(parallel=None, max_queue=None)
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Piece | Final]:
-        """Queue for a slot, sleep ``ttft_ms``, then yield one piece per token every ``itl_ms``."""
+        """Sleep ``ttft_ms``, then yield one piece per token every ``itl_ms`` (both scaled by
+        ``batch_slowdown``); the front has already given the request a slot."""
         key, profile = self._lookup(request.model)
-        slot = self._slot(key, profile.parallel)
-        async with contextlib.AsyncExitStack() as stack:
-            if slot is not None:
-                await stack.enter_async_context(slot)
-            play = self._play(request, profile)
-            await stack.enter_async_context(contextlib.aclosing(play))
-            async for item in play:
-                yield item
+        self._generating[key] = self._generating.get(key, 0) + 1
+        try:
+            async with contextlib.aclosing(self._play(request, profile, key)) as play:
+                async for item in play:
+                    yield item
+        finally:
+            self._generating[key] -= 1
+
+    def _batched(self, key: str, profile: ModelProfile, ms: float) -> int:
+        """``ms`` of work in ns, stretched by the requests batched with this one now."""
+        others = self._generating.get(key, 1) - 1
+        return int(ms * (1.0 + profile.batch_slowdown * others) * _NS_PER_MS)
 
     async def _play(
-        self, request: GenerationRequest, profile: ModelProfile
+        self, request: GenerationRequest, profile: ModelProfile, key: str
     ) -> AsyncGenerator[Piece | Final, None]:
-        ttft_ns = int(profile.ttft_ms * _NS_PER_MS)
-        itl_ns = int(profile.itl_ms * _NS_PER_MS)
+        ttft_ns = self._batched(key, profile, profile.ttft_ms)
         plan: list[tuple[bool, str]] = []  # (is_thinking, text)
         if profile.thinking and _think_on(request):
             plan.extend((True, token) for token in split_tokens(profile.thinking))
@@ -332,6 +346,7 @@ class SimulatedEngine:
         generated: list[str] = []
         for index, (thinking, token) in enumerate(plan):
             if index:
+                itl_ns = self._batched(key, profile, profile.itl_ms)
                 # an absolute schedule (no drift), but never faster than half an interval
                 deadline = max(deadline + itl_ns, last_ns + itl_ns // 2)
                 now = time.perf_counter_ns()
