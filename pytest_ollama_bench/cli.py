@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
+from .baseline import recorded_baseline
 from .comparison import render_comparison
 from .exports import FORMATS
 from .exports import export_text
@@ -30,8 +31,11 @@ from .locate import find_storage
 from .metrics import markdown_table as metrics_table
 from .metrics import parse_columns
 from .metrics import parse_sort
+from .models import RegressionRecord
 from .models import Report
+from .regression import Regression
 from .regression import find_regressions
+from .regression import parse_compare_fail
 from .report import render_markdown
 from .report import render_summary
 from .settings import DEFAULT_STORAGE_DIR
@@ -360,21 +364,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
-def _recorded_baseline(store: RunStore, path: Path, report: Report) -> Report | None:
-    """The run ``report`` was compared with when it ran (``latest`` then: the run before it)."""
-    ref = report.settings.compare
-    if ref is None:
-        return None
-    runs = store.runs()
-    try:
-        if ref == "latest":
-            resolved = [p.resolve() for p in runs]
-            here = path.resolve()
-            older = runs[: resolved.index(here)] if here in resolved else runs
-            return load_report(older[-1]) if older else None
-        return store.load(ref)
-    except ValueError:  # gone or unreadable since: the page then marks no baseline
-        return None
+def _regression(record: RegressionRecord) -> Regression:
+    """A recorded regression as the one the session found."""
+    return Regression(
+        nodeid=record.nodeid,
+        model=record.model,
+        rule=parse_compare_fail(record.rule),
+        current=record.current,
+        baseline=record.baseline,
+        message=record.message,
+    )
 
 
 def _cmd_html(args: argparse.Namespace, store: RunStore, out: TextIO) -> None:
@@ -392,14 +391,16 @@ def _cmd_html(args: argparse.Namespace, store: RunStore, out: TextIO) -> None:
         else:
             history = store.recent(args.history, until=paths[-1])
         baseline: Report | None = None
-        if args.baseline is not None:
+        rules = report.settings.compare_fail
+        if args.baseline is not None:  # another baseline than the run's: its regressions anew
             baseline = store.load(args.baseline)
-        else:
-            baseline = _recorded_baseline(store, paths[-1], report)
+            regressions = find_regressions(report, baseline, rules) if rules else []
+        else:  # what the run was compared with, and the regressions it recorded
+            chosen = recorded_baseline(store, report)
+            baseline = None if chosen is None else chosen.as_report()
+            regressions = [_regression(r) for r in report.regressions]
     except ValueError as exc:  # BaselineNotFound, InvalidReport
         raise _Failure(str(exc)) from None
-    rules = report.settings.compare_fail
-    regressions = find_regressions(report, baseline, rules) if baseline and rules else []
     page = render_html(report, history=history, baseline=baseline, regressions=regressions)
     try:
         write_json_atomic(args.output, page)

@@ -21,6 +21,7 @@ import orjson
 
 from .availability import parse_tags
 from .http import HTTPClient
+from .http import LineTooLong
 from .http import NDJSONSplitter
 from .http import is_connect_timeout
 from .measure import Recorder
@@ -50,9 +51,20 @@ class OllamaClient(HTTPClient):
         return str(data.get("version", "")) if isinstance(data, dict) else ""
 
     async def tags(self) -> list[dict[str, Any]]:
-        """The installed models as ``/api/tags`` lists them (what ``ollama list`` prints)."""
+        """The installed models as ``/api/tags`` lists them (what ``ollama list`` prints).
+
+        :raises MalformedResponseError: a body that is not an object, or whose ``models`` is
+            not a list.
+        """
         data = await self._request_json("GET", _TAGS_PATH)
         models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(models, (list, type(None))):
+            raise self._malformed(
+                orjson.dumps(data),
+                _TAGS_PATH,
+                method="GET",
+                expected="a JSON object with a 'models' list",
+            )
         return [m for m in models or [] if isinstance(m, dict)]
 
     async def installed_models(self) -> list[ModelDetails]:
@@ -139,27 +151,34 @@ class OllamaClient(HTTPClient):
         clock = time.perf_counter_ns
         rec.sent(clock())
         try:
-            async with session.post(url, json=payload) as resp:
+            async with session.post(url, json=payload, allow_redirects=False) as resp:
                 rec.headers(clock())
+                self._check_redirect(resp, "POST", path)
                 if resp.status >= 400:
                     raise self._http_error(resp.status, await resp.read(), "POST", path, model)
-                await self._consume(resp, rec, endpoint, path)
+                last, number = await self._consume(resp, rec, endpoint, path)
         except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
             if is_connect_timeout(exc):
                 raise self._unreachable(exc, path) from exc
             phase = "next chunk" if rec.chunks else "first chunk"
             raise self._timeout(phase, path, rec) from exc
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-            raise self._incomplete(path, rec, "closed", str(exc) or type(exc).__name__) from exc
-        except (aiohttp.ClientConnectionError, OSError) as exc:
+        except aiohttp.ClientConnectorError as exc:  # no connection was made
             raise self._unreachable(exc, path) from exc
-        return rec.measurement()
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
+            # the request went out: a reset or close now is a broken answer, not a dead server
+            raise self._incomplete(path, rec, "closed", str(exc) or type(exc).__name__) from exc
+        except aiohttp.ClientError as exc:
+            raise self._protocol(exc, path) from exc
+        except LineTooLong as exc:
+            raise self._too_large(exc, path, rec) from None
+        return self._measured(rec, path, last, number)
 
     async def _consume(
         self, resp: aiohttp.ClientResponse, rec: Recorder, endpoint: Endpoint, path: str
-    ) -> None:
+    ) -> tuple[bytes, int]:
+        """Read the stream into ``rec``; returns the final line and its number."""
         text_key = "response" if endpoint == "generate" else None
-        splitter = NDJSONSplitter()
+        splitter = NDJSONSplitter(self.max_line_bytes)
         clock = time.perf_counter_ns
         line_no = 0
         loads = orjson.loads  # ~6x json.loads on stream records (benchmarks/)
@@ -169,12 +188,12 @@ class OllamaClient(HTTPClient):
             for line in splitter.feed(data):
                 line_no += 1
                 if self._record(loads, line, line_no, t, rec, text_key, path):
-                    return
+                    return line, line_no
         rest = splitter.flush()
         if rest:
             line_no += 1
             if self._record(loads, rest, line_no, clock(), rec, text_key, path):
-                return
+                return rest, line_no
         raise self._incomplete(path, rec, "ended")
 
     def _record(

@@ -19,7 +19,7 @@ from .models import ResourceUse
 from .stats import stats_over
 from .transport import Payload
 
-__all__ = ["CaseCollector", "build_cases"]
+__all__ = ["CaseCollector", "build_cases", "trim_text"]
 
 
 class CaseCollector:
@@ -27,6 +27,9 @@ class CaseCollector:
 
     def __init__(self) -> None:
         self._cases: dict[tuple[str, str], CaseRecord] = {}
+        # fanned-out tests whose setup passed and whose call has not reported yet
+        self._running: dict[str, Payload] = {}
+        self._attempts: dict[tuple[str, str], int] = {}
 
     def __bool__(self) -> bool:
         return bool(self._cases)
@@ -51,9 +54,18 @@ class CaseCollector:
         if when != "call" and verdict == "failed":
             verdict = "error"
         built = [CaseRecord.model_validate(c) for c in payload.cases]
-        for case in built:
-            self._cases[(case.nodeid, case.model)] = case
+        for case in built:  # a rerun's attempt replaces the one before: it is the one that counts
+            key = (case.nodeid, case.model)
+            if when == "call":
+                self._attempts[key] = self._attempts.get(key, 0) + 1
+            attempts = self._attempts.get(key, 1)
+            self._cases[key] = case.model_copy(
+                update={"attempts": attempts if attempts > 1 else None}
+            )
+        if when == "setup" and outcome == "passed" and payload.model is not None:
+            self._running[nodeid] = payload
         if when == "call":
+            self._running.pop(nodeid, None)
             # a model the test could not run (compare() with a model the server lacks) was
             # built as skipped and stays so
             models = [c.model for c in built if c.outcome != "skipped"]
@@ -77,6 +89,25 @@ class CaseCollector:
                 for (case_nodeid, model), case in list(self._cases.items()):
                     if case_nodeid == nodeid and case.outcome == "passed":
                         self._update(nodeid, case.test, model, outcome="error", error=error)
+
+    def crashed(self, nodeid: str, error: str, models: Sequence[str] = ()) -> None:
+        """The process running ``nodeid`` died (pytest-xdist's crash report): an error case.
+
+        The test's setup report names its model; when the crash lost that report too, a
+        parameter of ``nodeid`` that is one of ``models`` (the selected models) does.
+        """
+        payload = self._running.pop(nodeid, None)
+        if payload is not None and payload.model is not None:
+            self._update(nodeid, payload.test, payload.model, outcome="error", error=error)
+            return
+        base, bracket, params = nodeid.partition("[")
+        parts = params.rstrip("]").split("-") if bracket else []
+        model = next((m for m in models if m in parts), None)
+        if model is None:
+            return
+        rest = [p for p in parts if p != model]
+        test = f"{base}[{'-'.join(rest)}]" if rest else base
+        self._update(nodeid, test, model, outcome="error", error=error)
 
     def cases(self) -> list[CaseRecord]:
         """One record per test x model, in the order the tests reported."""
@@ -120,3 +151,26 @@ def build_cases(
             )
         )
     return cases
+
+
+def trim_text(record: CallRecord, limit: int | None) -> CallRecord:
+    """``record`` with each round's text and thinking cut to ``limit`` characters (None: all).
+
+    A cut round keeps the full length in ``text_chars`` / ``thinking_chars``, so a record of
+    200,000 chunks or one 20 MB answer stays the size of its numbers.
+    """
+    if limit is None:
+        return record
+    rounds = []
+    changed = False
+    for m in record.rounds:
+        update: dict[str, object] = {}
+        if len(m.text) > limit:
+            update.update(text=m.text[:limit], text_chars=len(m.text))
+        if len(m.thinking) > limit:
+            update.update(thinking=m.thinking[:limit], thinking_chars=len(m.thinking))
+        if update:
+            changed = True
+            m = m.model_copy(update=update)
+        rounds.append(m)
+    return record.model_copy(update={"rounds": rounds}) if changed else record

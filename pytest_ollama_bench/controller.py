@@ -17,6 +17,7 @@ from .fit import output_width
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .baseline import Baseline
     from .collect import CaseCollector
     from .finish import SessionOutput
     from .runtime import Runtime
@@ -33,11 +34,27 @@ class Controller:
         self.runtime = runtime
         self._collector: CaseCollector | None = None
         self.output: SessionOutput | None = None
+        self.baseline: Baseline | None = None
+        if settings.compare is not None:
+            from .finish import BaselineError
+            from .finish import load_baseline
+
+            try:  # a baseline the user named must exist and be readable: say so now
+                self.baseline = load_baseline(settings, config.rootpath)
+            except BaselineError as exc:
+                raise pytest.UsageError(str(exc)) from None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = transport.read(report)
         if payload is None:  # the common case: not a benchmark
+            crashed = report.failed and report.when not in ("setup", "call", "teardown")
+            if crashed:  # pytest-xdist: the worker died
+                if self._collector is None:
+                    from .collect import CaseCollector
+
+                    self._collector = CaseCollector()
+                self._collector.crashed(report.nodeid, _error_text(report), self.settings.models)
             return
         if self._collector is None:
             from .collect import CaseCollector
@@ -87,6 +104,7 @@ class Controller:
             rootdir=self.config.rootpath,
             verbosity=self.config.get_verbosity(),
             fetch_version=self.runtime.server_version,
+            baseline=self.baseline,
         )
         self.output.finish(self._collector.cases(), int(exitstatus))
         if self.output.regressions and session.exitstatus == pytest.ExitCode.OK:

@@ -23,6 +23,7 @@ from typing import Literal
 from .settings import Api
 
 __all__ = [
+    "ConnectionLostError",
     "IncompleteStreamError",
     "MalformedResponseError",
     "ModelNotFoundError",
@@ -34,6 +35,9 @@ __all__ = [
     "OllamaModelNotFoundError",
     "OllamaStreamError",
     "OllamaTimeoutError",
+    "ProtocolError",
+    "RedirectError",
+    "ResponseTooLargeError",
     "ServerError",
     "ServerHTTPError",
     "ServerTimeoutError",
@@ -71,6 +75,21 @@ def excerpt(data: bytes | str, limit: int = _EXCERPT) -> str:
     """``data`` as text (invalid UTF-8 replaced), cut to ``limit`` characters with ``…``."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+def utf8_problem(data: bytes) -> str:
+    """Where ``data`` is not valid UTF-8 (``byte 0xff at offset 12``), or ``""`` when it is.
+
+    Only the first 64 KiB are looked at.
+    """
+    head = data[: 64 * 1024]
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3 and len(data) > len(head):
+            return ""  # a character cut by the 64 KiB window
+        return f"byte {head[exc.start]:#04x} at offset {exc.start}"
+    return ""
 
 
 def _restore(cls: type[ServerError], values: dict[str, Any]) -> ServerError:
@@ -317,18 +336,32 @@ class MalformedResponseError(ServerError):
     part: MalformedPart = "body"
     expected: str = "JSON"
     method: str = ""
+    problem: str = ""
+
+    @property
+    def what(self) -> str:
+        """What is wrong: ``problem`` when given, invalid UTF-8 when the bytes are, else not
+        being what was expected."""
+        if self.problem:
+            return self.problem
+        bad_utf8 = utf8_problem(self.line)
+        if bad_utf8:
+            return f"is not valid UTF-8 ({bad_utf8})"
+        if self.part == "body":
+            return f"is not {self.expected}"
+        return "is not a JSON object"
 
     @property
     def summary(self) -> str:
         if self.part == "body":
             method = f"{self.method} " if self.method else ""
             return (
-                f"{method}{self.host}{self.path} returned a body that is not {self.expected}: "
+                f"{method}{self.host}{self.path} returned a body that {self.what}: "
                 f"{excerpt(self.line)!r}"
             )
         return (
-            f"{self.part} {self.line_number} of the stream from {self.host}{self.path} is not "
-            f"a JSON object: {excerpt(self.line)!r}"
+            f"{self.part} {self.line_number} of the stream from {self.host}{self.path} "
+            f"{self.what}: {excerpt(self.line)!r}"
         )
 
     @property
@@ -364,6 +397,106 @@ class ServerTimeoutError(ServerError):
             "the model may still be loading or the server is overloaded: raise "
             "--ollama-timeout or warm the model up"
         )
+
+
+@dataclass(eq=False, kw_only=True)
+class RedirectError(ServerHTTPError):
+    """The server answered with a redirect; redirects are never followed, so that a prompt
+    goes to the configured server only and the record names the server that answered.
+
+    :ivar location: where it redirected to (credentials removed), ``""`` when it did not say.
+    """
+
+    kind: ClassVar[str] = "redirect"
+
+    location: str = ""
+
+    @property
+    def summary(self) -> str:
+        target = self.location or "a location it did not give"
+        return f"{self.request} answered HTTP {self.status} redirecting to {target}"
+
+    @property
+    def hint(self) -> str:
+        return (
+            "redirects are not followed (the request would go to another server than "
+            "--ollama-host names): point --ollama-host / OLLAMA_HOST at the server itself"
+        )
+
+
+@dataclass(eq=False, kw_only=True)
+class ResponseTooLargeError(ServerError):
+    """One line (or Server-Sent Event) of a response exceeded the size limit.
+
+    :ivar limit: the limit in bytes.
+    :ivar model: the model the request was for.
+    """
+
+    kind: ClassVar[str] = "too_large"
+
+    limit: int
+    model: str = ""
+
+    @property
+    def summary(self) -> str:
+        model = f" for model {self.model!r}" if self.model else ""
+        return (
+            f"a line of the response from {self.host}{self.path}{model} is longer than "
+            f"{self.limit:,} bytes"
+        )
+
+    @property
+    def hint(self) -> str:
+        return (
+            "no API sends lines that long: check --ollama-host (is it the server you meant?) and "
+            "any proxy in between"
+        )
+
+
+@dataclass(eq=False, kw_only=True)
+class ConnectionLostError(ServerError):
+    """The connection was closed or reset after the request was sent, before the response.
+
+    :ivar method: the request's method.
+    :ivar detail: the low-level cause, e.g. ``Connection reset by peer``.
+    """
+
+    kind: ClassVar[str] = "connection_lost"
+
+    method: str = ""
+    detail: str = ""
+
+    @property
+    def summary(self) -> str:
+        detail = f" ({self.detail})" if self.detail else ""
+        return (
+            f"{self.host} closed the connection after {self.method} {self.path} was sent, "
+            f"before answering{detail}"
+        )
+
+    @property
+    def hint(self) -> str:
+        return "the server (or a proxy in between) dropped the request: check its log"
+
+
+@dataclass(eq=False, kw_only=True)
+class ProtocolError(ServerError):
+    """The answer broke HTTP itself (a malformed status line or headers, ...).
+
+    :ivar detail: what the HTTP library reported.
+    """
+
+    kind: ClassVar[str] = "protocol"
+
+    detail: str = ""
+
+    @property
+    def summary(self) -> str:
+        return f"the answer of {self.host}{self.path} is not valid HTTP ({self.detail})"
+
+    @property
+    def hint(self) -> str:
+        return f"is {self.host} an {self.server}, reached without a proxy that alters it?"
 
 
 # the names of earlier releases: the same classes

@@ -7,6 +7,7 @@ reached through the small :class:`Terminal` protocol.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -16,25 +17,53 @@ from pathlib import Path
 from typing import Protocol
 
 from . import __version__
+from .baseline import Baseline
+from .baseline import BaselineError
+from .baseline import describe_missing
+from .baseline import differences
+from .baseline import is_explicit
+from .baseline import load_explicit
+from .baseline import select_implicit
 from .exports import export_text
 from .fit import wrap
 from .models import CaseRecord
+from .models import RegressionRecord
 from .models import Report
 from .regression import Regression
 from .regression import find_regressions
 from .report import render_markdown
 from .report import render_summary
 from .settings import Settings
-from .storage import BaselineNotFound
-from .storage import InvalidReport
 from .storage import RunStore
 from .storage import write_json_atomic
 from .sysinfo import git_info
 from .sysinfo import system_info
 
-__all__ = ["SessionOutput", "Terminal"]
+__all__ = ["BaselineError", "SessionOutput", "Terminal", "load_baseline", "storage_root"]
 
 INTERRUPTED = 2
+
+
+def storage_root(settings: Settings, rootdir: Path) -> Path:
+    """The run history's directory: ``--ollama-storage``, relative to pytest's rootdir."""
+    root = Path(settings.storage_dir)
+    return root if root.is_absolute() else rootdir / root
+
+
+def load_baseline(settings: Settings, rootdir: Path) -> Baseline | None:
+    """The explicit baseline ``--ollama-compare REF`` names, loaded at start-up; None for none
+    or the implicit one (selected at the end, per case).
+
+    :raises BaselineError: ``REF`` does not resolve or its file cannot be read as a report.
+    """
+    if not is_explicit(settings.compare):
+        return None
+    assert settings.compare is not None
+    return load_explicit(RunStore(storage_root(settings, rootdir)), settings.compare.strip())
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 class Terminal(Protocol):
@@ -46,10 +75,13 @@ class Terminal(Protocol):
 
 
 class SessionOutput:
-    """Builds the run's :class:`Report`, saves it, and prints it.
+    """Builds the run's :class:`Report`, compares it with its baseline, saves it, and prints it.
 
     :param rootdir: where the default history (``.ollama-bench/``) lives.
-    :param fetch_version: returns the server's version, or None when it cannot be read.
+    :param fetch_version: returns the server's version, or None when it cannot be read; not
+        called after an interrupt.
+    :param baseline: an explicit baseline loaded at start-up (see :func:`load_baseline`); None
+        selects the implicit one at the end when comparing.
     """
 
     def __init__(
@@ -60,6 +92,7 @@ class SessionOutput:
         rootdir: Path,
         verbosity: int,
         fetch_version: Callable[[], str | None],
+        baseline: Baseline | None = None,
     ) -> None:
         self.settings = settings
         self.display_host = display_host
@@ -67,91 +100,125 @@ class SessionOutput:
         self.verbosity = verbosity
         self.fetch_version = fetch_version
         self.report: Report | None = None
+        self.chosen: Baseline | None = baseline
         self.baseline: Report | None = None
         self.regressions: list[Regression] = []
         self.notes: list[str] = []
         self.warnings: list[str] = []
 
-    def _store(self) -> RunStore:
-        root = Path(self.settings.storage_dir)
-        return RunStore(root if root.is_absolute() else self.rootdir / root)
+    def store(self) -> RunStore:
+        """The run history (``--ollama-storage``, relative to pytest's rootdir)."""
+        return RunStore(storage_root(self.settings, self.rootdir))
 
     def finish(self, cases: Sequence[CaseRecord], exitstatus: int) -> Report:
-        """Build, compare and save the report; returns it."""
+        """Build, compare and save the report; returns it.
+
+        The recorded exit status is the session's, turned into 1 when the regression gate
+        failed a session that had otherwise passed. After an interrupt no request is made.
+        """
+        interrupted = exitstatus == INTERRUPTED
         report = Report(
             plugin_version=__version__,
             created_at=datetime.now(timezone.utc),
             host=self.display_host,
             api=self.settings.api,
-            ollama_version=self.fetch_version() or None,
+            ollama_version=None if interrupted else self._version(),
             system=system_info(),
             git=git_info(self.rootdir),
             settings=dataclasses.replace(self.settings, host=self.display_host),
-            interrupted=exitstatus == INTERRUPTED,
+            name=self.settings.save_name,
+            interrupted=interrupted,
             exit_status=exitstatus,
             cases=list(cases),
         )
-        self.report = report
         if self.settings.smoke:  # numbers of one cold round prove only that it ran
+            self.report = report
             self.notes.append(
                 "smoke run (--ollama-smoke): one round, no warmup, no gates; nothing recorded, "
                 "compared or exported"
             )
             return report
-        self._compare(report)
+        report = self._compare(report)
+        if self.regressions and exitstatus == 0:
+            report = report.model_copy(update={"exit_status": 1})
+        self.report = report
         self._save(report)
         self._export(report)
         self._html(report)
         self._step_summary(report)
         return report
 
-    def _html(self, report: Report) -> None:
-        if self.settings.html_path is None:
-            return
-        from .htmlreport.page import render_html  # pygal only when a page is asked for
+    def _version(self) -> str | None:
+        try:
+            return self.fetch_version() or None
+        except Exception:  # the version is a nicety: never let it cost the record
+            return None
 
-        path = Path(self.settings.html_path)
-        in_store = self.settings.save and self.settings.json_path is None  # this run is there
-        history = self._store().recent(self.settings.html_history - (not in_store))
-        try:
-            page = render_html(
-                report, history=history, baseline=self.baseline, regressions=self.regressions
-            )
-        except Exception as exc:  # a page that cannot be drawn must not cost the session
-            self.warnings.append(f"cannot build the HTML report: {type(exc).__name__}: {exc}")
-            return
-        try:
-            write_json_atomic(path, page)
-        except OSError as exc:
-            self.warnings.append(f"cannot write the HTML report to {path}: {exc}")
-            return
-        self.notes.append(f"HTML report written to {path}")
-
-    def _compare(self, report: Report) -> None:
-        ref = self.settings.compare
-        if ref is None:
-            return
-        try:
-            self.baseline = self._store().load(ref)
-        except (BaselineNotFound, InvalidReport) as exc:
-            self.warnings.append(
-                f"no baseline to compare with ({exc}); this run will be the baseline of the next"
-                if isinstance(exc, BaselineNotFound)
-                else f"baseline {ref!r} cannot be read: {exc}"
-            )
-            return
+    def _compare(self, report: Report) -> Report:
+        if self.settings.compare is None:
+            return report
+        chosen = self.chosen
+        if chosen is None:
+            chosen = select_implicit(self.store(), [(c.nodeid, c.model) for c in report.cases])
+            self.chosen = chosen
+        self.warnings.extend(chosen.warnings)
+        self.baseline = chosen.as_report()
+        info = chosen.info(report.cases)
+        if self.baseline is None:
+            if not is_explicit(self.settings.compare):
+                self.warnings.append(
+                    "no baseline to compare with (no completed run with measurements saved in "
+                    f"{self.store().runs_dir} yet); this run will be the baseline of the next"
+                )
+            return report.model_copy(update={"baseline": info})
+        missing = describe_missing(info)
+        if missing:
+            self.warnings.append(f"{missing}: they are not compared")
+        self.warnings.extend(differences(report, chosen))
         if self.settings.compare_fail:
             self.regressions = find_regressions(report, self.baseline, self.settings.compare_fail)
+        records = [
+            RegressionRecord(
+                nodeid=r.nodeid,
+                model=r.model,
+                rule=r.rule.expr,
+                metric=r.rule.metric,
+                stat=r.rule.stat,
+                current=r.current,
+                baseline=r.baseline,
+                baseline_run=chosen.sources.get((r.nodeid, r.model)),
+                message=r.message,
+            )
+            for r in self.regressions
+        ]
+        return report.model_copy(update={"baseline": info, "regressions": records})
 
     def _save(self, report: Report) -> None:
-        """The run history (unless ``--ollama-no-save``) and ``--ollama-json``'s file too."""
+        """The run history (unless ``--ollama-no-save``) and ``--ollama-json``'s file too.
+
+        A path that cannot be written is a warning naming it, never a crash.
+        """
         if self.settings.save:
-            path = self._store().save(report)
-            self.notes.append(f"run record written to {_shown(path)}")
+            store = self.store()
+            try:
+                path = store.save(report)
+            except OSError as exc:
+                self.warnings.append(
+                    f"cannot save the run record in {store.root}: {_why(exc)}; set "
+                    "--ollama-storage to a writable directory (or --ollama-no-save)"
+                )
+            else:
+                self.notes.append(f"run record written to {_shown(path)}")
         if self.settings.json_path is not None:
-            path = Path(self.settings.json_path)
-            write_json_atomic(path, report.model_dump_json(indent=2) + "\n")
-            self.notes.append(f"run record written to {_shown(path)}")
+            target = Path(self.settings.json_path)
+            try:
+                if target.is_dir():
+                    raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
+                write_json_atomic(target, report.model_dump_json(indent=2) + "\n")
+            except OSError as exc:
+                self.warnings.append(f"cannot write the run record to {target}: {_why(exc)}")
+                return
+            self.notes.append(f"run record written to {_shown(target)}")
 
     def _export(self, report: Report) -> None:
         """``--ollama-export FORMAT=PATH`` files; a file that cannot be written is a warning."""
@@ -169,6 +236,28 @@ class SessionOutput:
                 self.warnings.append(f"cannot write the {fmt} export {path}: {exc}")
                 continue
             self.notes.append(f"{fmt} export written to {_shown(path)}")
+
+    def _html(self, report: Report) -> None:
+        if self.settings.html_path is None:
+            return
+        from .htmlreport.page import render_html  # pygal only when a page is asked for
+
+        path = Path(self.settings.html_path)
+        in_store = self.settings.save and self.settings.json_path is None  # this run is there
+        history = self.store().recent(self.settings.html_history - (not in_store))
+        try:
+            page = render_html(
+                report, history=history, baseline=self.baseline, regressions=self.regressions
+            )
+        except Exception as exc:  # a page that cannot be drawn must not cost the session
+            self.warnings.append(f"cannot build the HTML report: {type(exc).__name__}: {exc}")
+            return
+        try:
+            write_json_atomic(path, page)
+        except OSError as exc:
+            self.warnings.append(f"cannot write the HTML report to {path}: {exc}")
+            return
+        self.notes.append(f"HTML report written to {path}")
 
     def _step_summary(self, report: Report) -> None:
         target = os.environ.get("GITHUB_STEP_SUMMARY")

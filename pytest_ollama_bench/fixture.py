@@ -23,6 +23,7 @@ from typing import cast
 
 import pytest
 
+from .collect import trim_text
 from .errors import ServerError
 from .hostlock import HostLockTimeout
 from .models import CallRecord
@@ -155,6 +156,7 @@ class OllamaBench:
         **extra: Any,
     ) -> BenchResult:
         """Send a chat prompt (or message list) for warmup + measured rounds; sync."""
+        __tracebackhide__ = True
         call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
         return self._finish(self._run_sync(call))
 
@@ -170,6 +172,7 @@ class OllamaBench:
         **extra: Any,
     ) -> BenchResult:
         """Send a raw ``/api/generate`` prompt for warmup + measured rounds; sync."""
+        __tracebackhide__ = True
         call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
         return self._finish(self._run_sync(call))
 
@@ -184,7 +187,9 @@ class OllamaBench:
         model: str | None = None,
         **extra: Any,
     ) -> BenchResult:
-        """Async twin of :meth:`chat`, for ``async def`` tests."""
+        """Async twin of :meth:`chat`, for ``async def`` tests (asyncio, or trio via anyio or
+        pytest-trio: there the call runs on the plugin's own loop in a worker thread)."""
+        __tracebackhide__ = True
         call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
         return self._finish(await self._run_async(call))
 
@@ -200,6 +205,7 @@ class OllamaBench:
         **extra: Any,
     ) -> BenchResult:
         """Async twin of :meth:`generate`."""
+        __tracebackhide__ = True
         call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
         return self._finish(await self._run_async(call))
 
@@ -366,9 +372,10 @@ class OllamaBench:
         return run
 
     def _finish(self, outcome: Outcome, raise_error: bool = True) -> BenchResult:
+        __tracebackhide__ = True
         record = outcome[0]
-        self._attach(record)
-        result = BenchResult(record)
+        self._attach(trim_text(record, self._settings.record_text))
+        result = BenchResult(record)  # the test sees every character
         self.results.append(result)
         if raise_error:
             _raise_first_error([outcome])
@@ -376,6 +383,7 @@ class OllamaBench:
 
 
 def _raise_first_error(outcomes: Sequence[Outcome]) -> None:
+    __tracebackhide__ = True
     for record, error in outcomes:
         if error is not None:
             done = len(record.rounds)

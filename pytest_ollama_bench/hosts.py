@@ -7,13 +7,27 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from urllib.parse import unquote
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
-__all__ = ["DEFAULT_HOST", "is_loopback", "parse_host", "redact_host"]
+__all__ = [
+    "DEFAULT_HOST",
+    "HostError",
+    "is_loopback",
+    "parse_host",
+    "redact_host",
+    "split_credentials",
+]
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 _DEFAULT_PORT = 11434
+#: Characters that end the user-info part of a URL: in credentials they must be percent-encoded.
+_NOT_IN_USERINFO = "/?#@"
+
+
+class HostError(ValueError):
+    """A host value that cannot be used; the message never repeats the credentials in it."""
 
 
 def parse_host(value: str | None = None) -> str:
@@ -41,10 +55,15 @@ def parse_host(value: str | None = None) -> str:
             default_port = 80
         elif scheme == "https":
             default_port = 443
-    hostport, slash, path = hostport.partition("/")
     # user:password@ for a proxy in front of Ollama (Ollama itself has no auth): kept for the
     # connection, removed by redact_host wherever the URL is shown or stored
     userinfo, at, hostport = hostport.rpartition("@")
+    if at and any(c in userinfo for c in _NOT_IN_USERINFO):
+        raise HostError(
+            "the credentials in the server URL contain '/', '?', '#' or '@': percent-encode "
+            "them (%2F, %3F, %23, %40), e.g. http://user:p%23ss@host:11434"
+        )
+    hostport, slash, path = hostport.partition("/")
     host, port_text = _split_host_port(hostport)
     port = default_port
     if port_text is not None and port_text.isdigit() and 0 <= int(port_text) <= 65535:
@@ -77,13 +96,38 @@ def _split_host_port(hostport: str) -> tuple[str, str | None]:
 
 
 def redact_host(url: str) -> str:
-    """``url`` without credentials or query, safe to print and to store in reports."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    """``url`` without credentials or query, safe to print and to store in reports.
+
+    Never raises: a URL that cannot be parsed is cut down to its scheme and the text after
+    the last ``@`` of its authority.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        scheme, sep, rest = url.partition("://")
+        authority = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        return f"{scheme}{sep}{authority}" if sep else authority
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    netloc = f"{host}:{port}" if port is not None else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``(url without credentials, user, password)``, the credentials percent-decoded.
+
+    For :func:`parse_host` results: the clients send the credentials as an HTTP Basic
+    ``Authorization`` header and never put them in a request URL.
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None, None
+    clean = redact_host(url)
+    user = unquote(parts.username or "")
+    password = None if parts.password is None else unquote(parts.password)
+    return clean, user, password
 
 
 def is_loopback(url: str) -> bool:

@@ -9,6 +9,7 @@ byte stream into lines. No pytest here.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -17,17 +18,24 @@ from typing import ClassVar
 from typing import TypeVar
 
 import orjson
+from yarl import URL
 
+from .credentials import authorization
+from .errors import ConnectionLostError
 from .errors import IncompleteReason
 from .errors import IncompleteStreamError
 from .errors import MalformedPart
 from .errors import MalformedResponseError
 from .errors import ModelNotFoundError
+from .errors import ProtocolError
+from .errors import RedirectError
+from .errors import ResponseTooLargeError
 from .errors import ServerHTTPError
 from .errors import ServerTimeoutError
 from .errors import ServerUnreachableError
 from .errors import StreamError
 from .errors import excerpt
+from .errors import utf8_problem
 from .hosts import parse_host
 from .hosts import redact_host
 from .settings import Api
@@ -36,10 +44,33 @@ if TYPE_CHECKING:
     import aiohttp
 
     from .measure import Recorder
+    from .models import Measurement
 
-__all__ = ["HTTPClient", "NDJSONSplitter", "error_info", "is_connect_timeout"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "HTTPClient",
+    "LineTooLong",
+    "NDJSONSplitter",
+    "error_info",
+    "is_connect_timeout",
+]
 
 _C = TypeVar("_C", bound="HTTPClient")
+#: How much of a malformed line an error keeps (its message shows 200 characters).
+_KEPT_BYTES = 4096
+
+
+#: The longest line (or Server-Sent Event line) a response may have: 64 MiB. A longer one is
+#: :class:`~pytest_ollama_bench.errors.ResponseTooLargeError`, not a memory exhaustion.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+class LineTooLong(ValueError):
+    """A line grew past the splitter's limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a line is longer than {limit:,} bytes")
+        self.limit = limit
 
 
 class NDJSONSplitter:
@@ -47,23 +78,37 @@ class NDJSONSplitter:
 
     ``feed`` returns the complete, non-blank lines (without the newline) that the new data
     finished; a partial line waits for the next call. ``flush`` returns what is left at EOF.
+    Work is linear in the bytes fed, however long a line is; a line longer than ``limit``
+    bytes raises :class:`LineTooLong`.
     """
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_limit")
 
-    def __init__(self) -> None:
-        self._buf = b""
+    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
+        self._buf = bytearray()
+        self._limit = limit
 
     def feed(self, data: bytes) -> list[bytes]:
-        if b"\n" not in data:
+        end = data.rfind(b"\n")
+        if end == -1:
             self._buf += data
+            if len(self._buf) > self._limit:
+                raise LineTooLong(self._limit)
             return []
-        buf = self._buf + data if self._buf else data
-        *lines, self._buf = buf.split(b"\n")
+        if self._buf:
+            self._buf += data[: end + 1]
+            head = bytes(self._buf)
+        else:
+            head = data[: end + 1]
+        self._buf = bytearray(data[end + 1 :])
+        lines = head.split(b"\n")[:-1]
+        if len(self._buf) > self._limit or any(len(line) > self._limit for line in lines):
+            raise LineTooLong(self._limit)
         return [line for line in lines if line.strip()]
 
     def flush(self) -> bytes:
-        rest, self._buf = self._buf, b""
+        rest = bytes(self._buf)
+        self._buf = bytearray()
         return rest if rest.strip() else b""
 
 
@@ -109,6 +154,12 @@ class HTTPClient:
     :param timeout: seconds allowed until the first chunk and between chunks.
     :param connect_timeout: seconds allowed to open the connection.
     :param headers: sent with every request.
+    :param api_key: a bearer token; None reads the environment (see
+        :mod:`~pytest_ollama_bench.credentials`), ``""`` sends none. Credentials in ``host`` are
+        sent as HTTP Basic authentication instead, never in a request URL.
+    :param max_line_bytes: the longest stream line (or event line) accepted.
+    :raises HostError: credentials in ``host`` that are not percent-encoded, or together with
+        an API key.
     """
 
     #: which API the subclass speaks; the errors it raises say so
@@ -121,13 +172,20 @@ class HTTPClient:
         timeout: float = 300.0,
         connect_timeout: float = 10.0,
         headers: Mapping[str, str] | None = None,
+        api_key: str | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
-        self.host = parse_host(host)
+        self.max_line_bytes = max_line_bytes
+        self.host, auth = authorization(parse_host(host), self.api, api_key=api_key)
         self.display_host = redact_host(self.host)
         self.timeout = timeout
         self.connect_timeout = connect_timeout
-        self._headers = dict(headers or {})
+        self._headers: dict[str, str] = {"Authorization": auth} if auth else {}
+        self._headers.update(headers or {})
         self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.display_host}>"
 
     async def __aenter__(self: _C) -> _C:
         return self
@@ -176,7 +234,10 @@ class HTTPClient:
 
         session = self._get_session()
         try:
-            async with session.request(method, self._url(path), json=payload) as resp:
+            async with session.request(
+                method, self._url(path), json=payload, allow_redirects=False
+            ) as resp:
+                self._check_redirect(resp, method, path)
                 body = await resp.read()
                 if resp.status >= 400:
                     raise self._http_error(resp.status, body, method, path, model)
@@ -184,14 +245,70 @@ class HTTPClient:
             if is_connect_timeout(exc):
                 raise self._unreachable(exc, path) from exc
             raise self._timeout("response", path) from exc
-        except (aiohttp.ClientConnectionError, OSError) as exc:
+        except aiohttp.ClientConnectorError as exc:
             raise self._unreachable(exc, path) from exc
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise self._lost(exc, method, path) from exc
+        except aiohttp.ClientError as exc:
+            raise self._protocol(exc, path) from exc
         try:
             return orjson.loads(body)
         except ValueError as exc:
             raise self._malformed(body, path, method=method) from exc
 
     # ----------------------------------------------------------------- error builders
+
+    def _check_redirect(self, resp: aiohttp.ClientResponse, method: str, path: str) -> None:
+        """Raise :class:`RedirectError` for a 3xx answer (redirects are never followed)."""
+        if 300 <= resp.status < 400:
+            location = resp.headers.get("Location", "")
+            if location:
+                location = redact_host(str(resp.url.join(URL(location))))
+            raise RedirectError(
+                host=self.display_host,
+                path=path,
+                api=self.api,
+                status=resp.status,
+                method=method,
+                location=location,
+            )
+
+    def _lost(self, exc: BaseException, method: str, path: str) -> ConnectionLostError:
+        return ConnectionLostError(
+            host=self.display_host,
+            path=path,
+            api=self.api,
+            method=method,
+            detail=str(exc) or type(exc).__name__,
+        )
+
+    def _protocol(self, exc: BaseException, path: str) -> ProtocolError:
+        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        return ProtocolError(host=self.display_host, path=path, api=self.api, detail=str(detail))
+
+    def _too_large(self, exc: LineTooLong, path: str, rec: Recorder) -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            host=self.display_host, path=path, api=self.api, limit=exc.limit, model=rec.model
+        )
+
+    def _measured(self, rec: Recorder, path: str, last: bytes, number: int) -> Measurement:
+        """The round's measurement; numbers that are not finite make the answer malformed."""
+        try:
+            measurement = rec.measurement()
+        except (ValueError, OverflowError) as exc:
+            raise self._malformed(
+                last, path, part="line", number=number, problem=f"has a number out of range ({exc})"
+            ) from None
+        for name, value in measurement:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise self._malformed(
+                    last,
+                    path,
+                    part="line",
+                    number=number,
+                    problem=f"gives a {name} that is not a finite number",
+                )
+        return measurement
 
     def _model_missing(self, status: int, error: str, error_type: str, is_json: bool) -> bool:
         """Whether an HTTP error for a request naming a model says that model does not exist."""
@@ -263,16 +380,24 @@ class HTTPClient:
         number: int = 1,
         expected: str = "JSON",
         method: str = "",
+        problem: str = "",
     ) -> MalformedResponseError:
+        if not problem:  # judged on all of it: only an excerpt is kept
+            bad = utf8_problem(data)
+            if bad:
+                problem = f"is not valid UTF-8 ({bad})"
+            elif len(data) > _KEPT_BYTES:
+                problem = f"is not {expected}" if part == "body" else "is not a JSON object"
         return MalformedResponseError(
             host=self.display_host,
             path=path,
             api=self.api,
-            line=data,
+            line=data[:_KEPT_BYTES],
             line_number=number,
             part=part,
             expected=expected,
             method=method,
+            problem=problem,
         )
 
     def _stream_error(self, error: str, path: str, rec: Recorder) -> StreamError:

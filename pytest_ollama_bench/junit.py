@@ -10,12 +10,15 @@ from .metrics import COLUMNS
 from .metrics import DEFAULT_COLUMNS
 from .models import CaseRecord
 
-__all__ = ["junit_properties"]
+__all__ = ["PREFIX", "junit_properties"]
+
+#: How every property name the plugin adds begins.
+PREFIX = "ollama["
 
 
 def junit_properties(case: CaseRecord) -> list[tuple[str, str]]:
     """``(name, value)`` pairs for one case: its default-column statistics, rounds and gates."""
-    prefix = f"ollama[{case.model}]"
+    prefix = f"{PREFIX}{case.model}]"
     out: list[tuple[str, str]] = []
     for name in DEFAULT_COLUMNS:
         column = COLUMNS[name]

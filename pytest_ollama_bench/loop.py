@@ -10,15 +10,20 @@ loop for the whole test session, so connections are reused across tests. The ser
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Callable
 from collections.abc import Coroutine
 from typing import Any
 from typing import TypeVar
 
-__all__ = ["LoopThread"]
+__all__ = ["CANCEL_GRACE_S", "LoopThread"]
 
 T = TypeVar("T")
+
+#: Seconds an abandoned coroutine is given to unwind after it is cancelled.
+CANCEL_GRACE_S = 5.0
 
 
 class LoopThread:
@@ -87,18 +92,55 @@ class LoopThread:
     def run(self, coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and return its result (or raise its exception).
 
+        A caller that stops waiting abandons the coroutine, and an abandoned coroutine is
+        cancelled: past ``timeout``, or when the wait is interrupted (Ctrl-C, pytest-timeout's
+        signal, any exception raised in the waiting thread), the coroutine is cancelled and
+        given up to :data:`CANCEL_GRACE_S` seconds to unwind (closing its connections) before
+        the exception propagates.
+
         :param coro: the coroutine; closed unrun when it cannot be scheduled.
         :param timeout: seconds to wait (``None``: no limit); past it
             ``concurrent.futures.TimeoutError`` (the built-in ``TimeoutError`` since Python
-            3.11) is raised and the coroutine keeps running.
+            3.11) is raised.
         :raises RuntimeError: when called from the loop's own thread (it would wait for itself;
             ``await`` the coroutine there instead).
         """
+        __tracebackhide__ = True
         if self.in_thread():
             coro.close()
             raise RuntimeError("LoopThread.run() called from its own loop; await instead")
         loop = self.loop
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+        tasks: list[asyncio.Task[Any]] = []
+
+        async def tracked() -> T:
+            task = asyncio.current_task()
+            if task is not None:
+                tasks.append(task)
+            return await coro
+
+        future = asyncio.run_coroutine_threadsafe(tracked(), loop)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            if not future.done():
+                self._cancel(loop, tasks)
+                future.cancel()
+            raise
+
+    @staticmethod
+    def _cancel(loop: asyncio.AbstractEventLoop, tasks: list[asyncio.Task[Any]]) -> None:
+        """Cancel an abandoned task and wait (briefly) until it has unwound."""
+
+        async def cancel() -> None:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=CANCEL_GRACE_S)
+
+        if loop.is_closed():
+            return
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(cancel(), loop).result(CANCEL_GRACE_S + 1.0)
 
     def call(self, fn: Callable[[], T], *, timeout: float | None = None) -> T:
         """Call ``fn()`` on the loop's thread and return its result (or raise its exception).

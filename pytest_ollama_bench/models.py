@@ -73,8 +73,16 @@ class Measurement(_Frozen):
     chunks: int = 0
     bytes: int = 0
     done_reason: str | None = None
-    text: str = ""
-    thinking: str = ""
+    text: str = Field(
+        default="", description="the answer; in a run record its first --ollama-record-text chars"
+    )
+    thinking: str = Field(default="", description="the thinking, cut like text")
+    text_chars: int | None = Field(
+        default=None, description="the answer's full length when the record keeps less of it"
+    )
+    thinking_chars: int | None = Field(
+        default=None, description="the thinking's full length when the record keeps less of it"
+    )
 
 
 class Stats(_Frozen):
@@ -220,6 +228,42 @@ class CaseRecord(_Frozen):
     error: str | None = None
     duration_s: float | None = None
     resources: ResourceUse | None = None
+    attempts: int | None = Field(
+        default=None,
+        description="how many times the test ran (reruns, e.g. pytest-rerunfailures); the "
+        "record keeps the last attempt's calls, gates and outcome",
+    )
+
+
+class RegressionRecord(_Frozen):
+    """One case whose statistic moved the wrong way by more than a ``--ollama-compare-fail``
+    rule allows."""
+
+    nodeid: str
+    model: str
+    rule: str = Field(description="the rule as given, e.g. ttft_ms:10%")
+    metric: str
+    stat: str
+    current: float
+    baseline: float
+    baseline_run: str | None = Field(
+        default=None, description="the run file the baseline value came from"
+    )
+    message: str
+
+
+class BaselineInfo(_Frozen):
+    """Which saved runs this run was compared with."""
+
+    ref: str = Field(
+        description="what was asked for: latest (each case's latest good measurement), a "
+        "run number, a run name or a path"
+    )
+    runs: list[str] = Field(
+        default_factory=list, description="the run files the baseline values came from"
+    )
+    cases_with_baseline: int = 0
+    cases_without_baseline: int = 0
 
 
 class Report(_Frozen):
@@ -234,6 +278,11 @@ class Report(_Frozen):
     system: SystemInfo | None = None
     git: GitInfo | None = None
     settings: Settings
+    name: str | None = Field(default=None, description="the run's name (--ollama-save NAME)")
     interrupted: bool = False
-    exit_status: int | None = None
+    exit_status: int | None = Field(
+        default=None, description="the session's exit status, a failed regression gate included"
+    )
+    baseline: BaselineInfo | None = None
+    regressions: list[RegressionRecord] = Field(default_factory=list)
     cases: list[CaseRecord] = Field(default_factory=list)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -41,7 +40,9 @@ import orjson
 from .errors import ServerError
 from .errors import StreamError
 from .hosts import redact_host
+from .http import MAX_LINE_BYTES
 from .http import HTTPClient
+from .http import LineTooLong
 from .http import error_info
 from .http import is_connect_timeout
 from .measure import Recorder
@@ -70,10 +71,11 @@ _NOT_FOUND_TYPES = frozenset({"not_found_error", "notfounderror", "model_not_fou
 class _StreamState:
     """What one stream has said so far besides its text."""
 
-    __slots__ = ("events", "finish_reason", "timings", "usage")
+    __slots__ = ("events", "finish_reason", "last", "timings", "usage")
 
     def __init__(self) -> None:
         self.events = 0
+        self.last = b""  # the data of the last event that carried usage or timings
         self.finish_reason: str | None = None
         self.usage: Mapping[str, Any] | None = None
         self.timings: Mapping[str, Any] | None = None
@@ -92,8 +94,10 @@ class OpenAIClient(HTTPClient):
         None reads ``$OLLAMA_HOST``.
     :param timeout: seconds allowed until the first chunk and between chunks.
     :param connect_timeout: seconds allowed to open the connection.
-    :param api_key: sent as ``Authorization: Bearer``; None reads ``$OPENAI_API_KEY``, else
-        ``"ollama"`` (local servers ignore it; SDKs insist on one). ``""`` sends no header.
+    :param api_key: sent as ``Authorization: Bearer``; None reads ``$PYTEST_OLLAMA_API_KEY``,
+        else ``$OPENAI_API_KEY``, else ``"ollama"`` (local servers ignore it; SDKs insist on
+        one). ``""`` sends no header. Credentials in ``host`` are sent as HTTP Basic
+        authentication instead (with an API key too, :class:`~.hosts.HostError`).
     :param headers: extra request headers (they win over the ``Authorization`` above).
     """
 
@@ -107,11 +111,16 @@ class OpenAIClient(HTTPClient):
         connect_timeout: float = 10.0,
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or "ollama"
-        merged: dict[str, str] = {"Authorization": f"Bearer {key}"} if key else {}
-        merged.update(headers or {})
-        super().__init__(host, timeout=timeout, connect_timeout=connect_timeout, headers=merged)
+        super().__init__(
+            host,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            headers=headers,
+            api_key=api_key,
+            max_line_bytes=max_line_bytes,
+        )
         if self.host.endswith("/v1"):
             self.host = self.host[: -len("/v1")]
             self.display_host = redact_host(self.host)
@@ -236,19 +245,22 @@ class OpenAIClient(HTTPClient):
             answered = False
             rec.sent(clock())
             try:
-                async with session.post(self._url(path), json=payload) as resp:
+                async with session.post(
+                    self._url(path), json=payload, allow_redirects=False
+                ) as resp:
                     answered = True
                     rec.headers(clock())
+                    self._check_redirect(resp, "POST", path)
                     if resp.status >= 400:
                         raise self._http_error(resp.status, await resp.read(), "POST", path, model)
                     if stream and resp.content_type != "application/json":
-                        await self._consume(resp, rec, path)
+                        last, number = await self._consume(resp, rec, path)
                     else:  # stream=False, or a server that ignored "stream": true
-                        body = await resp.read()
+                        last, number = await resp.read(), 1
                         t = clock()
-                        rec.add_bytes(len(body))
-                        self._record_body(body, t, rec, path)
-                return rec.measurement()
+                        rec.add_bytes(len(last))
+                        self._record_body(last, t, rec, path)
+                return self._measured(rec, path, last, number)
             except asyncio.TimeoutError as exc:
                 if is_connect_timeout(exc):
                     raise self._unreachable(exc, path) from exc
@@ -266,11 +278,16 @@ class OpenAIClient(HTTPClient):
                     raise self._incomplete(path, rec, "closed", detail) from exc
                 raise self._unreachable(exc, path) from exc
             except aiohttp.ClientError as exc:
-                raise self._unreachable(exc, path) from exc
+                raise self._protocol(exc, path) from exc
+            except LineTooLong as exc:
+                raise self._too_large(exc, path, rec) from None
         raise AssertionError("the second attempt always returns or raises")
 
-    async def _consume(self, resp: aiohttp.ClientResponse, rec: Recorder, path: str) -> None:
-        parser = SSEParser()
+    async def _consume(
+        self, resp: aiohttp.ClientResponse, rec: Recorder, path: str
+    ) -> tuple[bytes, int]:
+        """Read the event stream into ``rec``; returns the last event's data and number."""
+        parser = SSEParser(limit=self.max_line_bytes)
         state = _StreamState()
         clock = time.perf_counter_ns
         async for data in resp.content.iter_any():
@@ -278,17 +295,26 @@ class OpenAIClient(HTTPClient):
             rec.add_bytes(len(data))
             for event in parser.feed(data):
                 if self._record_event(event, t, rec, state, path):
-                    rec.done(t, state.final())
-                    return
+                    return self._done(t, rec, state, path, event)
         t = clock()
         for event in parser.flush():
             if self._record_event(event, t, rec, state, path):
-                rec.done(t, state.final())
-                return
+                return self._done(t, rec, state, path, event)
         if state.finish_reason is not None:  # the server left out the [DONE] terminator
-            rec.done(t, state.final())
-            return
+            return self._done(t, rec, state, path, None)
         raise self._incomplete(path, rec, "ended" if state.events else "no_events")
+
+    def _done(
+        self, t: int, rec: Recorder, state: _StreamState, path: str, event: SSEEvent | None
+    ) -> tuple[bytes, int]:
+        data = state.last if event is None else event.data
+        try:
+            rec.done(t, state.final())
+        except ValueError as exc:
+            raise self._malformed(
+                state.last, path, part="event", number=state.events, problem=str(exc)
+            ) from None
+        return data, state.events
 
     def _record_event(
         self, event: SSEEvent, t: int, rec: Recorder, state: _StreamState, path: str
@@ -314,9 +340,11 @@ class OpenAIClient(HTTPClient):
             usage = obj.get("usage")
             if isinstance(usage, dict):
                 state.usage = usage
+                state.last = event.data
             timings = obj.get("timings")
             if isinstance(timings, dict):
                 state.timings = timings
+                state.last = event.data
             rec.chunk(t, content=content, thinking=thinking, tool_calls=tools)
         return False
 
@@ -363,14 +391,15 @@ class OpenAIClient(HTTPClient):
         reason = choice.get("finish_reason")
         usage = obj.get("usage")
         timings = obj.get("timings")
-        rec.done(
-            t,
-            final_record(
+        try:
+            final = final_record(
                 reason if isinstance(reason, str) else None,
                 usage if isinstance(usage, dict) else None,
                 timings if isinstance(timings, dict) else None,
-            ),
-        )
+            )
+        except ValueError as exc:
+            raise self._malformed(body, path, method="POST", problem=str(exc)) from None
+        rec.done(t, final)
 
     # ----------------------------------------------------------------- error builders
 

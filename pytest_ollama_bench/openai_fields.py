@@ -8,6 +8,7 @@ reads; :func:`message_pieces` reads the text of a ``delta`` or ``message``. Pure
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,17 +79,25 @@ def request_fields(
 # --------------------------------------------------------------------------- final record
 
 
-def as_int(value: Any) -> int | None:
-    """``value`` as an int when it is a number (not a bool), else None."""
+def as_int(value: Any, name: str = "a count") -> int | None:
+    """``value`` as an int when it is a number (not a bool), else None.
+
+    :raises ValueError: a number that is not finite.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
+    if not math.isfinite(value):
+        raise ValueError(f"gives {name} {value!r}, not a finite number")
     return int(value)
 
 
-def _ms_to_ns(value: Any) -> int | None:
+def _ms_to_ns(value: Any, name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return round(value * 1e6)
+    ns = value * 1e6
+    if not math.isfinite(ns) or abs(ns) >= 2**63:
+        raise ValueError(f"gives {name} {value!r}, not a duration in milliseconds")
+    return round(ns)
 
 
 def final_record(
@@ -102,25 +111,27 @@ def final_record(
     ``prompt_eval_count`` is ``usage.prompt_tokens``, else ``timings.prompt_n + cache_n``
     (Ollama also counts cached prompt tokens). Durations come only from ``timings``
     (``predicted_ms``, ``prompt_ms`` -> ns) and are absent without it: never guessed.
+
+    :raises ValueError: a count or duration that is not a finite number (``1e303`` ms).
     """
     final: dict[str, Any] = {}
     if finish_reason:
         final["done_reason"] = finish_reason
     usage = usage or {}
     timings = timings or {}
-    eval_count = as_int(usage.get("completion_tokens"))
+    eval_count = as_int(usage.get("completion_tokens"), "usage.completion_tokens")
     if eval_count is None:
-        eval_count = as_int(timings.get("predicted_n"))
-    prompt_count = as_int(usage.get("prompt_tokens"))
+        eval_count = as_int(timings.get("predicted_n"), "timings.predicted_n")
+    prompt_count = as_int(usage.get("prompt_tokens"), "usage.prompt_tokens")
     if prompt_count is None:
-        prompt_n = as_int(timings.get("prompt_n"))
+        prompt_n = as_int(timings.get("prompt_n"), "timings.prompt_n")
         if prompt_n is not None:
-            prompt_count = prompt_n + (as_int(timings.get("cache_n")) or 0)
+            prompt_count = prompt_n + (as_int(timings.get("cache_n"), "timings.cache_n") or 0)
     for key, value in (
         ("eval_count", eval_count),
         ("prompt_eval_count", prompt_count),
-        ("eval_duration", _ms_to_ns(timings.get("predicted_ms"))),
-        ("prompt_eval_duration", _ms_to_ns(timings.get("prompt_ms"))),
+        ("eval_duration", _ms_to_ns(timings.get("predicted_ms"), "timings.predicted_ms")),
+        ("prompt_eval_duration", _ms_to_ns(timings.get("prompt_ms"), "timings.prompt_ms")),
     ):
         if value is not None:
             final[key] = value

@@ -20,6 +20,7 @@ import pytest
 
 from .exports import parse_export
 from .hosts import DEFAULT_HOST
+from .hosts import HostError
 from .hosts import parse_host
 from .local import INSTALL_HINT
 from .metrics import DEFAULT_COLUMNS
@@ -30,6 +31,7 @@ from .regression import CompareFail
 from .regression import parse_compare_fail
 from .settings import APIS
 from .settings import Settings
+from .settings import check_run_name
 from .settings import split_names
 
 __all__ = ["OPTIONS", "Option", "markdown_table", "register", "resolve"]
@@ -50,6 +52,8 @@ class Option:
     """One setting: its :class:`Settings` field, flag, help, environment variable and parser.
 
     :ivar inverted: a ``--ollama-no-X`` flag that sets the field ``X`` to False.
+    :ivar negatable: a flag gets an opposite on the command line (see :attr:`opposite`).
+    :ivar const: the value of an ``optional`` option given without one.
     :ivar default_text: how the help shows the default (by default, the field's default).
     """
 
@@ -60,6 +64,8 @@ class Option:
     parse: Parser
     kind: Kind = "value"
     inverted: bool = False
+    negatable: bool = True
+    const: str = "latest"
     default_text: str | None = None
     help: str = ""
 
@@ -72,7 +78,7 @@ class Option:
     def opposite(self) -> str | None:
         """A flag's opposite on the command line: ``--ollama-no-require`` for
         ``--ollama-require``, ``--ollama-save`` for ``--ollama-no-save``; None for values."""
-        if self.kind != "flag":
+        if self.kind != "flag" or not self.negatable:
             return None
         if self.inverted:
             return self.flag.replace("--ollama-no-", "--ollama-", 1)
@@ -145,7 +151,10 @@ def _models(opt: Option, where: str, value: Any) -> tuple[str, ...]:
 
 
 def _host(opt: Option, where: str, value: Any) -> str:
-    return parse_host(str(value).strip())
+    try:
+        return parse_host(str(value).strip())
+    except HostError as exc:  # its message never repeats the value (it holds credentials)
+        raise pytest.UsageError(f"{where}: {exc}") from None
 
 
 def _text(opt: Option, where: str, value: Any) -> str:
@@ -176,6 +185,12 @@ def _html(opt: Option, where: str, value: Any) -> str:
     return _text(opt, where, value)
 
 
+def _run_name(opt: Option, where: str, value: Any) -> str:
+    """``""`` (``--ollama-save`` without a name) or a valid run name."""
+    text = str(value).strip()
+    return text and _via(check_run_name)(opt, where, text)
+
+
 def _compare_fail(opt: Option, where: str, value: Any) -> tuple[CompareFail, ...]:
     return tuple(_via(parse_compare_fail)(opt, where, expr) for expr in split_names(value))
 
@@ -196,6 +211,16 @@ def _gguf(opt: Option, where: str, value: Any) -> tuple[str, str]:
 
 
 _POSITIVE = _number(float, 0, exclusive=True)
+
+
+def _record_text(opt: Option, where: str, value: Any) -> int | None:
+    if str(value).strip().lower() == "all":
+        return None
+    try:
+        return int(_number(int, 0)(opt, where, value))
+    except _Invalid:
+        raise _Invalid("an integer >= 0 or all") from None
+
 
 # fmt: off
 OPTIONS: tuple[Option, ...] = (
@@ -232,8 +257,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("json_path", "--ollama-json", "PATH", "PYTEST_OLLAMA_JSON", _text,
            help="Also write the run's JSON record to PATH (the run history gets it too)"),
     Option("save", "--ollama-no-save", None, "PYTEST_OLLAMA_NO_SAVE", _bool,
-           kind="flag", inverted=True, default_text="save to the run history",
-           help="Add no JSON record to the run history"),
+           kind="flag", inverted=True, negatable=False, default_text="save to the run history",
+           help="Add no JSON record to the run history (--ollama-save turns it back on)"),
+    Option("save_name", "--ollama-save", "NAME", "PYTEST_OLLAMA_SAVE", _run_name,
+           kind="optional", const="",
+           help="Save this run to the history even when PYTEST_OLLAMA_NO_SAVE says not to, and "
+                "with NAME name it (runs/NNNN_<time>_NAME.json), so that --ollama-compare NAME "
+                "compares with the newest run of that name"),
+    Option("record_text", "--ollama-record-text", "CHARS", "PYTEST_OLLAMA_RECORD_TEXT",
+           _record_text,
+           help="Characters of each round's answer (and thinking) the JSON record keeps; the full "
+                "length is recorded when cut; all keeps everything"),
     Option("storage_dir", "--ollama-storage", "DIR", "PYTEST_OLLAMA_STORAGE", _text,
            help="Directory of the run history (runs/NNNN_*.json and latest.json)"),
     Option("html_path", "--ollama-html", "PATH", "PYTEST_OLLAMA_HTML", _html,
@@ -256,7 +290,10 @@ OPTIONS: tuple[Option, ...] = (
                 "included), github-smaller or github-bigger (github-action-benchmark's "
                 "customSmallerIsBetter / customBiggerIsBetter JSON) (repeatable)"),
     Option("compare", "--ollama-compare", "REF", "PYTEST_OLLAMA_COMPARE", _text, kind="optional",
-           help="Compare with a saved run: PATH, latest or its number NNNN (no value: latest)"),
+           help="Compare with saved runs: latest (no value: each case's latest measurement from a "
+                "completed run that passed its regression gate), a run number NNNN, a NAME from "
+                "--ollama-save, or a PATH; a named run that is missing or unreadable is a usage "
+                "error"),
     Option("compare_fail", "--ollama-compare-fail", "EXPR", "PYTEST_OLLAMA_COMPARE_FAIL",
            _compare_fail, kind="append",
            help="Fail the session when a metric regressed against the baseline, e.g. ttft_ms:10%, "
@@ -301,18 +338,18 @@ def register(parser: pytest.Parser) -> None:
         }
         if opt.kind == "flag":
             group.addoption(opt.flag, action="store_true", **common)
-            assert opt.opposite is not None
-            group.addoption(
-                opt.opposite,
-                action="store_false",
-                dest=opt.dest,
-                default=None,
-                help=f"Turn {opt.flag} off, e.g. when {opt.env} turned it on",
-            )
+            if opt.opposite is not None:
+                group.addoption(
+                    opt.opposite,
+                    action="store_false",
+                    dest=opt.dest,
+                    default=None,
+                    help=f"Turn {opt.flag} off, e.g. when {opt.env} turned it on",
+                )
         elif opt.kind == "append":
             group.addoption(opt.flag, action="append", metavar=opt.metavar, **common)
         elif opt.kind == "optional":
-            group.addoption(opt.flag, nargs="?", const="latest", metavar=opt.metavar, **common)
+            group.addoption(opt.flag, nargs="?", const=opt.const, metavar=opt.metavar, **common)
         elif opt.kind == "pair":
             group.addoption(opt.flag, nargs=2, metavar=("PATH", "NAME"), **common)
         else:
@@ -358,6 +395,9 @@ def resolve(config: pytest.Config) -> Settings:
                 f"{where}: {raw!r} is not a valid value for {opt.flag}; expected {exc}"
             ) from None
         values[opt.name] = not value if opt.inverted else value
+    if "save_name" in values:  # --ollama-save [NAME]: save (named when NAME is given)
+        values["save"] = True
+        values["save_name"] = values["save_name"] or None
     if values.get("compare_fail") and "compare" not in values:
         values["compare"] = "latest"
     if "embedded_gguf" in values:

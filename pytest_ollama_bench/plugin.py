@@ -15,6 +15,7 @@ from . import options
 from .controller import Controller
 from .embedded import XDIST_HOOKS
 from .embedded import start_embedded
+from .hosts import HostError
 from .progress import ProgressReporter
 from .runtest import MARKER
 from .runtest import BenchTests
@@ -45,7 +46,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_LINE)
     settings, close = start_embedded(config, options.resolve(config))
     worker = hasattr(config, "workerinput")
-    runtime = Runtime(settings, serialize=settings.serialize and worker)
+    try:
+        runtime = Runtime(settings, serialize=settings.serialize and worker)
+    except HostError as exc:  # credentials that cannot be sent; the message never shows them
+        raise pytest.UsageError(f"--ollama-host / OLLAMA_HOST: {exc}") from None
     progress = ProgressReporter(config)
     tests = BenchTests(settings, runtime, progress if progress.active else None)
     config.stash[tests_key] = tests

@@ -239,8 +239,13 @@ class BenchTests:
         del item.stash[records_key]
         cases = self._gated(item, self._cases(item, records, resources))
         item.stash.setdefault(cases_key, []).extend(cases)
+        from .junit import PREFIX
         from .junit import junit_properties
 
+        # a rerun (pytest-rerunfailures) reports this attempt's numbers only
+        item.user_properties[:] = [
+            p for p in item.user_properties if not str(p[0]).startswith(PREFIX)
+        ]
         for case in cases:
             item.user_properties.extend(junit_properties(case))
         missed = [g.message for case in cases for g in case.gates if not g.passed]

@@ -9,6 +9,8 @@ holds the host lock, so workers take turns on the server.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -77,6 +79,9 @@ class Runtime:
     """
 
     def __init__(self, settings: Settings, *, serialize: bool = False) -> None:
+        from .credentials import authorization
+
+        authorization(settings.host, settings.api)  # HostError now, not in every test
         self.settings = settings
         self.display_host = redact_host(settings.host)
         self._serialize = serialize
@@ -119,7 +124,13 @@ class Runtime:
         return self._lock
 
     def run_sync(self, fn: Call[T]) -> T:
-        """Run ``fn(client)`` on the private loop with the shared client (holding the lock)."""
+        """Run ``fn(client)`` on the private loop with the shared client (holding the lock).
+
+        A call its test abandons (pytest-timeout, Ctrl-C) is cancelled and the shared client
+        closed with its connections before the exception propagates, so nothing of it is still
+        streaming when the next call starts.
+        """
+        __tracebackhide__ = True
 
         async def call() -> T:
             if self._client is None:
@@ -127,14 +138,39 @@ class Runtime:
             return await fn(self._client)
 
         lock = self._host_lock()
-        if lock is None:
-            return self.loop.run(call())
-        with lock:
-            return self.loop.run(call())
+        try:
+            if lock is None:
+                return self.loop.run(call())
+            with lock:
+                return self.loop.run(call())
+        except BaseException:
+            self._drop_client()
+            raise
+
+    def _drop_client(self) -> None:
+        """Close the shared client (a fresh one serves the next call)."""
+        client, self._client = self._client, None
+        if client is None or self._loop_thread is None:
+            return
+        # best effort: the connections die with the loop anyway
+        with contextlib.suppress(Exception):
+            self._loop_thread.run(client.aclose(), timeout=SIDE_REQUEST_TIMEOUT_S)
 
     async def run_async(self, fn: Call[T]) -> T:
-        """Run ``fn(client)`` on the caller's loop with a client of its own (holding the lock)."""
+        """Run ``fn(client)`` on the caller's loop with a client of its own (holding the lock).
+
+        Under trio (anyio's trio backend, pytest-trio) there is no asyncio loop to run on: the
+        call runs as :meth:`run_sync` does, in a worker thread that trio awaits.
+
+        :raises RuntimeError: under an event loop that is neither asyncio nor trio.
+        """
+        __tracebackhide__ = True
         import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return await _in_trio_thread(lambda: self.run_sync(fn))
 
         lock = self._host_lock()
         if lock is not None:
@@ -179,10 +215,10 @@ class Runtime:
         async def version(client: BenchClient) -> str:
             return await client.version()
 
-        try:
-            short = min(self.settings.timeout, SIDE_REQUEST_TIMEOUT_S)
-            return self.loop.run(self._side_request(version, short)) or None
-        except (ServerError, OSError):
+        short = min(self.settings.timeout, SIDE_REQUEST_TIMEOUT_S)
+        try:  # a deadline for the whole exchange, not only between bytes
+            return self.loop.run(self._side_request(version, short), timeout=2 * short) or None
+        except (ServerError, OSError, ValueError, TimeoutError, concurrent.futures.TimeoutError):
             return None
 
     def loaded_model_memory(self, model: str) -> tuple[float | None, float | None]:
@@ -202,8 +238,8 @@ class Runtime:
                 return await client.ps()
 
         try:
-            return vram_from_ps(self.loop.run(ps()), model)
-        except (ServerError, ValueError):
+            return vram_from_ps(self.loop.run(ps(), timeout=2 * SIDE_REQUEST_TIMEOUT_S), model)
+        except (ServerError, ValueError, TimeoutError, concurrent.futures.TimeoutError):
             return None, None
 
     def close(self) -> None:
@@ -212,3 +248,24 @@ class Runtime:
         if self._loop_thread is not None:
             self._loop_thread.close(client.aclose() if client is not None else None)
             self._loop_thread = None
+
+
+async def _in_trio_thread(call: Callable[[], T]) -> T:
+    """Await ``call()`` in a worker thread of the running trio loop."""
+    import sys
+
+    trio = sys.modules.get("trio")
+    running = False
+    if trio is not None:
+        try:
+            trio.lowlevel.current_task()
+            running = True
+        except RuntimeError:
+            running = False
+    if trio is None or not running:
+        raise RuntimeError(
+            "ollama_bench.achat()/agenerate() need a running asyncio event loop (or trio); "
+            "under another event loop call the sync chat()/generate() instead"
+        )
+    result: T = await trio.to_thread.run_sync(call)
+    return result

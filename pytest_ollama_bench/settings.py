@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from .regression import CompareFail
 
-__all__ = ["APIS", "DEFAULT_STORAGE_DIR", "Api", "Settings", "split_names"]
+__all__ = [
+    "APIS",
+    "DEFAULT_STORAGE_DIR",
+    "VALID_RUN_NAME",
+    "Api",
+    "Settings",
+    "check_run_name",
+    "split_names",
+]
 
 Api = Literal["native", "openai"]
 APIS: tuple[Api, ...] = ("native", "openai")
 
 #: The run history's directory, relative to pytest's rootdir.
 DEFAULT_STORAGE_DIR = ".ollama-bench"
+#: What a run name (``--ollama-save NAME``) may look like.
+VALID_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,8 @@ class Settings:
     json_path: str | None = None
     save: bool = True
     exports: tuple[tuple[str, str], ...] = ()  # (format, path)
+    save_name: str | None = None
+    record_text: int | None = 2000  # characters of each round's answer kept in the record
     storage_dir: str = DEFAULT_STORAGE_DIR
     html_path: str | None = None
     html_history: int = 20
@@ -53,6 +66,17 @@ class Settings:
     embedded: bool = False
     embedded_gguf: tuple[str, str] | None = None
     embedded_parallel: int = 1
+
+    def __repr__(self) -> str:
+        """Like the dataclass repr, with credentials removed from the host (``-l`` tracebacks
+        show it)."""
+        from dataclasses import fields
+
+        from .hosts import redact_host
+
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["host"] = redact_host(self.host)
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
 def split_names(values: Iterable[str] | str) -> tuple[str, ...]:
@@ -66,3 +90,22 @@ def split_names(values: Iterable[str] | str) -> tuple[str, ...]:
             if name and name not in out:
                 out.append(name)
     return tuple(out)
+
+
+def check_run_name(name: str) -> str:
+    """``name`` if it can name a saved run (``--ollama-save NAME``), else ValueError.
+
+    A name is 1-64 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit;
+    not only digits (those are run numbers) and not ``latest``.
+    """
+    if (
+        not VALID_RUN_NAME.match(name)
+        or name.isdigit()
+        or name == "latest"
+        or name.endswith(".json")
+    ):
+        raise ValueError(
+            f"invalid run name {name!r}: use 1-64 letters, digits, '.', '_' or '-' (not only "
+            "digits, not 'latest', no .json suffix), e.g. main or v1.2"
+        )
+    return name

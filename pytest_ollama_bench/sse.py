@@ -31,12 +31,17 @@ class SSEParser:
     UTF-8 BOM is skipped. ``feed`` returns the events the new bytes completed; ``flush``, at
     EOF, also returns an event whose closing blank line never came (the spec drops it; servers
     that end with ``data: [DONE]`` and no blank line exist).
+
+    Work is linear in the bytes fed, however long a line is; a line longer than ``limit``
+    bytes raises ``ValueError`` (the clients' ``LineTooLong``, when they pass ``limit`` that
+    way) instead of growing without bound.
     """
 
-    __slots__ = ("_buf", "_data", "_event", "_first", "_skip_lf")
+    __slots__ = ("_buf", "_data", "_event", "_first", "_limit", "_skip_lf")
 
-    def __init__(self) -> None:
-        self._buf = b""
+    def __init__(self, limit: int | None = None) -> None:
+        self._buf = bytearray()
+        self._limit = limit
         self._skip_lf = False  # the previous chunk ended in "\r": drop a "\n" right after it
         self._first = True
         self._data: list[bytes] = []
@@ -48,14 +53,22 @@ class SSEParser:
             self._skip_lf = False
             if data[:1] == b"\n":
                 data = data[1:]
-        buf = self._buf + data if self._buf else data
-        if b"\r" in buf:
-            self._skip_lf = buf.endswith(b"\r")
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if b"\n" not in buf:
-            self._buf = buf
+        if b"\r" in data:  # only the new bytes: a "\r\n" cut in two is the flag above
+            self._skip_lf = data.endswith(b"\r")
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = data.rfind(b"\n")
+        if end == -1:
+            self._buf += data
+            self._check(len(self._buf))
             return []
-        *lines, self._buf = buf.split(b"\n")
+        if self._buf:
+            self._buf += data[: end + 1]
+            head = bytes(self._buf)
+        else:
+            head = data[: end + 1]
+        self._buf = bytearray(data[end + 1 :])
+        lines = head.split(b"\n")[:-1]
+        self._check(max(len(self._buf), *(len(line) for line in lines)))
         events: list[SSEEvent] = []
         for line in lines:
             event = self._line(line)
@@ -63,9 +76,16 @@ class SSEParser:
                 events.append(event)
         return events
 
+    def _check(self, longest: int) -> None:
+        if self._limit is not None and longest > self._limit:
+            from .http import LineTooLong
+
+            raise LineTooLong(self._limit)
+
     def flush(self) -> list[SSEEvent]:
         """At EOF: the last unterminated line and event, if any."""
-        rest, self._buf = self._buf, b""
+        rest = bytes(self._buf)
+        self._buf = bytearray()
         self._skip_lf = False
         if rest:
             self._line(rest)

@@ -1,12 +1,16 @@
 """Saved runs: the numbered run history and reading report files.
 
 Pure file handling, no pytest import. :class:`RunStore` keeps numbered reports as
-``<root>/runs/NNNN_<YYYYmmddTHHMMSSZ>.json`` plus ``<root>/latest.json`` (pytest-benchmark's
-numbered layout), all written atomically.
+``<root>/runs/NNNN_<YYYYmmddTHHMMSSZ>[_NAME].json`` plus ``<root>/latest.json``
+(pytest-benchmark's numbered layout). A run's number is claimed atomically (an ``O_EXCL``
+claim file ``runs/.NNNN.claim``, the next number on a clash), so sessions that finish at the
+same moment get distinct numbers; a run file appears whole (written aside, then hard-linked
+into place, which fails rather than replaces) and is never overwritten.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -21,16 +25,23 @@ from . import __version__
 from .models import SCHEMA_VERSION
 from .models import Report
 from .settings import DEFAULT_STORAGE_DIR
+from .settings import VALID_RUN_NAME as _VALID_NAME
+from .settings import check_run_name
 
 __all__ = [
     "BaselineNotFound",
     "InvalidReport",
     "RunStore",
+    "check_run_name",
     "load_report",
     "write_json_atomic",
 ]
 
 _RUN_NAME = re.compile(r"^(\d+)_.*\.json$")
+_CLAIM = re.compile(r"^\.(\d+)\.claim$")
+_NAMED = re.compile(r"^\d+_\d{8}T\d{6}Z_(?P<name>.+)\.json$")
+#: How many numbers a save tries before giving up (each clash moves to the next number).
+_CLAIM_ATTEMPTS = 1000
 
 
 class BaselineNotFound(ValueError):
@@ -103,8 +114,15 @@ def load_report(path: Path | str) -> Report:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BaselineNotFound(f"no report file {file}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidReport(f"cannot read report {file}: {exc}") from None
+    except IsADirectoryError:
+        raise BaselineNotFound(f"{file} is not a file; name a report file") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidReport(
+            f"{file} is not a report: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise InvalidReport(f"cannot read report {file}: {exc.strerror or exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -132,6 +150,30 @@ def load_report(path: Path | str) -> Report:
         if more > 0:
             problems += f"; and {more} more"
         raise InvalidReport(f"{file} is not a valid report: {problems}") from None
+
+
+def _link_new(source: Path, target: Path) -> bool:
+    """Hard-link ``source`` as ``target``; False when ``target`` exists (it is kept).
+
+    Where hard links are not supported the file is copied into an ``O_EXCL``-created target.
+    """
+    try:
+        os.link(source, target)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV):
+            raise
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(source.read_bytes())
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
 
 
 def _run_number(path: Path) -> int | None:
@@ -175,20 +217,75 @@ class RunStore:
     def save(self, report: Report) -> Path:
         """Write ``report`` as the next numbered run and as ``latest.json``; return the run file.
 
-        The run is named after ``report.created_at`` in UTC.
+        The run is named after ``report.created_at`` in UTC, and ``report.name`` when it has
+        one. The number is claimed with an ``O_EXCL`` claim file, moving on to the next number
+        when another session holds it; the run file is linked into place whole and an existing
+        file is never replaced.
+
+        :raises OSError: the directory cannot be created or written.
         """
         if not self.root.exists():
             _create_with_gitignore(self.root)
-        existing = [n for p in self.runs() if (n := _run_number(p)) is not None]
-        number = max(existing, default=0) + 1
-        path = self.runs_dir / f"{number:04d}_{_utc_stamp(report.created_at)}.json"
         text = report.model_dump_json(indent=2) + "\n"
-        write_json_atomic(path, text)
+        suffix = f"_{report.name}" if report.name else ""
+        stamp = _utc_stamp(report.created_at)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._write_aside(text)
+        try:
+            number = self._highest_number() + 1
+            for _ in range(_CLAIM_ATTEMPTS):
+                path = self.runs_dir / f"{number:04d}_{stamp}{suffix}.json"
+                if self._claim(number) and _link_new(tmp, path):
+                    break
+                number = max(number, self._highest_number()) + 1
+            else:
+                raise FileExistsError(
+                    errno.EEXIST,
+                    f"no free run number after {_CLAIM_ATTEMPTS} attempts",
+                    self.runs_dir,
+                )
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(self.runs_dir)
         write_json_atomic(self.latest_path, text)
         return path
 
+    def _write_aside(self, text: str) -> Path:
+        tmp = self.runs_dir / f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def _highest_number(self) -> int:
+        """The highest run number used or claimed so far."""
+        highest = 0
+        for entry in os.scandir(self.runs_dir):
+            match = _RUN_NAME.match(entry.name) or _CLAIM.match(entry.name)
+            if match:
+                highest = max(highest, int(match.group(1)))
+        return highest
+
+    def _claim(self, number: int) -> bool:
+        """Create ``.NNNN.claim`` exclusively: True when this process now owns ``number``."""
+        try:
+            fd = os.open(
+                self.runs_dir / f".{number:04d}.claim", os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            )
+        except FileExistsError:
+            return False
+        os.close(fd)
+        return True
+
     def resolve(self, ref: str) -> Path:
-        """The file ``ref`` names: a path, ``latest`` (highest number) or a run number.
+        """The file ``ref`` names: a path, ``latest`` (highest number), a run number or the
+        name given with ``--ollama-save NAME`` (its newest run).
 
         :raises BaselineNotFound: nothing matches; the message lists the saved runs.
         """
@@ -212,9 +309,20 @@ class RunStore:
         in_runs = self.runs_dir / ref
         if in_runs.is_file():
             return in_runs
+        if path.exists():
+            raise BaselineNotFound(f"{path} is not a file; name a report file, not a directory")
+        if _VALID_NAME.match(ref) and not ref.endswith(".json"):
+            for run in reversed(runs):
+                named = _NAMED.match(run.name)
+                if named and named["name"] == ref:
+                    return run
+            raise BaselineNotFound(
+                f"no saved run named {ref!r} in {self.runs_dir} (save one with --ollama-save "
+                f"{ref}) and no file {path}; {self._known()}"
+            )
         raise BaselineNotFound(
             f"no report file {ref!r} (looked for {path} and {in_runs}); "
-            f"use a path, 'latest' or a run number; {self._known()}"
+            f"use a path, a run name, 'latest' or a run number; {self._known()}"
         )
 
     def load(self, ref: str) -> Report:

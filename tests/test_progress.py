@@ -22,16 +22,32 @@ def test_slow(ollama_bench):
 
 
 def stream(cwd: Path, *args: str, env: dict[str, str] | None = None) -> list[tuple[float, str]]:
-    """Run pytest in ``cwd``; every output line with the time it arrived."""
+    """Run pytest in ``cwd``; every output line with the time its first byte arrived.
+
+    The output is read as raw bytes as they come (a line is on screen from its first byte: a
+    round's line is ended by whatever pytest writes next).
+    """
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
     lines: list[tuple[float, str]] = []
     with subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
     ) as proc:  # fmt: skip
         assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append((time.monotonic(), line.rstrip("\n")))
+        fd = proc.stdout.fileno()
+        pending = b""
+        started = 0.0
+        while chunk := os.read(fd, 65536):
+            now = time.monotonic()
+            for piece in chunk.splitlines(keepends=True):
+                if not pending:
+                    started = now
+                pending += piece
+                if pending.endswith(b"\n"):
+                    lines.append((started, pending.decode().rstrip("\n")))
+                    pending = b""
+        if pending:
+            lines.append((started, pending.decode()))
     return lines
 
 
