@@ -18,11 +18,11 @@ from typing import TextIO
 from tabulate import tabulate
 
 from . import __version__
+from .columns import parse_columns
+from .columns import parse_sort
 from .comparison import render_comparison
 from .local import install_local
 from .metrics import markdown_table as metrics_table
-from .metrics import parse_columns
-from .metrics import parse_sort
 from .models import Report
 from .report import render_markdown
 from .report import render_summary

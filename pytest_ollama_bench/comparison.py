@@ -5,7 +5,7 @@ Pure: no pytest import, no printing.
 
 from __future__ import annotations
 
-from .metrics import COLUMNS
+from .columns import COLUMNS
 from .metrics import Direction
 from .models import Report
 from .table import format_change

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .metrics import COLUMNS
+from .columns import COLUMNS
 from .models import Report
 from .table import Style
 from .table import group_by_test

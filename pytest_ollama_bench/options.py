@@ -18,13 +18,13 @@ from typing import Literal
 
 import pytest
 
+from .columns import DEFAULT_COLUMNS
+from .columns import DEFAULT_SORT
+from .columns import parse_columns
+from .columns import parse_sort
 from .hosts import DEFAULT_HOST
 from .hosts import parse_host
 from .local import INSTALL_HINT
-from .metrics import DEFAULT_COLUMNS
-from .metrics import DEFAULT_SORT
-from .metrics import parse_columns
-from .metrics import parse_sort
 from .regression import CompareFail
 from .regression import parse_compare_fail
 from .settings import APIS

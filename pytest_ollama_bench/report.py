@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 
+from .columns import COLUMNS
+from .columns import DEFAULT_COLUMNS
+from .columns import DEFAULT_SORT
+from .columns import FALLBACK_MARK
+from .columns import VERBOSE_COLUMNS
+from .columns import Column
+from .columns import parse_columns
+from .columns import parse_sort
 from .leaderboard import render_leaderboard
-from .metrics import COLUMNS
-from .metrics import DEFAULT_COLUMNS
-from .metrics import DEFAULT_SORT
-from .metrics import VERBOSE_COLUMNS
-from .metrics import Column
-from .metrics import parse_columns
-from .metrics import parse_sort
 from .models import CaseRecord
 from .models import Report
 from .table import BEST_MARK
@@ -94,9 +95,12 @@ def _test_table(
     sort: str,
     baseline: Mapping[tuple[str, str], CaseRecord] | None,
     style: Style,
+    explicit: bool = False,
 ) -> list[str]:
     """Title, table and the notes (failures, skips) of one test function."""
     shown = _sort_rows([c for c in cases if c.outcome != "skipped"], sort)
+    if not explicit:
+        columns = _with_answer_ttft(columns, shown)
     skipped = [c for c in cases if c.outcome == "skipped"]
     count = f"{len(cases)} model{'s' if len(cases) != 1 else ''}"
     if skipped:
@@ -148,12 +152,26 @@ def _test_table(
     return lines
 
 
+def _with_answer_ttft(columns: Sequence[Column], cases: Sequence[CaseRecord]) -> list[Column]:
+    """The default columns plus ``ttft content`` after ``ttft`` when a model in the table
+    thinks: its ``ttft`` is its first thinking token, the others' their first answer token."""
+    chosen = list(columns)
+    thinks = any("ttft_thinking_ms" in c.stats for c in cases)
+    names = [c.name for c in chosen]
+    if thinks and "ttft" in names and "ttft_content" not in names:
+        chosen.insert(names.index("ttft") + 1, COLUMNS["ttft_content"])
+    return chosen
+
+
 def _legend(style: Style) -> str:
     best = "**bold**" if style == "markdown" else BEST_MARK
     return (
-        f"legend: {best} best, (x.xx) value / best; medians over measured rounds unless noted; "
-        "ttft = time to first token, tok/s = server decode rate; leaderboard: median of the "
-        "case medians, mean rank by ttft"
+        f"legend: {best} best, (x.xx) value / best; medians over measured rounds unless noted "
+        "(pass rate: the mean); ttft = time to the first output token, thinking or answer "
+        "(ttft content = first answer token, ttft thinking = first thinking token); tok/s = "
+        f"server decode rate, a value marked {FALLBACK_MARK} = client-side rate (the server "
+        "reported no decode duration); leaderboard: median of the case medians, mean rank by "
+        "ttft"
     )
 
 
@@ -185,6 +203,7 @@ def _body(
             sort=sort_key,
             baseline=base_index,
             style=style,
+            explicit=columns is not None,
         )
         for test, cases in group_by_test(report.cases).items()
     ]
