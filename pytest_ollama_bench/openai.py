@@ -15,8 +15,11 @@ Differences from the native API, all the server's doing:
   That is also all a client sees when a model fails mid-stream on Ollama's ``/v1``: it turns
   the error into an empty chunk and stops.
 * Ollama's ``/v1`` exposes token counts (``usage``) but no durations, so ``tokens_per_s``,
-  ``eval_ms`` and ``prompt_eval_ms`` stay None there. llama.cpp adds a ``timings`` object,
-  which gives them. Load and total server durations are never exposed.
+  ``eval_ms`` and ``prompt_eval_ms`` stay None there (``client_tokens_per_s``, from the
+  client's clock, is there). llama.cpp adds a ``timings`` object, which gives them. Load and
+  total server durations are never exposed.
+* Tool calls stream in pieces (``delta.tool_calls`` with ``arguments`` as text fragments);
+  the measurement keeps them joined, in Ollama's shape.
 * Ollama's ``/v1`` defaults ``temperature`` and ``top_p`` to 1.0 when the request omits them
   (the native API uses the model's defaults), so pass them explicitly to compare the two APIs.
 
@@ -38,10 +41,12 @@ from typing import Any
 
 import orjson
 
+from .api_fields import check_fields
 from .errors import ServerError
 from .errors import StreamError
 from .hosts import redact_host
 from .http import HTTPClient
+from .http import RecordDeadline
 from .http import error_info
 from .http import is_connect_timeout
 from .measure import Recorder
@@ -49,9 +54,12 @@ from .models import Endpoint
 from .models import Measurement
 from .models import ModelDetails
 from .openai_fields import OPTION_FIELDS
+from .openai_fields import StreamState
+from .openai_fields import ToolCallAssembler
 from .openai_fields import as_int
 from .openai_fields import final_record
 from .openai_fields import message_pieces
+from .openai_fields import openai_message
 from .openai_fields import request_fields
 from .sse import SSEEvent
 from .sse import SSEParser
@@ -65,21 +73,7 @@ _CHAT_PATH = "/v1/chat/completions"
 _MODELS_PATH = "/v1/models"
 _DONE = b"[DONE]"
 _NOT_FOUND_TYPES = frozenset({"not_found_error", "notfounderror", "model_not_found"})
-
-
-class _StreamState:
-    """What one stream has said so far besides its text."""
-
-    __slots__ = ("events", "finish_reason", "timings", "usage")
-
-    def __init__(self) -> None:
-        self.events = 0
-        self.finish_reason: str | None = None
-        self.usage: Mapping[str, Any] | None = None
-        self.timings: Mapping[str, Any] | None = None
-
-    def final(self) -> dict[str, Any]:
-        return final_record(self.finish_reason, self.usage, self.timings)
+_OWN = ("options", "stream", "warmup")
 
 
 # --------------------------------------------------------------------------- client
@@ -90,7 +84,8 @@ class OpenAIClient(HTTPClient):
 
     :param host: base URL or ``OLLAMA_HOST``-style value (a trailing ``/v1`` is dropped);
         None reads ``$OLLAMA_HOST``.
-    :param timeout: seconds allowed until the first chunk and between chunks.
+    :param timeout: seconds allowed for each whole record (event): the first from sending the
+        request, each next one from the one before.
     :param connect_timeout: seconds allowed to open the connection.
     :param api_key: sent as ``Authorization: Bearer``; None reads ``$OPENAI_API_KEY``, else
         ``"ollama"`` (local servers ignore it; SDKs insist on one). ``""`` sends no header.
@@ -159,17 +154,22 @@ class OpenAIClient(HTTPClient):
         *,
         options: Mapping[str, Any] | None = None,
         stream: bool = True,
-        think: bool | str | None = None,
-        keep_alive: str | float | None = None,
-        format: str | Mapping[str, Any] | None = None,
         warmup: bool = False,
+        **fields: Any,
     ) -> Measurement:
         """``POST /v1/chat/completions``, streamed and timed; returns the :class:`Measurement`.
 
-        ``options`` map as :func:`request_fields` says; ``keep_alive`` has no OpenAI
-        counterpart and is ignored.
+        ``options`` and the Ollama request ``fields`` (``tools``, ``format``, ``think``,
+        ``logprobs``, ...) map as :func:`request_fields` says; ``keep_alive`` has no OpenAI
+        counterpart and is dropped; messages' ``images`` become image content parts.
+
+        :raises TypeError: a keyword that is no ``/api/chat`` request field.
+        :raises ValueError: a field with no OpenAI counterpart (``truncate``, ``shift``).
+        :raises EmptyReplyError: the reply generated nothing.
         """
-        payload = self._payload(model, [dict(m) for m in messages], options, stream, think, format)
+        extra = check_fields("chat", fields, call="OpenAIClient.chat()", own=_OWN)
+        sent = [openai_message(m) for m in messages]
+        payload = self._payload(model, sent, options, stream, extra)
         return await self._generation("chat", payload, warmup=warmup)
 
     async def generate(
@@ -178,24 +178,39 @@ class OpenAIClient(HTTPClient):
         prompt: str,
         *,
         system: str | None = None,
-        raw: bool | None = None,
         options: Mapping[str, Any] | None = None,
         stream: bool = True,
-        think: bool | str | None = None,
-        keep_alive: str | float | None = None,
-        format: str | Mapping[str, Any] | None = None,
         warmup: bool = False,
+        **fields: Any,
     ) -> Measurement:
         """``prompt`` (after ``system``, if given) sent as a chat; recorded as ``generate``.
 
-        The chat template always applies: ``raw`` and ``keep_alive`` are ignored.
+        The chat template always applies: ``raw=True``, ``suffix``, ``template`` and
+        ``context`` have no counterpart and raise :class:`ValueError`; ``images`` go with the
+        prompt as image content parts.
+
+        :raises TypeError: a keyword that is no ``/api/generate`` request field.
         """
+        extra = check_fields("generate", fields, call="OpenAIClient.generate()", own=_OWN)
         messages: list[dict[str, Any]] = []
         if system is not None:
             messages.append({"role": "system", "content": system})
-        messages.append({"role": "user", "content": prompt})
-        payload = self._payload(model, messages, options, stream, think, format)
+        user: dict[str, Any] = {"role": "user", "content": prompt}
+        if extra.get("images"):
+            user["images"] = list(extra["images"])
+        messages.append(openai_message(user))
+        payload = self._payload(model, messages, options, stream, extra)
         return await self._generation("generate", payload, warmup=warmup)
+
+    async def unload(self, model: str) -> None:
+        """Not possible here: an OpenAI-compatible API has no way to unload a model.
+
+        :raises ValueError: always.
+        """
+        raise ValueError(
+            f"cannot unload {model!r} through an OpenAI-compatible API: a cold start needs "
+            "Ollama's native API (--ollama-api native)"
+        )
 
     @staticmethod
     def _payload(
@@ -203,13 +218,12 @@ class OpenAIClient(HTTPClient):
         messages: list[dict[str, Any]],
         options: Mapping[str, Any] | None,
         stream: bool,
-        think: bool | str | None,
-        format: str | Mapping[str, Any] | None,
+        fields: Mapping[str, Any],
     ) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
         if stream:
             payload["stream_options"] = {"include_usage": True}
-        payload.update(request_fields(options, think=think, format=format))
+        payload.update(request_fields(options, **fields))
         return payload
 
     async def _generation(
@@ -236,19 +250,25 @@ class OpenAIClient(HTTPClient):
             answered = False
             rec.sent(clock())
             try:
-                async with session.post(self._url(path), json=payload) as resp:
+                async with (
+                    RecordDeadline(self.timeout) as deadline,
+                    session.post(self._url(path), json=payload) as resp,
+                ):
                     answered = True
                     rec.headers(clock())
                     if resp.status >= 400:
-                        raise self._http_error(resp.status, await resp.read(), "POST", path, model)
+                        body = await resp.read()
+                        raise self._http_error(resp.status, body, "POST", path, model)
                     if stream and resp.content_type != "application/json":
-                        await self._consume(resp, rec, path)
+                        await self._consume(resp, rec, path, deadline)
                     else:  # stream=False, or a server that ignored "stream": true
                         body = await resp.read()
                         t = clock()
                         rec.add_bytes(len(body))
                         self._record_body(body, t, rec, path)
-                return rec.measurement()
+                measurement = rec.measurement()
+                self._check_output(path, rec, measurement.done_reason)
+                return measurement
             except asyncio.TimeoutError as exc:
                 if is_connect_timeout(exc):
                     raise self._unreachable(exc, path) from exc
@@ -269,29 +289,35 @@ class OpenAIClient(HTTPClient):
                 raise self._unreachable(exc, path) from exc
         raise AssertionError("the second attempt always returns or raises")
 
-    async def _consume(self, resp: aiohttp.ClientResponse, rec: Recorder, path: str) -> None:
+    async def _consume(
+        self, resp: aiohttp.ClientResponse, rec: Recorder, path: str, deadline: RecordDeadline
+    ) -> None:
         parser = SSEParser()
-        state = _StreamState()
+        state = StreamState()
         clock = time.perf_counter_ns
         async for data in resp.content.iter_any():
             t = clock()
             rec.add_bytes(len(data))
-            for event in parser.feed(data):
+            events = parser.feed(data)
+            if not events:
+                continue
+            deadline.renew()
+            for event in events:
                 if self._record_event(event, t, rec, state, path):
-                    rec.done(t, state.final())
+                    rec.done(t, state.final(rec))
                     return
         t = clock()
         for event in parser.flush():
             if self._record_event(event, t, rec, state, path):
-                rec.done(t, state.final())
+                rec.done(t, state.final(rec))
                 return
         if state.finish_reason is not None:  # the server left out the [DONE] terminator
-            rec.done(t, state.final())
+            rec.done(t, state.final(rec))
             return
         raise self._incomplete(path, rec, "ended" if state.events else "no_events")
 
     def _record_event(
-        self, event: SSEEvent, t: int, rec: Recorder, state: _StreamState, path: str
+        self, event: SSEEvent, t: int, rec: Recorder, state: StreamState, path: str
     ) -> bool:
         """Feed one event to the recorder; True at ``data: [DONE]``."""
         state.events += 1
@@ -300,24 +326,7 @@ class OpenAIClient(HTTPClient):
         for obj in self._decode(event, state.events, path):
             if obj.get("error") is not None or event.event == "error":
                 raise self._event_error(obj, rec, path)
-            content = thinking = ""
-            tools = False
-            choices = obj.get("choices")
-            if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-                choice = choices[0]
-                delta = choice.get("delta")
-                if isinstance(delta, dict):
-                    content, thinking, tools = message_pieces(delta)
-                reason = choice.get("finish_reason")
-                if isinstance(reason, str) and reason:
-                    state.finish_reason = reason
-            usage = obj.get("usage")
-            if isinstance(usage, dict):
-                state.usage = usage
-            timings = obj.get("timings")
-            if isinstance(timings, dict):
-                state.timings = timings
-            rec.chunk(t, content=content, thinking=thinking, tool_calls=tools)
+            state.record(obj, t, rec)
         return False
 
     def _decode(self, event: SSEEvent, number: int, path: str) -> list[dict[str, Any]]:
@@ -358,8 +367,12 @@ class OpenAIClient(HTTPClient):
             )
         choice = choices[0]
         message = choice.get("message")
-        content, thinking, tools = message_pieces(message if isinstance(message, dict) else {})
-        rec.chunk(t, content=content, thinking=thinking, tool_calls=tools)
+        content, thinking, calls = message_pieces(message if isinstance(message, dict) else {})
+        rec.chunk(t, content, thinking, calls)
+        if calls:
+            tools = ToolCallAssembler()
+            tools.add(calls)
+            rec.replace_tool_calls(tools.calls())
         reason = choice.get("finish_reason")
         usage = obj.get("usage")
         timings = obj.get("timings")
