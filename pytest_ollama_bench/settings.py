@@ -8,10 +8,26 @@ from typing import Literal
 
 from .regression import CompareFail
 
-__all__ = ["APIS", "DEFAULT_STORAGE_DIR", "Api", "Settings", "split_names"]
+__all__ = [
+    "APIS",
+    "CACHE_POLICIES",
+    "DEFAULT_STORAGE_DIR",
+    "START_POLICIES",
+    "Api",
+    "CachePolicy",
+    "Settings",
+    "StartPolicy",
+    "split_names",
+]
 
 Api = Literal["native", "openai"]
 APIS: tuple[Api, ...] = ("native", "openai")
+#: ``warm``: warmup rounds first; ``cold``: the model unloaded before every measured round.
+StartPolicy = Literal["warm", "cold"]
+START_POLICIES: tuple[StartPolicy, ...] = ("warm", "cold")
+#: ``keep``: prompts as given; ``bust``: a unique prefix on each round's prompt.
+CachePolicy = Literal["keep", "bust"]
+CACHE_POLICIES: tuple[CachePolicy, ...] = ("keep", "bust")
 
 #: The run history's directory, relative to pytest's rootdir.
 DEFAULT_STORAGE_DIR = ".ollama-bench"
@@ -29,6 +45,8 @@ class Settings:
     models: tuple[str, ...] = ()
     rounds: int = 3
     warmup: int = 1
+    start: StartPolicy = "warm"
+    cache: CachePolicy = "keep"
     timeout: float = 300.0
     require: bool = False
     serialize: bool = True  # one benchmark at a time per server across xdist workers
@@ -36,6 +54,7 @@ class Settings:
     max_ttft_ms: float | None = None
     max_total_ms: float | None = None
     min_tokens_per_s: float | None = None
+    gates: tuple[str, ...] = ()  # --ollama-gate expressions, as gates.parse_gate reads them
     # session report
     json_path: str | None = None
     save: bool = True
