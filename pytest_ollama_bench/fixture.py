@@ -28,6 +28,7 @@ from .calls import Prompt
 from .calls import plan_call
 from .calls import run_call
 from .checks import Check
+from .hostlock import HostLockTimeout
 from .models import CallRecord
 from .models import Endpoint
 from .models import Measurement
@@ -145,7 +146,7 @@ class OllamaBench:
         """
         plan = self._plan("chat", prompt_or_messages, system, options, rounds, warmup, model,
                           check, fields)  # fmt: skip
-        return self._finish(self._runner.run_sync(_runner_for(plan)))
+        return self._finish(self._run_sync(_runner_for(plan)))
 
     def generate(
         self,
@@ -166,7 +167,7 @@ class OllamaBench:
         """
         plan = self._plan("generate", prompt, system, options, rounds, warmup, model, check,
                           fields)  # fmt: skip
-        return self._finish(self._runner.run_sync(_runner_for(plan)))
+        return self._finish(self._run_sync(_runner_for(plan)))
 
     async def achat(
         self,
@@ -183,7 +184,7 @@ class OllamaBench:
         """Async twin of :meth:`chat`, for ``async def`` tests."""
         plan = self._plan("chat", prompt_or_messages, system, options, rounds, warmup, model,
                           check, fields)  # fmt: skip
-        return self._finish(await self._runner.run_async(_runner_for(plan)))
+        return self._finish(await self._run_async(_runner_for(plan)))
 
     async def agenerate(
         self,
@@ -200,7 +201,7 @@ class OllamaBench:
         """Async twin of :meth:`generate`."""
         plan = self._plan("generate", prompt, system, options, rounds, warmup, model, check,
                           fields)  # fmt: skip
-        return self._finish(await self._runner.run_async(_runner_for(plan)))
+        return self._finish(await self._run_async(_runner_for(plan)))
 
     def compare(
         self,
@@ -236,12 +237,24 @@ class OllamaBench:
                 return list(await asyncio.gather(*(c(client) for c in calls)))
             return [await c(client) for c in calls]
 
-        outcomes = self._runner.run_sync(run_all)
+        outcomes = self._run_sync(run_all)
         results = [self._finish(outcome, raise_error=False) for outcome in outcomes]
         _raise_first_error(outcomes)
         return {r.model: r for r in results}
 
     # ----------------------------------------------------------------- internals
+
+    def _run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T:
+        try:
+            return self._runner.run_sync(fn)
+        except HostLockTimeout as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    async def _run_async(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T:
+        try:
+            return await self._runner.run_async(fn)
+        except HostLockTimeout as exc:
+            pytest.fail(str(exc), pytrace=False)
 
     def _compare_models(self, models: Sequence[str] | None) -> list[str]:
         if isinstance(models, str):

@@ -67,3 +67,19 @@ def test_the_turns_can_be_switched_off(pytester: pytest.Pytester, fake_ollama: F
         "--ollama-no-save",
     )  # fmt: skip
     result.stdout.fnmatch_lines(["ollama-bench: *, xdist workers take turns"])
+
+
+def test_a_worker_that_waits_too_long_for_its_turn_fails_saying_so(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.profile("llama3.2").itl_ms = 40  # each call holds the server for a while
+    pytester.makepyfile(TESTS)
+    result = pytester.runpytest_subprocess(
+        "-n", "2", f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2",
+        "--ollama-no-save", "--ollama-lock-timeout=0.1",
+    )  # fmt: skip
+    result.stdout.fnmatch_lines(
+        ["*waited 0.1 s for another pytest-xdist worker's benchmark on http://127.0.0.1:*"
+         "--ollama-lock-timeout*"]
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
