@@ -242,9 +242,9 @@ OPTIONS: tuple[Option, ...] = (
            help="Directory of the run history (runs/NNNN_*.json and latest.json)"),
     Option("columns", "--ollama-columns", "COLS", "PYTEST_OLLAMA_COLUMNS", _via(parse_columns),
            default_text=",".join(DEFAULT_COLUMNS),
-           help="Comma-separated columns of the summary tables: a metric's column (its median) or "
-                "COLUMN_STAT for another statistic (ttft_p95, tpot_p99, itl_max, ...), rounds, "
-                "gate, outcome"),
+           help="Comma-separated columns of the summary tables: a metric's column (its median; "
+                "pass_rate its mean) or COLUMN_STAT for another statistic (ttft_p95, tpot_p99, "
+                "itl_max, ...), rounds, gate, outcome"),
     Option("sort", "--ollama-sort", "COL", "PYTEST_OLLAMA_SORT", _via(parse_sort),
            default_text=DEFAULT_SORT,
            help="Column that orders the rows of each summary table (best first): a timed or rate "

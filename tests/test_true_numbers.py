@@ -347,7 +347,14 @@ def test_openai_without_timings_gates_on_the_client_rate_and_says_so(
             "--ollama-json=run.json", "--ollama-columns=tps,client_tps,gate",
         )  # fmt: skip
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["llama3.2 *[0-9]c *[0-9] *✔", "*c = client-side rate*"])
+    result.stdout.fnmatch_lines(
+        [
+            "llama3.2 *[0-9]c *[0-9] *✔",
+            "llm_bench leaderboard*",
+            "llama3.2 * 1 * 1 * 0 * 0 * 0 * [0-9.]* * [0-9.]*c * 1.00",  # its tok/s too
+            "*c = client-side rate*",
+        ]
+    )
     record = json.loads((pytester.path / "run.json").read_text())
     (gate,) = record["cases"][0]["gates"]
     assert gate["passed"] is True
