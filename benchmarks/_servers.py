@@ -3,7 +3,7 @@
     python benchmarks/_servers.py emulator --profiles '[{"name": "m", "ttft_ms": 20}]' \
         [--record-timings]
     python benchmarks/_servers.py fast-ndjson --lines 20000
-    python benchmarks/_servers.py llamacpp-emulator [--n-threads 1]
+    python benchmarks/_servers.py llamacpp-emulator [--n-threads 1] [--n-parallel 1]
     python benchmarks/_servers.py llamacpp-http [--n-threads 1]
 
 Once listening, one JSON line goes to stdout: ``{"url": ..., "control": ..., "pid": ...}``.
@@ -19,8 +19,8 @@ SIGINT/SIGTERM stops the server.
   ``/api/generate`` with ``--lines`` pre-built Ollama-shaped NDJSON lines plus a final
   ``done`` line, framed like Ollama (one HTTP chunk per line) but handed to the transport in
   one write - a server that is never the bottleneck of a client's consume loop.
-* ``llamacpp-emulator``: ``OllamaEmulator(LlamaCppEngine(...))`` (SmolLM2-135M), model
-  pre-loaded before the line is printed.
+* ``llamacpp-emulator``: ``OllamaEmulator(LlamaCppEngine(...))`` (SmolLM2-135M) with
+  ``--n-parallel`` slots, model pre-loaded before the line is printed.
 * ``llamacpp-http``: xllamacpp's own OpenAI-compatible HTTP server
   (``start_llamacpp_http_server``), same model, ``cache_prompt`` off like the engine.
 """
@@ -118,7 +118,7 @@ async def _serve_llamacpp_emulator(args: argparse.Namespace) -> None:
     from pytest_ollama_bench.server import OllamaEmulator
     from pytest_ollama_bench.server.llamacpp import LlamaCppEngine
 
-    engine = LlamaCppEngine(name=args.name, n_threads=args.n_threads)
+    engine = LlamaCppEngine(name=args.name, n_threads=args.n_threads, n_parallel=args.n_parallel)
     emulator = OllamaEmulator(engine, close_engine=True)
     await engine.load(engine.name)
     await emulator.start()
@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         llama = sub.add_parser(name)
         llama.add_argument("--n-threads", type=int, default=None)
         llama.add_argument("--name", default="smollm2:135m")
+    sub.choices["llamacpp-emulator"].add_argument("--n-parallel", type=int, default=1)
     args = parser.parse_args(argv)
     try:
         if args.mode == "emulator":

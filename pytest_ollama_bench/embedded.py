@@ -42,15 +42,15 @@ def start_embedded(
     if workerinput is not None and EMBEDDED_URL in workerinput:
         url = str(workerinput[EMBEDDED_URL])
     else:
-        url, close = _serve(gguf, name, settings.api)
+        url, close = _serve(gguf, name, settings.api, settings.embedded_parallel)
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(_EmbeddedXdistHooks(url), XDIST_HOOKS)
     settings = dataclasses.replace(settings, host=url, models=settings.models or (name,))
     return settings, close
 
 
-def _serve(gguf: str | None, name: str, api: str) -> tuple[str, Callable[[], None]]:
-    """Start the embedded server; returns its URL and how to stop it."""
+def _serve(gguf: str | None, name: str, api: str, parallel: int) -> tuple[str, Callable[[], None]]:
+    """Start the embedded server with ``parallel`` slots; returns its URL and how to stop it."""
     try:
         from .server.llamacpp import LlamaCppUnavailableError
         from .server.llamacpp import embedded_engine
@@ -59,9 +59,11 @@ def _serve(gguf: str | None, name: str, api: str) -> tuple[str, Callable[[], Non
 
         if api == "openai":
             # prompt caching off server-wide: every round evaluates its whole prompt
-            http = start_llamacpp_http_server(gguf, 0, name=name, cache_prompt=False)
+            http = start_llamacpp_http_server(
+                gguf, 0, name=name, n_parallel=parallel, cache_prompt=False
+            )
             return http.url, http.close
-        thread = EmulatorThread(embedded_engine(gguf, name)).start()
+        thread = EmulatorThread(embedded_engine(gguf, name, n_parallel=parallel)).start()
         return thread.url, thread.stop
     except (ImportError, LlamaCppUnavailableError) as exc:
         raise pytest.UsageError(

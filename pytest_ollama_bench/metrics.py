@@ -142,7 +142,8 @@ METRICS: tuple[Metric, ...] = (
            "not prefilled); OpenAI: the same from `usage` and llama.cpp's `timings` "
            "(= `prompt_n` / `prompt_ms`)"),
     Metric("load_ms", "load", "load", "ms", "lower", "server",
-           "`load_duration` (includes queueing; a cold start shows here)"),
+           "`load_duration`: a cold start and the scheduler's queue show here, not the wait "
+           "for a parallel slot (that is only in total and TTFT)"),
     Metric("prompt_eval_ms", "prompt_eval", "prompt eval", "ms", "lower", "server",
            "`prompt_eval_duration`: prefill of the uncached prompt tokens"),
     Metric("eval_ms", "eval", "eval", "ms", "lower", "server",

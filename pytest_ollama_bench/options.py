@@ -262,6 +262,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("embedded_gguf", "--ollama-embedded-gguf", "PATH NAME", None, _gguf, kind="pair",
            help="Serve your own GGUF file as model NAME with the embedded engine (implies "
                 "--ollama-embedded)"),
+    Option("embedded_parallel", "--ollama-embedded-parallel", "N",
+           "PYTEST_OLLAMA_EMBEDDED_PARALLEL", _number(int, 1),
+           help="Requests the embedded engine serves at once: llama.cpp's parallel slots, "
+                "batched (Ollama's OLLAMA_NUM_PARALLEL); more wait in its queue"),
     Option("max_ttft_ms", "--ollama-max-ttft-ms", "MS", "PYTEST_OLLAMA_MAX_TTFT_MS", _POSITIVE,
            help="Fail a benchmark whose time to first token exceeds MS (global gate)"),
     Option("max_total_ms", "--ollama-max-total-ms", "MS", "PYTEST_OLLAMA_MAX_TOTAL_MS",

@@ -66,6 +66,7 @@ class Settings:
     # embedded llama.cpp engine
     embedded: bool = False
     embedded_gguf: tuple[str, str] | None = None
+    embedded_parallel: int = 1
 
 
 def split_names(values: Iterable[str] | str) -> tuple[str, ...]:

@@ -23,10 +23,12 @@ import pytest
 
 pytest.importorskip("xllamacpp")
 
+from pytest_ollama_bench.server.emulator import OllamaEmulator
 from pytest_ollama_bench.server.engine import EngineError
 from pytest_ollama_bench.server.engine import Final
 from pytest_ollama_bench.server.engine import GenerationRequest
 from pytest_ollama_bench.server.engine import Piece
+from pytest_ollama_bench.server.engine import SlotLimits
 from pytest_ollama_bench.server.llamacpp import LlamaCppEngine
 from pytest_ollama_bench.server.llamacpp import LlamaCppUnavailableError
 from pytest_ollama_bench.server.llamacpp import smollm2_gguf_path
@@ -249,6 +251,67 @@ async def test_concurrent_requests_are_served_one_at_a_time(engine: LlamaCppEngi
     assert text_of(results[0][0]) == text_of(results[1][0])
     # no interleaving: one stream finished before the other one's first piece
     assert a_end <= b_arrivals[0] or b_end <= a_arrivals[0]
+
+
+@pytest.mark.asyncio
+async def test_two_slots_serve_two_requests_at_once() -> None:
+    engine = LlamaCppEngine(n_parallel=2, max_queue=0)
+    assert engine.slot_limits(MODEL) == SlotLimits(parallel=2, max_queue=0)
+    try:
+        await engine.load(MODEL)
+        results = await asyncio.gather(
+            *(run(engine, chat(STORY, temperature=0, seed=42, num_predict=24)) for _ in range(2))
+        )
+        (_, a_final, a_arrivals, a_end), (_, b_final, b_arrivals, b_end) = results
+        assert a_final.eval_count == b_final.eval_count == 24
+        # interleaved: each stream's first piece came before the other one ended
+        assert a_arrivals[0] < b_end
+        assert b_arrivals[0] < a_end
+
+        # through the Ollama front: two run at once, the queue (0 places) turns the third away
+        async with OllamaEmulator(engine) as emu, aiohttp.ClientSession() as http:
+            body = {"model": MODEL, "messages": STORY, "stream": False}
+            body["options"] = {"temperature": 0, "num_predict": 48}
+
+            async def post() -> int:
+                async with http.post(emu.url + "/api/chat", json=body) as response:
+                    await response.read()
+                    return response.status
+
+            statuses = await asyncio.gather(*(post() for _ in range(3)))
+        assert sorted(statuses) == [200, 200, 503]
+        assert emu.max_in_flight == {MODEL: 2}
+        served = [record for record in emu.slot_log if record.outcome == "done"]
+        assert sorted(record.slot for record in served) == [0, 1]
+    finally:
+        await engine.aclose()
+
+
+@pytest.mark.asyncio
+async def test_unload_waits_for_every_running_slot() -> None:
+    engine = LlamaCppEngine(n_parallel=2)
+    try:
+        await engine.load(MODEL)
+        streams = [
+            asyncio.ensure_future(run(engine, chat(STORY, temperature=0, num_predict=16)))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.05)
+        await engine.unload(MODEL)  # returns once both generations are over
+        assert all(stream.done() for stream in streams)
+        assert [stream.result()[1].eval_count for stream in streams] == [16, 16]
+        assert engine.loaded() == []
+    finally:
+        await engine.aclose()
+
+
+def test_slot_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="n_parallel must be positive, got 0"):
+        LlamaCppEngine(n_parallel=0)
+    with pytest.raises(ValueError, match="max_queue must be >= 0 or None, got -1"):
+        LlamaCppEngine(max_queue=-1)
+    with pytest.raises(ValueError, match="n_parallel must be positive, got 0"):
+        start_llamacpp_http_server(None, 0, n_parallel=0)
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:

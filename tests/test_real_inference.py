@@ -11,11 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 pytest.importorskip("xllamacpp")
 
 from pytest_ollama_bench.client import OllamaClient
+from pytest_ollama_bench.models import Measurement
 from pytest_ollama_bench.models import Report
 from pytest_ollama_bench.server.llamacpp import embedded_engine
 from pytest_ollama_bench.server.llamacpp import smollm2_gguf_path
@@ -127,3 +129,101 @@ def test_engine_command_serves_the_real_model() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+async def _statuses_of_three_at_once(url: str) -> list[int]:
+    body = {
+        "model": "smollm2:135m",
+        "messages": [{"role": "user", "content": "Tell me a story."}],
+        "options": {"num_predict": 48, "temperature": 0},
+        "stream": False,
+    }
+    async with aiohttp.ClientSession() as http:
+
+        async def post() -> int:
+            async with http.post(url + "/api/chat", json=body) as response:
+                await response.read()
+                return response.status
+
+        return sorted(await asyncio.gather(*(post() for _ in range(3))))
+
+
+def test_engine_command_parallel_and_max_queue() -> None:
+    command = [sys.executable, "-m", "pytest_ollama_bench.server", "--engine", "llama.cpp"]
+    options = ["--port", "0", "--parallel", "2", "--max-queue", "0"]
+    with subprocess.Popen(
+        [*command, *options], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            url = line.split(" on ", 1)[1].split(" ", 1)[0]
+            # two llama.cpp slots, no waiting place: the third request is turned away
+            assert asyncio.run(_statuses_of_three_at_once(url)) == [200, 200, 503]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+PARALLEL_TEST = """
+import pytest
+
+
+@pytest.mark.llm_bench(rounds=1, warmup=0, options={"num_predict": 48, "temperature": 0})
+def test_two_at_once(ollama_bench):
+    # one model under two spellings: two calls sent at the same time
+    ollama_bench.compare("Tell me a story.", models=["smollm2:135m", "SMOLLM2:135m"], parallel=True)
+"""
+
+
+def two_at_once(pytester: pytest.Pytester, *args: str) -> tuple[Measurement, Measurement]:
+    """The two requests of ``PARALLEL_TEST``, the one whose first token came first, first."""
+    pytester.makepyfile(test_two=PARALLEL_TEST)
+    result = pytester.runpytest("--ollama-embedded", "--ollama-json=run.json", *args)
+    result.assert_outcomes(passed=1)
+    report = Report.model_validate_json((pytester.path / "run.json").read_text())
+    rounds = [m for case in report.cases for call in case.calls for m in call.rounds]
+    assert len(rounds) == 2
+    first, second = sorted(rounds, key=first_token_ns)
+    return first, second
+
+
+def first_token_ns(m: Measurement) -> float:
+    assert m.started_ns is not None
+    assert m.ttft_ms is not None
+    return m.started_ns + m.ttft_ms * 1e6
+
+
+def done_ns(m: Measurement) -> float:
+    assert m.started_ns is not None
+    return m.started_ns + m.total_ms * 1e6
+
+
+def slot_wait_ms(m: Measurement) -> float:
+    """total_duration - (load + prompt_eval + eval): the wait for a slot, as Ollama shows it."""
+    assert m.server_total_ms is not None
+    assert m.eval_ms is not None
+    return m.server_total_ms - (m.load_ms or 0.0) - (m.prompt_eval_ms or 0.0) - m.eval_ms
+
+
+def test_embedded_parallel_slots_serve_requests_at_once(pytester: pytest.Pytester) -> None:
+    # one slot (the default): the second request starts only once the first one is done, and
+    # its wait is in total_duration, outside load, prompt_eval and eval
+    first, second = two_at_once(pytester)
+    assert first_token_ns(second) > done_ns(first)
+    assert slot_wait_ms(second) >= 0.5 * (first.eval_ms or 0.0)
+    # two slots: llama.cpp batches them, the second streams while the first still does
+    first, second = two_at_once(pytester, "--ollama-embedded-parallel", "2")
+    assert first_token_ns(second) < done_ns(first)
+
+
+def test_embedded_parallel_must_be_a_positive_integer(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_two=PARALLEL_TEST)
+    result = pytester.runpytest("--ollama-embedded", "--ollama-embedded-parallel", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*--ollama-embedded-parallel: '0' is not a valid value for --ollama-embedded-parallel;"
+            " expected an integer >= 1*"
+        ]
+    )

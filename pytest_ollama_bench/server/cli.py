@@ -43,6 +43,9 @@ def _simulated(args: argparse.Namespace) -> Engine:
             ttft_ms=args.ttft_ms,
             itl_ms=args.itl_ms,
             load_ms=args.load_ms,
+            parallel=args.parallel,
+            max_queue=_max_queue(args),
+            batch_slowdown=args.batch_slowdown,
         )
         for name in args.model
     )
@@ -52,7 +55,40 @@ def _llamacpp(args: argparse.Namespace) -> Engine:
     from .llamacpp import embedded_engine
 
     name = args.model[0] if args.model else "smollm2:135m"
-    return embedded_engine(args.gguf, name, n_threads=args.threads)
+    return embedded_engine(
+        args.gguf,
+        name,
+        n_threads=args.threads,
+        n_parallel=args.parallel,
+        max_queue=_max_queue(args),
+    )
+
+
+def _max_queue(args: argparse.Namespace) -> int | None:
+    return None if args.max_queue < 0 else int(args.max_queue)
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is less than {minimum}")
+        return value
+
+    return parse
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
 
 
 ENGINES: dict[str, Callable[[argparse.Namespace], Engine]] = {
@@ -83,6 +119,22 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument("--engine", choices=sorted(ENGINES), default="simulated")
     parser.add_argument("--ollama-version", default=DEFAULT_VERSION, help="for /api/version")
+    parser.add_argument(
+        "--parallel",
+        type=_at_least(1),
+        default=1,
+        metavar="N",
+        help="requests each model serves at once, like OLLAMA_NUM_PARALLEL (default 1); "
+        "llama.cpp runs N slots",
+    )
+    parser.add_argument(
+        "--max-queue",
+        type=_at_least(-1),
+        default=512,
+        metavar="N",
+        help="requests that may wait for a slot per model before HTTP 503, like "
+        "OLLAMA_MAX_QUEUE (default 512; -1: no limit)",
+    )
     real = parser.add_argument_group(f"llama.cpp engine ({INSTALL_HINT})")
     real.add_argument(
         "--gguf", default=None, help="GGUF file to serve (default: SmolLM2-135M-Instruct)"
@@ -92,6 +144,14 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     simulated.add_argument("--ttft-ms", type=float, default=0.0, help="prompt phase per request")
     simulated.add_argument("--itl-ms", type=float, default=0.0, help="gap between tokens")
     simulated.add_argument("--load-ms", type=float, default=0.0, help="cold-load time")
+    simulated.add_argument(
+        "--batch-slowdown",
+        type=_non_negative,
+        default=0.0,
+        metavar="F",
+        help="each other request generating at once stretches a request's steps by F "
+        "(default 0: ideal batching; 1: none)",
+    )
     simulated.add_argument("--response", default="2 + 2 equals 4.", help="the answer text")
     simulated.add_argument("--thinking", default="", help="thinking text (thinking models)")
     return parser

@@ -43,6 +43,8 @@ from .responses import openai_error
 from .responses import response
 from .routing import Router
 from .routing import host_kind
+from .slots import SlotPool
+from .slots import SlotRecord
 
 __all__ = ["DEFAULT_VERSION", "LOOPBACK_HOSTS", "OllamaEmulator"]
 
@@ -57,6 +59,13 @@ class OllamaEmulator:
     JSON or ``None``); a request's index in it is its ``request_seq``. With ``record_timings``
     each written stream line appends ``(request_seq, line_index, perf_counter_ns)`` to
     ``chunk_log``, taken right after the line was written and drained.
+
+    Concurrency is Ollama's, per model, for engines that declare slot limits
+    (:class:`~.engine.SupportsSlots`: the simulated and llama.cpp engines): ``parallel``
+    requests run at once, up to ``max_queue`` more wait (the wait shows in ``total_duration``,
+    not ``load_duration``), beyond that HTTP 503 (``slots.py``). ``slot_log`` has a
+    :class:`~.slots.SlotRecord` per request that asked for a slot; ``max_in_flight`` the most
+    requests each model ran at once.
     """
 
     def __init__(
@@ -88,7 +97,10 @@ class OllamaEmulator:
         self._keep_alive = KeepAlive(engine, default_keep_alive)
         self._runner: web.ServerRunner | None = None
         self._port: int | None = None
-        inference = Inference(engine, self._keep_alive, self._take_fault, self._log_line)
+        self._slots = SlotPool(engine)
+        inference = Inference(
+            engine, self._keep_alive, self._take_fault, self._log_line, self._slots
+        )
         self._router = Router(
             {
                 "/": {"GET": self._root, "HEAD": self._root},
@@ -180,6 +192,26 @@ class OllamaEmulator:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+    # -- slots --------------------------------------------------------------------------------
+
+    @property
+    def slots(self) -> SlotPool:
+        """Every model's parallel slots and wait queue (``in_flight(model)``, ``waiting(model)``,
+        ``reset()``...)."""
+        return self._slots
+
+    @property
+    def slot_log(self) -> list[SlotRecord]:
+        """A :class:`~.slots.SlotRecord` per inference request that asked for a slot:
+        ``seq``, ``model``, ``queued_ns``, ``started_ns``, ``ended_ns``, ``slot``, ``outcome``
+        (``perf_counter_ns`` times, the clock of ``chunk_log``)."""
+        return self._slots.log
+
+    @property
+    def max_in_flight(self) -> dict[str, int]:
+        """Installed model name -> the most of its requests that held a slot at once."""
+        return self._slots.max_in_flight
 
     # -- faults and timings ------------------------------------------------------------------
 

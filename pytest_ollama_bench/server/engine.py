@@ -26,6 +26,8 @@ __all__ = [
     "GenerationRequest",
     "ModelCard",
     "Piece",
+    "SlotLimits",
+    "SupportsSlots",
     "SupportsUnload",
 ]
 
@@ -130,6 +132,40 @@ class Engine(Protocol):
 
     async def aclose(self) -> None:
         """Release resources."""
+        ...
+
+
+@dataclass(frozen=True)
+class SlotLimits:
+    """How many requests of one model run at once, and how many may wait for a slot.
+
+    ``parallel`` is Ollama's ``OLLAMA_NUM_PARALLEL`` (default 1 since v0.9.7), ``max_queue``
+    its ``OLLAMA_MAX_QUEUE`` (default 512); ``None`` means no limit. See ``slots.py`` for how
+    the front applies them.
+
+    :raises ValueError: ``parallel`` < 1 or ``max_queue`` < 0.
+    """
+
+    parallel: int | None = 1
+    max_queue: int | None = 512
+
+    def __post_init__(self) -> None:
+        if self.parallel is not None and self.parallel < 1:
+            raise ValueError(f"parallel must be >= 1 or None, got {self.parallel}")
+        if self.max_queue is not None and self.max_queue < 0:
+            raise ValueError(f"max_queue must be >= 0 or None, got {self.max_queue}")
+
+
+@runtime_checkable
+class SupportsSlots(Protocol):
+    """Optional engine extension: the parallel slots and wait queue of each model.
+
+    The front checks for it with ``isinstance`` before every request; an engine without it
+    gets no slots from the front (every request is passed on at once).
+    """
+
+    def slot_limits(self, model: str) -> SlotLimits:
+        """The limits of the installed ``model`` (its canonical name), read per request."""
         ...
 
 

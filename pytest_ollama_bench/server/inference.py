@@ -35,6 +35,7 @@ from .engine import Final
 from .engine import GenerationRequest
 from .engine import ModelCard
 from .engine import Piece
+from .faults import QUEUE_FULL_MESSAGE
 from .faults import Fault
 from .faults import FaultCursor
 from .keepalive import KeepAlive
@@ -46,6 +47,8 @@ from .responses import error_response
 from .responses import json_response
 from .responses import now
 from .responses import response
+from .slots import QueueFullError
+from .slots import SlotPool
 from .wire import ChunkBuilder
 from .wire import LineLog
 from .wire import NdjsonWire
@@ -117,16 +120,23 @@ class Inference:
     """Serves the inference endpoints from ``engine``.
 
     ``take_fault`` hands out the fault a request consumes; ``log`` is told of every streamed
-    line (the server's ``chunk_log``).
+    line (the server's ``chunk_log``). A request that generates holds one of its model's
+    ``slots`` from after the load to its last line (a full queue: HTTP 503, see ``slots.py``).
     """
 
     def __init__(
-        self, engine: Engine, keep_alive: KeepAlive, take_fault: TakeFault, log: LineLog
+        self,
+        engine: Engine,
+        keep_alive: KeepAlive,
+        take_fault: TakeFault,
+        log: LineLog,
+        slots: SlotPool | None = None,
     ) -> None:
         self._engine = engine
         self._keep_alive = keep_alive
         self._take_fault = take_fault
         self._log = log
+        self._slots = slots if slots is not None else SlotPool(engine)
 
     # -- endpoints ----------------------------------------------------------------------------
 
@@ -166,9 +176,13 @@ class Inference:
             loaded = outcome.card.name
             if isinstance(outcome, _LoadOnly):
                 return json_response(200, _status_object(params, "load"))
-            if params.stream:
-                return await self._stream(call, outcome)
-            return await self._once(call, outcome)
+            async with self._slots.hold(call.seq, outcome.card.name):
+                if params.stream:
+                    return await self._stream(call, outcome)
+                return await self._once(call, outcome)
+        except QueueFullError:
+            loaded = None  # rejected before reaching the runner: its keep_alive is not renewed
+            return error_response(flavor, 503, QUEUE_FULL_MESSAGE)
         except RequestError as exc:
             return error_response(flavor, exc.status, exc.message)
         finally:

@@ -18,6 +18,7 @@ from ._go import format_time
 from ._go import parse_time_ns
 from .engine import GenerationRequest
 from .engine import ModelCard
+from .engine import SlotLimits
 
 __all__ = ["ModelProfile", "estimate_prompt_tokens", "prompt_tokens", "split_tokens"]
 
@@ -55,8 +56,15 @@ class ModelProfile:
     words plus a small template overhead. With ``prompt_cache`` the model keeps its last
     prompt's tokens and reports the common prefix as ``prompt_eval_cached_count`` (as newer
     Ollama does; always at least one token is processed); ``prefill_ms_per_token`` adds that
-    much prompt time per processed (uncached) token. ``parallel`` mirrors
-    ``OLLAMA_NUM_PARALLEL`` (default 1: concurrent requests queue); ``None`` = unlimited.
+    much prompt time per processed (uncached) token.
+
+    Concurrency (applied by the server's front, ``slots.py``): ``parallel`` mirrors
+    ``OLLAMA_NUM_PARALLEL`` (default 1: concurrent requests wait for the slot), ``max_queue``
+    ``OLLAMA_MAX_QUEUE`` (default 512 waiting requests, then HTTP 503); ``None`` = unlimited.
+    ``batch_slowdown`` is what batching costs: with n requests of this model generating at
+    once, each one's prompt phase and token gaps are ``(1 + batch_slowdown * (n - 1))`` times
+    ``ttft_ms``/``itl_ms`` (n counted when each wait starts). 0 (the default): ideal batching,
+    the model's total token rate grows n-fold; 1: none, n streams share one stream's rate.
     """
 
     name: str
@@ -73,6 +81,8 @@ class ModelProfile:
     prompt_cache: bool = False
     prefill_ms_per_token: float = 0.0
     parallel: int | None = 1
+    max_queue: int | None = 512
+    batch_slowdown: float = 0.0
     digest: str = ""
     size: int = 2_019_393_189
     family: str = "llama"
@@ -90,11 +100,17 @@ class ModelProfile:
         if not self.modified_at:
             self.modified_at = format_time(_next_modified_ns(), utc=False)
         parse_time_ns(self.modified_at)  # ValueError unless RFC 3339
-        for attr in ("ttft_ms", "itl_ms", "load_ms", "unload_ms", "prefill_ms_per_token"):
+        for attr in (
+            "ttft_ms",
+            "itl_ms",
+            "load_ms",
+            "unload_ms",
+            "prefill_ms_per_token",
+            "batch_slowdown",
+        ):
             if getattr(self, attr) < 0:
                 raise ValueError(f"{attr} must be >= 0")
-        if self.parallel is not None and self.parallel < 1:
-            raise ValueError("parallel must be >= 1 or None")
+        self.slot_limits()  # ValueError unless parallel >= 1 and max_queue >= 0 (or None)
 
     @property
     def effective_capabilities(self) -> tuple[str, ...]:
@@ -114,6 +130,10 @@ class ModelProfile:
         if self.responses:
             return split_tokens(self.responses[turn % len(self.responses)])
         return list(self.tokens) if self.tokens is not None else split_tokens(self.response)
+
+    def slot_limits(self) -> SlotLimits:
+        """``parallel`` and ``max_queue`` as the front applies them."""
+        return SlotLimits(parallel=self.parallel, max_queue=self.max_queue)
 
     def card(self) -> ModelCard:
         """This profile as the front describes it."""

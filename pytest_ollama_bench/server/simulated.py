@@ -26,6 +26,7 @@ from .engine import Final
 from .engine import GenerationRequest
 from .engine import ModelCard
 from .engine import Piece
+from .engine import SlotLimits
 from .profile import ModelProfile
 from .profile import estimate_prompt_tokens
 from .profile import prompt_tokens
@@ -113,9 +114,10 @@ def _num_predict(options: dict[str, Any]) -> int:
 class SimulatedEngine:
     """An :class:`~pytest_ollama_bench.server.engine.Engine` that plays back profiles.
 
-    Implements ``unload`` (``SupportsUnload``) so ``keep_alive`` 0 and expiry cost a new load;
-    an unload takes the profile's ``unload_ms`` in the background, the model listed as loaded
-    until it is done.
+    Implements ``unload`` (``SupportsUnload``) so ``keep_alive`` 0 and expiry cost a new load
+    (an unload takes the profile's ``unload_ms`` in the background, the model listed as loaded
+    until it is done), and ``slot_limits`` (``SupportsSlots``) so the front gives each model its
+    profile's ``parallel`` slots and ``max_queue``.
     """
 
     def __init__(self, profiles: Iterable[ModelProfile | str] = ()) -> None:
@@ -127,9 +129,7 @@ class SimulatedEngine:
         self._load_locks: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
         ] = weakref.WeakKeyDictionary()
-        self._slots: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, tuple[int, asyncio.Semaphore]]
-        ] = weakref.WeakKeyDictionary()
+        self._generating: dict[str, int] = {}  # key -> requests generating now
         for profile in profiles:
             self.add(profile if isinstance(profile, ModelProfile) else ModelProfile(profile))
 
@@ -232,33 +232,34 @@ class SimulatedEngine:
 
         self._unloading[key] = asyncio.get_running_loop().create_task(finish())
 
-    def _slot(self, key: str, parallel: int | None) -> asyncio.Semaphore | None:
-        if parallel is None:
-            return None
-        slots = self._slots.setdefault(asyncio.get_running_loop(), {})
-        current = slots.get(key)
-        if current is None or current[0] != parallel:
-            current = (parallel, asyncio.Semaphore(parallel))
-            slots[key] = current
-        return current[1]
+    def slot_limits(self, model: str) -> SlotLimits:
+        """The profile's ``parallel`` and ``max_queue`` (no limits for an unknown model)."""
+        try:
+            return self.profile(model).slot_limits()
+        except KeyError:
+            return SlotLimits(parallel=None, max_queue=None)
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Piece | Final]:
-        """Queue for a slot, sleep ``ttft_ms``, then yield one piece per token every ``itl_ms``."""
+        """Sleep ``ttft_ms``, then yield one piece per token every ``itl_ms`` (both scaled by
+        ``batch_slowdown``); the front has already given the request a slot."""
         key, profile = self._lookup(request.model)
-        slot = self._slot(key, profile.parallel)
-        async with contextlib.AsyncExitStack() as stack:
-            if slot is not None:
-                await stack.enter_async_context(slot)
-            play = self._play(request, profile)
-            await stack.enter_async_context(contextlib.aclosing(play))
-            async for item in play:
-                yield item
+        self._generating[key] = self._generating.get(key, 0) + 1
+        try:
+            async with contextlib.aclosing(self._play(request, profile, key)) as play:
+                async for item in play:
+                    yield item
+        finally:
+            self._generating[key] -= 1
+
+    def _batched(self, key: str, profile: ModelProfile, ms: float) -> int:
+        """``ms`` of work in ns, stretched by the requests batched with this one now."""
+        others = self._generating.get(key, 1) - 1
+        return int(ms * (1.0 + profile.batch_slowdown * others) * _NS_PER_MS)
 
     async def _play(
-        self, request: GenerationRequest, profile: ModelProfile
+        self, request: GenerationRequest, profile: ModelProfile, key: str
     ) -> AsyncGenerator[Piece | Final, None]:
-        ttft_ns = int(profile.ttft_ms * _NS_PER_MS)
-        itl_ns = int(profile.itl_ms * _NS_PER_MS)
+        ttft_ns = self._batched(key, profile, profile.ttft_ms)
         plan: list[tuple[str, str]] = []  # (channel, text): thinking, content or tools
         if profile.thinking and _think_on(request):
             plan.extend(("thinking", token) for token in split_tokens(profile.thinking))
@@ -266,7 +267,6 @@ class SimulatedEngine:
         if calls:  # the model calls its tools instead of answering
             plan.append(("tools", json.dumps(calls)))
         else:
-            key = self._key(request.model)
             turn = self._turns.get(key, 0)
             self._turns[key] = turn + 1
             plan.extend(("content", token) for token in profile.content_tokens(turn))
@@ -282,8 +282,7 @@ class SimulatedEngine:
             profile.prompt_tokens if profile.prompt_tokens is not None else max(len(tokens), 1)
         )
         cached: int | None = None
-        if profile.prompt_cache:  # one slot: the previous prompt's prefix is reused
-            key = self._key(request.model)
+        if profile.prompt_cache:  # one cache: the previous prompt's prefix is reused
             hit = _common_prefix(self._last_prompt.get(key, []), tokens)
             cached = max(min(hit, prompt_count - 1), 0)
             self._last_prompt[key] = tokens
@@ -299,6 +298,7 @@ class SimulatedEngine:
         generated: list[str] = []
         for index, (channel, token) in enumerate(plan):
             if index:
+                itl_ns = self._batched(key, profile, profile.itl_ms)
                 # an absolute schedule (no drift), but never faster than half an interval
                 deadline = max(deadline + itl_ns, last_ns + itl_ns // 2)
                 now = time.perf_counter_ns()

@@ -12,6 +12,8 @@ from .emulator import DEFAULT_VERSION
 from .emulator import OllamaEmulator
 from .engine import Engine
 from .faults import Fault
+from .slots import SlotPool
+from .slots import SlotRecord
 
 __all__ = ["EmulatorThread"]
 
@@ -121,6 +123,26 @@ class EmulatorThread:
     @record_timings.setter
     def record_timings(self, value: bool) -> None:
         self._emulator.record_timings = value
+
+    @property
+    def slot_log(self) -> list[SlotRecord]:
+        """A :class:`~.slots.SlotRecord` per inference request that asked for a slot (when it
+        queued, got which slot, ended; ``perf_counter_ns``), in arrival order."""
+        return self._emulator.slot_log
+
+    @property
+    def max_in_flight(self) -> dict[str, int]:
+        """Installed model name -> the most of its requests that held a slot at once."""
+        return self._emulator.max_in_flight
+
+    @property
+    def slots(self) -> SlotPool:
+        """The server's slots (read ``in_flight(model)``/``waiting(model)`` from any thread)."""
+        return self._emulator.slots
+
+    def reset_slot_stats(self) -> None:
+        """Clear :attr:`slot_log` and restart the maxima from what runs and waits now."""
+        self._on_loop(self._emulator.slots.reset)
 
     def set_fault(self, name: str, fault: Fault | None) -> None:
         """Inject (or with ``None`` clear) a fault for a model."""

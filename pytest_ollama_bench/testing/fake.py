@@ -29,6 +29,10 @@ class FakeOllama(EmulatorThread):
     ``profile_defaults`` (any :class:`ModelProfile` field but ``name``) apply to every model
     created by name, including later :meth:`add_model` calls. Profiles are live: change
     ``fake.profile("llama3.2").itl_ms`` and the next request uses it.
+
+    ``FakeOllama(parallel=2, max_queue=4)`` serves two requests per model at once, queues four
+    more and answers the next with Ollama's 503; ``slot_log`` and ``max_in_flight`` show what
+    happened (see ``pytest_ollama_bench.server.slots``).
     """
 
     def __init__(

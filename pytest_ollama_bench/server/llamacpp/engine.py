@@ -18,6 +18,7 @@ import os
 import re
 import threading
 from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from ..engine import Final
 from ..engine import GenerationRequest
 from ..engine import ModelCard
 from ..engine import Piece
+from ..engine import SlotLimits
 from .load import import_xllamacpp
 from .load import make_server
 from .load import resolve_gguf
@@ -50,13 +52,18 @@ def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
 class LlamaCppEngine:
     """An engine with one real GGUF model served in-process by llama.cpp.
 
-    Implements :class:`~pytest_ollama_bench.server.engine.Engine` and
-    :class:`~pytest_ollama_bench.server.engine.SupportsUnload`.
+    Implements :class:`~pytest_ollama_bench.server.engine.Engine`,
+    :class:`~pytest_ollama_bench.server.engine.SupportsUnload` and
+    :class:`~pytest_ollama_bench.server.engine.SupportsSlots`.
 
-    Requests are served one at a time (an :class:`asyncio.Lock`); llama.cpp runs with one slot,
-    so concurrent requests would only queue inside it and blur each other's timings. The model
-    is loaded by :meth:`load` (or the first :meth:`generate`) with ``n_ctx`` tokens of context
-    and ``n_threads`` threads (``None``: :func:`default_thread_count`). ``family``,
+    llama.cpp runs ``n_parallel`` slots (llama.cpp's ``n_parallel``, Ollama's
+    ``OLLAMA_NUM_PARALLEL``; default 1) with continuous batching: up to that many requests
+    generate at once, batched into each decode step, and each slot has ``n_ctx`` tokens of
+    context (llama.cpp gets ``n_ctx * n_parallel``, as Ollama sizes it). The front queues the
+    rest, up to ``max_queue`` (then HTTP 503); the engine itself never lets more than
+    ``n_parallel`` requests into llama.cpp, where they would only queue and blur each other's
+    timings. The model is loaded by :meth:`load` (or the first :meth:`generate`) with
+    ``n_threads`` threads (``None``: :func:`default_thread_count`). ``family``,
     ``parameter_size`` and ``quantization_level`` only describe the model in :meth:`cards`;
     the defaults describe SmolLM2-135M Q4_1.
     """
@@ -68,6 +75,8 @@ class LlamaCppEngine:
         *,
         n_ctx: int = 2048,
         n_threads: int | None = None,
+        n_parallel: int = 1,
+        max_queue: int | None = 512,
         family: str = "llama",
         parameter_size: str = "135M",
         quantization_level: str = "Q4_1",
@@ -76,18 +85,23 @@ class LlamaCppEngine:
             raise ValueError(f"n_ctx must be positive, got {n_ctx}")
         if n_threads is not None and n_threads < 1:
             raise ValueError(f"n_threads must be positive, got {n_threads}")
+        if n_parallel < 1:
+            raise ValueError(f"n_parallel must be positive, got {n_parallel}")
+        self._limits = SlotLimits(parallel=n_parallel, max_queue=max_queue)
         if importlib.util.find_spec("xllamacpp") is None:  # located, not imported
             import_xllamacpp()  # raises LlamaCppUnavailableError with the install hint
         self.gguf_path = resolve_gguf(gguf_path)
         self.name = with_tag(name)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.n_parallel = n_parallel
+        self.max_queue = max_queue
         self.family = family
         self.parameter_size = parameter_size
         self.quantization_level = quantization_level
         self._server: Any = None
         self._card: ModelCard | None = None
-        self._locks: tuple[asyncio.AbstractEventLoop, asyncio.Lock, asyncio.Lock] | None = None
+        self._locks: tuple[asyncio.AbstractEventLoop, asyncio.Lock, _Slots] | None = None
         self._active: set[threading.Event] = set()
 
     # -- Engine ---------------------------------------------------------------------------------
@@ -124,16 +138,20 @@ class LlamaCppEngine:
                     make_server,
                     self.gguf_path,
                     name=self.name,
-                    n_ctx=self.n_ctx,
+                    n_ctx=self.n_ctx * self.n_parallel,
                     n_threads=self.n_threads,
                     host="127.0.0.1",
                     port=0,
-                    n_parallel=1,
+                    n_parallel=self.n_parallel,
                     cache_prompt=False,
                 )
 
     def loaded(self) -> list[str]:
         return [self.name] if self._server is not None else []
+
+    def slot_limits(self, model: str) -> SlotLimits:
+        """``n_parallel`` slots and ``max_queue`` waiting requests, for the front."""
+        return self._limits
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Piece | Final, None]:
         """Stream ``request`` through llama.cpp: a :class:`Piece` per token, then one Final."""
@@ -142,8 +160,8 @@ class LlamaCppEngine:
             kind, payload = build_llamacpp_request(request)
         except (TypeError, ValueError) as exc:
             raise EngineError(f"invalid options: {exc}", status=400) from exc
-        _, generate_lock = self._loop_locks()
-        async with generate_lock:
+        _, slots = self._loop_locks()
+        async with slots.one():
             await self.load(request.model)  # a no-op unless unloaded since the front's load()
             if self._server is None:
                 raise EngineError(f'model "{self.name}" was unloaded', status=503)
@@ -163,10 +181,10 @@ class LlamaCppEngine:
                 self._active.discard(cancel)
 
     async def unload(self, model: str) -> None:
-        """Free the model once the running request (if any) ends; ``load`` reloads it."""
+        """Free the model once the running requests (if any) end; ``load`` reloads it."""
         self._check_model(model)
-        _, generate_lock = self._loop_locks()
-        async with generate_lock:
+        _, slots = self._loop_locks()
+        async with slots.every():
             await self._free()
 
     async def aclose(self) -> None:
@@ -190,12 +208,39 @@ class LlamaCppEngine:
         if with_tag(model) != self.name:
             raise EngineError(f'model "{model}" not found, try pulling it first', status=404)
 
-    def _loop_locks(self) -> tuple[asyncio.Lock, asyncio.Lock]:
+    def _loop_locks(self) -> tuple[asyncio.Lock, _Slots]:
         # asyncio locks belong to one event loop; tests may reuse an engine across loops.
         loop = asyncio.get_running_loop()
         if self._locks is None or self._locks[0] is not loop:
-            self._locks = (loop, asyncio.Lock(), asyncio.Lock())
+            self._locks = (loop, asyncio.Lock(), _Slots(self.n_parallel))
         return self._locks[1], self._locks[2]
+
+
+class _Slots:
+    """``n`` generations at once (:meth:`one`), or none while an unload runs (:meth:`every`)."""
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+        self._free = asyncio.Semaphore(n)
+        self._collecting = asyncio.Lock()  # one collector of all n at a time: no deadlock
+
+    @contextlib.asynccontextmanager
+    async def one(self) -> AsyncIterator[None]:
+        async with self._free:
+            yield
+
+    @contextlib.asynccontextmanager
+    async def every(self) -> AsyncIterator[None]:
+        async with self._collecting:
+            taken = 0
+            try:
+                for _ in range(self._n):
+                    await self._free.acquire()
+                    taken += 1
+                yield
+            finally:
+                for _ in range(taken):
+                    self._free.release()
 
 
 _QUANT = re.compile(r"(?i)(?:^|[._-])(I?Q\d[A-Z0-9_]*|BF16|F16|F32)(?:[.-]|$)")
@@ -206,19 +251,27 @@ def embedded_engine(
     name: str = "smollm2:135m",
     *,
     n_threads: int | None = None,
+    n_parallel: int = 1,
+    max_queue: int | None = 512,
 ) -> LlamaCppEngine:
     """The engine ``--ollama-embedded`` serves: SmolLM2-135M, or the user's own GGUF.
 
-    For a user's file the card's quantization comes from the file name (``...Q4_K_M.gguf``),
-    and family and parameter size are left unknown rather than claimed.
+    ``n_parallel`` slots serve requests at once (``--ollama-embedded-parallel``), up to
+    ``max_queue`` more wait in the front. For a user's file the card's quantization comes from
+    the file name (``...Q4_K_M.gguf``), and family and parameter size are left unknown rather
+    than claimed.
     """
     if gguf_path is None:
-        return LlamaCppEngine(None, name, n_threads=n_threads)
+        return LlamaCppEngine(
+            None, name, n_threads=n_threads, n_parallel=n_parallel, max_queue=max_queue
+        )
     match = _QUANT.search(Path(gguf_path).name)
     return LlamaCppEngine(
         gguf_path,
         name,
         n_threads=n_threads,
+        n_parallel=n_parallel,
+        max_queue=max_queue,
         family="unknown",
         parameter_size="unknown",
         quantization_level=match.group(1).upper() if match else "unknown",

@@ -72,7 +72,9 @@ def start_llamacpp_http_server(
 
     The server is xllamacpp's embedded llama.cpp server (``/v1/chat/completions`` with SSE and
     a ``timings`` object in the last chunk, ``/v1/models``, ``/health``, ``/completion``...),
-    listening on ``host:port`` (``port=0``: an ephemeral port; read ``handle.url``). Blocks
+    listening on ``host:port`` (``port=0``: an ephemeral port; read ``handle.url``), with
+    ``n_parallel`` slots of ``n_ctx`` tokens each (continuous batching; llama.cpp queues
+    requests beyond the slots itself, without a bound). Blocks
     until the model is loaded (~0.5 s for SmolLM2); from async code call it through
     :func:`asyncio.to_thread`. ``cache_prompt`` is llama.cpp's server-wide default (requests
     may still send ``"cache_prompt": false``). Raises
@@ -80,11 +82,13 @@ def start_llamacpp_http_server(
     """
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0..65535, got {port}")
+    if n_parallel < 1:
+        raise ValueError(f"n_parallel must be positive, got {n_parallel}")
     gguf = resolve_gguf(gguf_path)
     server = make_server(
         gguf,
         name=with_tag(name),
-        n_ctx=n_ctx,
+        n_ctx=n_ctx * n_parallel,
         n_threads=n_threads,
         host=host,
         port=port,
