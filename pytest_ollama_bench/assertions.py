@@ -2,7 +2,8 @@
 
 Every failing helper raises :class:`AssertionError` whose message says what was expected, what
 was found, and quotes the offending text (``repr``, shortened in the middle when very long), so a
-failed benchmark shows the model's answer without re-running it. Nothing here imports pytest.
+failed benchmark shows the model's answer without re-running it. Nothing here imports pytest;
+each function sets ``__tracebackhide__``, so pytest's traceback ends at the caller's line.
 
 Sentence counting is heuristic (there is no exact answer for free text) and tuned for what
 chat models write: markdown structure, abbreviations, decimals, quotes and emoji. See
@@ -57,6 +58,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def _check_count(n: int, name: str = "n") -> None:
+    __tracebackhide__ = True
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
 
@@ -76,6 +78,7 @@ def assert_sentences(text: str, n: int) -> None:
     :param n: the required number of sentences.
     :raises AssertionError: naming the count found, the sentences and the text.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     _check_count(n)
     found = count_sentences(text)
     if found != n:
@@ -91,6 +94,7 @@ def assert_one_sentence(text: str) -> None:
     :param text: the answer to check.
     :raises AssertionError: naming the count found, the sentences and the text.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     assert_sentences(text, 1)
 
 
@@ -101,6 +105,7 @@ def assert_max_sentences(text: str, n: int) -> None:
     :param n: the largest number of sentences allowed.
     :raises AssertionError: naming the count found, the sentences and the text.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     _check_count(n)
     found = count_sentences(text)
     if found > n:
@@ -133,6 +138,7 @@ def assert_max_words(text: str, n: int) -> None:
     :param n: the largest number of words allowed.
     :raises AssertionError: naming the count found and the text.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     _check_count(n)
     found = count_words(text)
     if found > n:
@@ -148,6 +154,7 @@ def assert_min_words(text: str, n: int) -> None:
     :param n: the smallest number of words allowed.
     :raises AssertionError: naming the count found and the text.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     _check_count(n)
     found = count_words(text)
     if found < n:
@@ -176,6 +183,7 @@ def assert_matches(text: str, pattern: str | re.Pattern[str], flags: int = 0) ->
     :returns: the match object, for further checks on groups.
     :raises AssertionError: naming the pattern and the text.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     compiled = re.compile(pattern, flags)
     match = compiled.search(text)
     if match is None:
@@ -194,6 +202,7 @@ def assert_not_matches(text: str, pattern: str | re.Pattern[str], flags: int = 0
     :param flags: :mod:`re` flags for a string pattern (a compiled pattern carries its own).
     :raises AssertionError: naming the pattern, what it matched and where, and the text.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     compiled = re.compile(pattern, flags)
     match = compiled.search(text)
     if match is not None:
@@ -205,6 +214,7 @@ def assert_not_matches(text: str, pattern: str | re.Pattern[str], flags: int = 0
 
 
 def _check_needles(needles: tuple[str, ...]) -> None:
+    __tracebackhide__ = True
     if not needles:
         raise ValueError("give at least one substring to look for")
     for needle in needles:
@@ -231,6 +241,7 @@ def assert_contains(text: str, *needles: str, case_sensitive: bool = False) -> N
     :raises AssertionError: naming the missing substrings and the text.
     :raises ValueError: when no substring is given.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     _check_needles(needles)
     missing = [n for n in needles if not _contains(text, n, case_sensitive)]
     if missing:
@@ -249,6 +260,7 @@ def assert_contains_any(text: str, *needles: str, case_sensitive: bool = False) 
     :raises AssertionError: naming the substrings and the text.
     :raises ValueError: when no substring is given.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     _check_needles(needles)
     if not any(_contains(text, n, case_sensitive) for n in needles):
         raise AssertionError(
@@ -273,6 +285,7 @@ def assert_json(text: str) -> Any:
     :raises AssertionError: naming the parse error, its line, column and surroundings, and the
         text.
     """
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     document = text.strip()
     fenced = _JSON_FENCE.match(document)
     if fenced:

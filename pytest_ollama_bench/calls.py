@@ -20,6 +20,7 @@ Policies (the marker's ``start=``/``cache=``, else ``--ollama-start``/``--ollama
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,9 +46,20 @@ from .stats import stats_over
 if TYPE_CHECKING:
     from .runtime import BenchClient
 
-__all__ = ["CallPlan", "Prompt", "bust_prefix", "plan_call", "run_call", "to_messages"]
+__all__ = [
+    "CallPlan",
+    "Prompt",
+    "RoundDone",
+    "bust_prefix",
+    "plan_call",
+    "run_call",
+    "to_messages",
+]
 
 Prompt = str | Sequence[Mapping[str, Any]]
+#: Called after each round with the round's measurement, its number among the call's warmup
+#: or measured rounds (from 1), and how many of those the call runs (progress display).
+RoundDone = Callable[[Measurement, int, int], None]
 #: The keywords a benchmark call takes itself, before the request fields.
 CALL_KEYWORDS = ("system", "options", "rounds", "warmup", "model", "check")
 
@@ -205,12 +217,15 @@ async def _one_round(client: BenchClient, plan: CallPlan, is_warmup: bool) -> Me
     )
 
 
-async def run_call(plan: CallPlan, client: BenchClient) -> tuple[CallRecord, ServerError | None]:
+async def run_call(
+    plan: CallPlan, client: BenchClient, progress: RoundDone | None = None
+) -> tuple[CallRecord, ServerError | None]:
     """Run ``plan``'s warmup and measured rounds on ``client``.
 
     Each round's answer goes through the plan's ``check`` (kept on the round as ``pass_rate``
-    and ``check_error``). A :class:`~.errors.ServerError` stops the call; the rounds done so
-    far are kept in the record, and the error is returned with it.
+    and ``check_error``); ``progress`` is told of each completed round. A
+    :class:`~.errors.ServerError` stops the call; the rounds done so far are kept in the
+    record, and the error is returned with it.
     """
     done: list[Measurement] = []
     error: ServerError | None = None
@@ -229,6 +244,11 @@ async def run_call(plan: CallPlan, client: BenchClient) -> tuple[CallRecord, Ser
                     }
                 )
             done.append(measured)
+            if progress is not None:
+                number, of = (
+                    (i + 1, plan.warmup) if is_warmup else (i + 1 - plan.warmup, plan.rounds)
+                )
+                progress(measured, number, of)
     except ServerError as exc:
         error = exc
     return plan.record(done, error), error

@@ -1,4 +1,4 @@
-"""Command line: ``python -m pytest_ollama_bench {schema,metrics,list,compare,show,...}``.
+"""Command line: ``python -m pytest_ollama_bench {schema,metrics,list,compare,show,export,...}``.
 
 Exit status: 0 on success, 2 for a usage error or a run that cannot be found or read (the
 reason goes to stderr).
@@ -9,19 +9,26 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tabulate import tabulate
-
 from . import __version__
 from .columns import parse_columns
 from .columns import parse_sort
 from .comparison import render_comparison
+from .exports import FORMATS
+from .exports import export_text
+from .fit import Cut
+from .fit import TableColumn
+from .fit import fit_table
+from .fit import wrap
 from .local import install_local
+from .locate import find_storage
 from .metrics import markdown_table as metrics_table
 from .models import Report
 from .report import render_markdown
@@ -29,6 +36,8 @@ from .report import render_summary
 from .settings import DEFAULT_STORAGE_DIR
 from .storage import RunStore
 from .storage import load_report
+from .storage import write_json_atomic
+from .table import run_line
 
 __all__ = ["build_parser", "main"]
 
@@ -55,17 +64,35 @@ def _sort_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _width_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of characters >= 0, got {text!r}")
+    return value
+
+
 def _add_storage(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage",
         metavar="DIR",
-        default=DEFAULT_STORAGE_DIR,
-        help="Directory of saved runs. Default: %(default)r",
+        default=None,
+        help=f"Directory of saved runs. Default: the one pytest uses, {DEFAULT_STORAGE_DIR} "
+        "in the rootdir found from here (as pytest finds it)",
+    )
+    parser.add_argument(
+        "--width",
+        metavar="N",
+        type=_width_arg,
+        default=None,
+        help="Most characters per line; 0 for no limit. Default: the terminal's width",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its four subcommands."""
+    """The argument parser and its subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Inspect and compare runs saved by pytest-ollama-bench.",
@@ -110,8 +137,31 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--markdown", action="store_true", help="Print GitHub-flavoured Markdown instead"
     )
-    show.add_argument("-v", "--verbose", action="count", default=0, help="More columns")
+    show.add_argument(
+        "-v", "--verbose", action="count", default=0, help="More columns; -vv: no width limit"
+    )
     show.add_argument("-q", "--quiet", action="count", default=0, help="Leaderboard only")
+
+    export = commands.add_parser(
+        "export", help="Write a saved run as CSV or github-action-benchmark JSON"
+    )
+    export.add_argument(
+        "ref",
+        metavar="RUN",
+        nargs="?",
+        default="latest",
+        help="PATH, 'latest' or a run number. Default: %(default)r",
+    )
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=list(FORMATS),
+        help="; ".join(f"{name}: {what}" for name, what in FORMATS.items()),
+    )
+    export.add_argument(
+        "-o", "--output", metavar="PATH", default=None, help="Write to PATH. Default: stdout"
+    )
+    _add_storage(export)
 
     install = commands.add_parser(
         "install-local",
@@ -121,14 +171,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="Install what real local inference needs, then run the examples against it",
+        help="Install what real local inference needs, then run the demo suite against it",
     )
     demo.add_argument(
         "examples",
         metavar="DIR",
         nargs="?",
-        default="examples",
-        help="The benchmark tests to run. Default: %(default)r",
+        default=None,
+        help="The benchmark tests to run. Default: the demo suite shipped in the package, "
+        "with its own settings, writing the run history here",
+    )
+    demo.add_argument(
+        "--models",
+        metavar="NAMES",
+        default=None,
+        help="Run on these models of your Ollama (OLLAMA_HOST) instead of installing and "
+        "serving SmolLM2-135M",
     )
     demo.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="More pytest arguments, after --"
@@ -147,57 +205,126 @@ def _cmd_schema(out: TextIO) -> None:
     out.write(json.dumps(Report.model_json_schema(), indent=2) + "\n")
 
 
-def _cmd_list(store: RunStore, out: TextIO) -> None:
+def _cmd_list(store: RunStore, out: TextIO, width: int | None) -> None:
     runs = store.runs()
     if not runs:
-        out.write(f"no saved runs in {store.runs_dir}\n")
+        out.write(f"no saved runs in {_shown(store.runs_dir)}\n")
         return
     rows: list[list[str]] = []
+    unreadable: dict[int, str] = {}  # row position -> the line shown instead
     for path in runs:
         number = path.name.split("_", 1)[0]
         try:
             report = load_report(path)
         except ValueError as exc:
-            rows.append([number, "-", "-", "-", "-", "-", f"{path} (unreadable: {exc})"])
+            unreadable[len(rows) + len(unreadable)] = f"{number}  (unreadable: {exc})"
             continue
         outcomes = [c.outcome for c in report.cases]
+        models = list(dict.fromkeys(c.model for c in report.cases))
         rows.append(
             [
                 number,
                 report.created_at.isoformat(timespec="seconds"),
                 report.host,
+                ", ".join(models) or "-",
                 str(len(report.cases)),
                 str(outcomes.count("passed")),
                 str(outcomes.count("failed") + outcomes.count("error")),
-                str(path),
+                str(_shown(path)),
             ]
         )
-    headers = ["run", "created_at", "host", "cases", "passed", "failed", "file"]
-    table = tabulate(
-        rows,
-        headers=headers,
-        tablefmt="plain",
-        disable_numparse=True,
-        colalign=["left", "left", "left", "right", "right", "right", "left"],
-    )
-    out.write(table + "\n")
+    # (header, align, priority: None stays, larger numbers leave first, cut, narrowest)
+    layout: list[tuple[str, str, float | None, Cut | None, int]] = [
+        ("run", "left", None, None, 0),
+        ("created_at", "left", None, None, 0),
+        ("host", "left", 4, "middle", 16),
+        ("models", "left", 1, "right", 16),
+        ("cases", "right", 3, None, 0),
+        ("passed", "right", 2, None, 0),
+        ("failed", "right", 2, None, 0),
+        ("file", "left", 5, "left", 16),
+    ]
+    columns = [
+        TableColumn(header, [row[i] for row in rows], align, priority, header, cut, narrowest)
+        for i, (header, align, priority, cut, narrowest) in enumerate(layout)
+    ]
+    fitted = fit_table(columns, width, tablefmt="plain") if rows else None
+    lines = [] if fitted is None else fitted.lines[:1]
+    table_rows = iter([] if fitted is None else fitted.lines[1:])
+    for position in range(len(rows) + len(unreadable)):
+        if position in unreadable:
+            lines += wrap(unreadable[position], width)
+        else:
+            lines.append(next(table_rows))
+    if fitted is None:
+        _write_lines(out, lines)
+        return
+    if fitted.dropped and width is not None:
+        names = ", ".join(c.header for c in fitted.dropped)
+        lines += wrap(f"left out to fit {width} characters: {names} (--width 0: no limit)", width)
+    _write_lines(out, lines)
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when that is shorter (``../runs/...``)."""
+    try:
+        relative = Path(os.path.relpath(path.resolve(), Path.cwd().resolve()))
+    except (OSError, ValueError):  # another drive on Windows
+        return path
+    return relative if len(str(relative)) < len(str(path)) else path
+
+
+def _show_header(store: RunStore, ref: str, report: Report, width: int | None) -> list[str]:
+    """The lines naming the run ``show`` prints: its number and file, then when, where, what."""
+    try:
+        path = _shown(store.resolve(ref))
+        number = path.name.split("_", 1)[0]
+        name = f"run {number} ({path})" if number.isdigit() else f"run {path}"
+    except ValueError:
+        name = f"run {ref}"
+    return wrap(f"{name}: {run_line(report)}", width)
 
 
 def _write_lines(out: TextIO, lines: Sequence[str]) -> None:
     out.write("".join(f"{line}\n" for line in lines))
 
 
+#: The demo suite, shipped inside the package so that ``demo`` works from a pip install.
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+
+
+def demo_command(
+    examples: str | None, extra: Sequence[str], models: str | None = None
+) -> list[str]:
+    """The pytest command ``demo`` runs: on the embedded model, or on ``models`` of the
+    Ollama server ``OLLAMA_HOST`` names.
+
+    The shipped suite runs with its own ``pytest.ini`` (not the settings of the project the
+    command is run in) and the working directory as rootdir, so the run history is written
+    here, not into the installed package, and ``show``/``list`` find it afterwards.
+    """
+    pytest = [sys.executable, "-m", "pytest"]
+    server = ["--ollama-embedded"] if models is None else [f"--ollama-models={models}"]
+    if examples is not None:
+        return [*pytest, examples, *server, *extra]
+    settings = ["-c", str(DEMO_DIR / "pytest.ini"), "--rootdir", "."]
+    return [*pytest, str(DEMO_DIR), *settings, *server, *extra]
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    if not Path(args.examples).is_dir():
-        raise _Failure(
-            f"no directory {args.examples!r}: run the demo from a clone of pytest-ollama-bench "
-            "or pass the directory of your benchmark tests"
-        )
-    status = install_local()
-    if status:
-        raise _Failure(f"installing the local packages failed (pip exit status {status})")
     extra = [a for a in args.pytest_args if a != "--"]
-    command = [sys.executable, "-m", "pytest", args.examples, "--ollama-embedded", *extra]
+    if args.examples is not None and args.examples.startswith("-"):  # demo -- -x: no DIR
+        args.examples, extra = None, [args.examples, *extra]
+    if args.examples is not None and not Path(args.examples).is_dir():
+        raise _Failure(
+            f"no directory {args.examples!r}: pass the directory of your benchmark tests, or "
+            "nothing for the demo suite shipped with pytest-ollama-bench"
+        )
+    if args.models is None:
+        status = install_local()
+        if status:
+            raise _Failure(f"installing the local packages failed (pip exit status {status})")
+    command = demo_command(args.examples, extra, args.models)
     print("running:", " ".join(command), flush=True)
     return subprocess.call(command)
 
@@ -213,13 +340,25 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
         return install_local(force=args.force)
     if args.command == "demo":
         return _cmd_demo(args)
-    store = RunStore(args.storage)
+    store = RunStore(find_storage() if args.storage is None else args.storage)
+    width = _terminal_width() if args.width is None else (args.width or None)
+    if getattr(args, "verbose", 0) >= 2:  # -vv: every column, as pytest -vv cuts nothing
+        width = None
     if args.command == "list":
-        _cmd_list(store, out)
+        _cmd_list(store, out, width)
     elif args.command == "compare":
         a = _load(store, args.a)
         b = _load(store, args.b)
-        _write_lines(out, render_comparison(a, b))
+        _write_lines(out, render_comparison(a, b, width=width))
+    elif args.command == "export":
+        text = export_text(_load(store, args.ref), args.format)
+        if args.output is None:
+            out.write(text)
+        else:
+            try:
+                write_json_atomic(args.output, text)
+            except OSError as exc:
+                raise _Failure(f"cannot write {args.output}: {exc}") from None
     elif args.command == "show":
         report = _load(store, args.ref)
         baseline = None if args.baseline is None else _load(store, args.baseline)
@@ -232,9 +371,17 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
             sort=args.sort,
             verbosity=args.verbose - args.quiet,
             baseline=baseline,
+            width=width,
+            columns_flag="--columns",
         )
-        _write_lines(out, lines or [f"run {args.ref} has no cases"])
+        header = _show_header(store, args.ref, report, width)
+        _write_lines(out, [*header, "", *lines] if lines else [*header, "no cases in this run"])
     return None
+
+
+def _terminal_width() -> int:
+    """The terminal's width (``COLUMNS`` when set; 80 when there is no terminal)."""
+    return shutil.get_terminal_size(fallback=(80, 24)).columns
 
 
 def _safe_stdout() -> TextIO:
@@ -253,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         sys.stderr.write(
             f"{PROG}: error: a command is required: "
-            "schema, list, compare, show, install-local, demo, metrics\n"
+            "schema, list, compare, show, export, install-local, demo, metrics\n"
         )
         return EXIT_USAGE
     try:

@@ -54,7 +54,9 @@ class CaseCollector:
         for case in built:
             self._cases[(case.nodeid, case.model)] = case
         if when == "call":
-            models = [c.model for c in built]
+            # a model the test could not run (compare() with a model the server lacks) was
+            # built as skipped and stays so
+            models = [c.model for c in built if c.outcome != "skipped"]
             if payload.model is not None and payload.model not in models:
                 models.insert(0, payload.model)
             for model in models:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "COLUMN_PRIORITY",
     "DEFAULT_COLUMNS",
     "DEFAULT_SORT",
     "FALLBACK_MARK",
@@ -37,6 +38,7 @@ __all__ = [
     "column_for",
     "parse_columns",
     "parse_sort",
+    "width_priority",
 ]
 
 Kind = Literal["metric", "rounds", "gate", "outcome"]
@@ -203,6 +205,29 @@ VERBOSE_COLUMNS: tuple[str, ...] = (
     "gate",
 )
 
+#: The order in which columns stay when a table is wider than the terminal, most important
+#: first: columns are left out from the end of this order, and columns not listed here (other
+#: statistics, ``prompt_tokens``, ``bytes``...) before any listed one. The sort column always
+#: stays.
+COLUMN_PRIORITY: tuple[str, ...] = (
+    "ttft",
+    "gate",
+    "tps",
+    "total",
+    "outcome",
+    "ttft_content",
+    "tokens",
+    "rounds",
+    "ttft_p95",
+    "tpot",
+    "itl_p50",
+    "prompt_tps",
+    "itl_p99",
+    "load",
+    "ttft_stddev",
+    "chunks",
+)
+
 #: Row orders: a ranked column (best first), ``model`` (by name) or ``name`` (by node id).
 SORT_KEYS: tuple[str, ...] = (
     *(name for name, c in COLUMNS.items() if c.direction != "none"),
@@ -210,6 +235,17 @@ SORT_KEYS: tuple[str, ...] = (
     "name",
 )
 DEFAULT_SORT = "ttft"
+
+
+def width_priority(name: str) -> int:
+    """Rank of column ``name`` when fitting a table to a width: 0 stays longest.
+
+    Listed columns rank by :data:`COLUMN_PRIORITY`; every other column ranks after them.
+    """
+    try:
+        return COLUMN_PRIORITY.index(name)
+    except ValueError:
+        return len(COLUMN_PRIORITY)
 
 
 def column_for(name: str) -> Column | None:

@@ -7,11 +7,13 @@ saves the run record and prints the summary (:mod:`.finish`).
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import pytest
 
 from . import transport
+from .fit import output_width
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -53,7 +55,28 @@ class Controller:
             duration=report.duration,
         )
 
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(
+        self, session: pytest.Session, exitstatus: int
+    ) -> Generator[None, None, None]:
+        """Finish the run before pytest's summary; after pytest's last line
+        (``4 passed in 5.46s``) say why the session failed when regressions failed it."""
+        self._finish(session, exitstatus)
+        result = yield
+        regressions = self.output.regressions if self.output is not None else []
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if regressions and reporter is not None:
+            metrics = ", ".join(dict.fromkeys(r.rule.metric for r in regressions))
+            count = f"{len(regressions)} regression{'s' if len(regressions) != 1 else ''}"
+            reporter.write_line(
+                f"ollama-bench: session failed: {count} against the baseline ({metrics}); "
+                "see 'ollama-bench regressions' above",
+                red=True,
+                bold=True,
+            )
+        return result
+
+    def _finish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self._collector:
             return
         from .finish import SessionOutput
@@ -71,7 +94,10 @@ class Controller:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.output is not None:
-            self.output.terminal(terminalreporter)
+            width = output_width(
+                self.config.get_terminal_writer().fullwidth, self.config.get_verbosity()
+            )
+            self.output.terminal(terminalreporter, width)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

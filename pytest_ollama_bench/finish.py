@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Protocol
 
 from . import __version__
+from .exports import export_text
+from .fit import wrap
 from .models import CaseRecord
 from .models import Report
 from .regression import Regression
@@ -90,8 +92,15 @@ class SessionOutput:
             cases=list(cases),
         )
         self.report = report
+        if self.settings.smoke:  # numbers of one cold round prove only that it ran
+            self.notes.append(
+                "smoke run (--ollama-smoke): one round, no warmup, no gates; nothing recorded, "
+                "compared or exported"
+            )
+            return report
         self._compare(report)
         self._save(report)
+        self._export(report)
         self._step_summary(report)
         return report
 
@@ -112,16 +121,31 @@ class SessionOutput:
             self.regressions = find_regressions(report, self.baseline, self.settings.compare_fail)
 
     def _save(self, report: Report) -> None:
-        if not self.settings.save:
-            return
-        text = report.model_dump_json(indent=2)
+        """The run history (unless ``--ollama-no-save``) and ``--ollama-json``'s file too."""
+        if self.settings.save:
+            path = self._store().save(report)
+            self.notes.append(f"run record written to {_shown(path)}")
         if self.settings.json_path is not None:
             path = Path(self.settings.json_path)
-            write_json_atomic(path, text)
-            self.notes.append(f"run record written to {path}")
-            return
-        path = self._store().save(report)
-        self.notes.append(f"run record written to {path}")
+            write_json_atomic(path, report.model_dump_json(indent=2) + "\n")
+            self.notes.append(f"run record written to {_shown(path)}")
+
+    def _export(self, report: Report) -> None:
+        """``--ollama-export FORMAT=PATH`` files; a file that cannot be written is a warning."""
+        for fmt, target in self.settings.exports:
+            path = Path(target)
+            text = export_text(report, fmt)
+            if fmt.startswith("github-") and text.strip() == "[]":
+                self.warnings.append(
+                    f"{fmt} export {_shown(path)} has no entries (no such metric was measured); "
+                    "github-action-benchmark rejects an empty file"
+                )
+            try:
+                write_json_atomic(path, text)
+            except OSError as exc:
+                self.warnings.append(f"cannot write the {fmt} export {path}: {exc}")
+                continue
+            self.notes.append(f"{fmt} export written to {_shown(path)}")
 
     def _step_summary(self, report: Report) -> None:
         target = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -138,8 +162,12 @@ class SessionOutput:
         except OSError as exc:
             self.warnings.append(f"cannot append to GITHUB_STEP_SUMMARY {target!r}: {exc}")
 
-    def terminal(self, tr: Terminal) -> None:
-        """Print the summary tables, warnings, regressions and where the record went."""
+    def terminal(self, tr: Terminal, width: int | None = None) -> None:
+        """Print the summary tables, warnings, regressions and where the record went.
+
+        :param width: the terminal's width: no line printed is wider (tables leave out
+            columns, long lines are wrapped); ``None``: no limit.
+        """
         if self.report is None:
             return
         lines = render_summary(
@@ -148,17 +176,29 @@ class SessionOutput:
             sort=self.settings.sort,
             verbosity=self.verbosity,
             baseline=self.baseline,
+            width=width,
         )
         if lines:
             tr.write_sep("=", "ollama-bench summary")
             for line in lines:
                 tr.write_line(line)
         for warning in self.warnings:
-            tr.write_line(f"ollama-bench: warning: {warning}", yellow=True)
+            for line in wrap(f"ollama-bench: warning: {warning}", width):
+                tr.write_line(line, yellow=True)
         if self.regressions:
             tr.write_sep("=", "ollama-bench regressions", red=True)
             for regression in self.regressions:
-                tr.write_line(regression.message, red=True)
+                for line in wrap(regression.message, width):
+                    tr.write_line(line, red=True)
         if self.verbosity >= 0:
             for note in self.notes:
-                tr.write_line(f"ollama-bench: {note}")
+                for line in wrap(f"ollama-bench: {note}", width):
+                    tr.write_line(line)
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it is inside it (as pytest shows paths)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except (OSError, ValueError):
+        return path

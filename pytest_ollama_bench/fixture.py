@@ -3,9 +3,10 @@
 Each call runs warmup rounds, then measured rounds, against the selected model, and returns a
 :class:`BenchResult`. The fixture gets narrow collaborators, as pytest-benchmark's does: a
 :class:`Runner` that runs a call against the server, a function that makes sure models are
-available (skipping or failing the test otherwise) and a function that attaches a call's
-:class:`~pytest_ollama_bench.models.CallRecord` to the test's report. A call's rounds and
-policies are :mod:`pytest_ollama_bench.calls`'.
+available (skipping or failing the test otherwise), a function that attaches a call's
+:class:`~pytest_ollama_bench.models.CallRecord` to the test's report, and one told of each
+completed round (progress on the terminal). A call's rounds and policies are
+:mod:`pytest_ollama_bench.calls`'.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 from .calls import CALL_KEYWORDS
 from .calls import CallPlan
 from .calls import Prompt
+from .calls import RoundDone
 from .calls import plan_call
 from .calls import run_call
 from .checks import Check
@@ -52,6 +54,17 @@ class Runner(Protocol):
     def run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
 
     async def run_async(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
+
+
+class EnsureAvailable(Protocol):
+    """Makes sure the server has models: returns those a call may use.
+
+    With ``some=False`` every model must be there (the test is skipped, or failed under
+    ``--ollama-require``, otherwise); with ``some=True`` the missing ones are recorded as
+    skipped and the others returned (the test is skipped only when none is there).
+    """
+
+    def __call__(self, models: Sequence[str], some: bool = False) -> list[str]: ...
 
 
 class BenchResult:
@@ -104,9 +117,10 @@ class OllamaBench:
         spec: BenchSpec,
         settings: Settings,
         runner: Runner,
-        ensure_available: Callable[[Sequence[str]], None],
+        ensure_available: EnsureAvailable,
         attach: Callable[[CallRecord], None],
         host: str,
+        progress: RoundDone | None = None,
     ) -> None:
         self._nodeid = nodeid
         self._spec = spec
@@ -115,6 +129,7 @@ class OllamaBench:
         self._ensure_available = ensure_available
         self._attach = attach
         self._host = host
+        self._progress = progress
         self.model = model
         self.results: list[BenchResult] = []
 
@@ -146,7 +161,7 @@ class OllamaBench:
         """
         plan = self._plan("chat", prompt_or_messages, system, options, rounds, warmup, model,
                           check, fields)  # fmt: skip
-        return self._finish(self._run_sync(_runner_for(plan)))
+        return self._finish(self._run_sync(self._runner_for(plan)))
 
     def generate(
         self,
@@ -167,7 +182,7 @@ class OllamaBench:
         """
         plan = self._plan("generate", prompt, system, options, rounds, warmup, model, check,
                           fields)  # fmt: skip
-        return self._finish(self._run_sync(_runner_for(plan)))
+        return self._finish(self._run_sync(self._runner_for(plan)))
 
     async def achat(
         self,
@@ -184,7 +199,7 @@ class OllamaBench:
         """Async twin of :meth:`chat`, for ``async def`` tests."""
         plan = self._plan("chat", prompt_or_messages, system, options, rounds, warmup, model,
                           check, fields)  # fmt: skip
-        return self._finish(await self._run_async(_runner_for(plan)))
+        return self._finish(await self._run_async(self._runner_for(plan)))
 
     async def agenerate(
         self,
@@ -201,7 +216,7 @@ class OllamaBench:
         """Async twin of :meth:`generate`."""
         plan = self._plan("generate", prompt, system, options, rounds, warmup, model, check,
                           fields)  # fmt: skip
-        return self._finish(await self._run_async(_runner_for(plan)))
+        return self._finish(await self._run_async(self._runner_for(plan)))
 
     def compare(
         self,
@@ -221,11 +236,14 @@ class OllamaBench:
 
         ``models`` defaults to the marker's, else ``--ollama-models``. Models run one after
         the other; ``parallel=True`` sends them concurrently (the record says so), which
-        measures contention rather than each model alone.
+        measures contention rather than each model alone. A model the server does not have is
+        left out of the result and recorded as skipped with its reason (under
+        ``--ollama-require`` it fails the test); with none of them there the test is skipped.
+        A test whose code calls ``compare()`` runs once, not once per model.
         """
         names = self._compare_models(models)
         calls = [
-            _runner_for(
+            self._runner_for(
                 self._plan(endpoint, prompt_or_messages, system, options, rounds, warmup, name,
                            check, fields, parallel=parallel, own=_COMPARE_KEYWORDS)
             )
@@ -259,6 +277,13 @@ class OllamaBench:
     def _compare_models(self, models: Sequence[str] | None) -> list[str]:
         if isinstance(models, str):
             models = [models]
+        if models is None and self.model is not None:
+            pytest.fail(
+                f"ollama_bench.compare() without models= in {self._nodeid}, which runs once per "
+                "model, would compare every model in each run; call compare() in the test "
+                "function itself (such a test runs once) or pass models=[...]",
+                pytrace=False,
+            )
         names = list(models or self._spec.models or self._settings.models)
         if not names:
             raise pytest.skip.Exception(
@@ -266,22 +291,26 @@ class OllamaBench:
                 "@pytest.mark.llm_bench(models=[...]) or run pytest --ollama-models=NAME[,NAME]",
                 _use_item_location=True,
             )
-        self._ensure_available(names)
-        return names
+        return self._ensure_available(names, some=True)
 
     def _resolve_model(self, model: str | None) -> str:
         if model is not None:
             if model != self.model:
                 self._ensure_available([model])
             return model
-        if self.model is None:
+        if self.model is not None:
+            return self.model
+        if self._spec.models or self._settings.models:
             pytest.fail(
-                f"{self._nodeid}: ollama_bench has no model: mark the test with "
-                "@pytest.mark.llm_bench and select models with --ollama-models, or pass "
-                "model=...",
+                "ollama_bench has no model of its own here: this test calls compare(), so it "
+                "runs once rather than once per model; pass model=... to this call",
                 pytrace=False,
             )
-        return self.model
+        raise pytest.skip.Exception(
+            "no model selected for this benchmark: run pytest --ollama-models=NAME[,NAME] (or "
+            "set ollama_models in the ini file or PYTEST_OLLAMA_MODELS), or pass model=...",
+            _use_item_location=True,
+        )
 
     def _plan(
         self,
@@ -301,6 +330,10 @@ class OllamaBench:
         """Validate the arguments now (before any request) into the call's plan."""
         name = self._resolve_model(model)
         spec, settings = self._spec, self._settings
+        n_rounds = spec.rounds_for(settings, rounds)
+        n_warmup = spec.warmup_for(settings, warmup)
+        if settings.smoke:  # --ollama-smoke: prove the call works, measure nothing
+            n_rounds, n_warmup = 1, 0
         return plan_call(
             nodeid=self._nodeid,
             model=name,
@@ -310,14 +343,22 @@ class OllamaBench:
             system=system,
             options={**spec.options, **(options or {})},
             fields=fields,
-            rounds=spec.rounds_for(settings, rounds),
-            warmup=spec.warmup_for(settings, warmup),
+            rounds=n_rounds,
+            warmup=n_warmup,
             start=spec.start_for(settings),
             cache=spec.cache_for(settings),
             check=check,
             parallel=parallel,
             own=own,
         )
+
+    def _runner_for(self, plan: CallPlan) -> Callable[[BenchClient], Awaitable[Outcome]]:
+        progress = self._progress
+
+        async def run(client: BenchClient) -> Outcome:
+            return await run_call(plan, client, progress)
+
+        return run
 
     def _finish(self, outcome: Outcome, raise_error: bool = True) -> BenchResult:
         record = outcome[0]
@@ -327,13 +368,6 @@ class OllamaBench:
         if raise_error:
             _raise_first_error([outcome])
         return result
-
-
-def _runner_for(plan: CallPlan) -> Callable[[BenchClient], Awaitable[Outcome]]:
-    async def run(client: BenchClient) -> Outcome:
-        return await run_call(plan, client)
-
-    return run
 
 
 def _raise_first_error(outcomes: Sequence[Outcome]) -> None:

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 
 from .columns import COLUMNS
 from .columns import FALLBACK_MARK
+from .fit import TableColumn
+from .fit import fit_table
+from .fit import name_width
+from .fit import shorten
+from .fit import widest
 from .models import Report
 from .table import Style
 from .table import group_by_test
 from .table import ranked_cells
-from .table import render_table
 
 __all__ = ["render_leaderboard"]
 
@@ -106,7 +110,15 @@ def _standings(report: Report) -> list[_Standing]:
     return sorted(board.values(), key=key)
 
 
-def render_leaderboard(report: Report, *, compact: bool, style: Style) -> list[str]:
+def render_leaderboard(
+    report: Report, *, compact: bool, style: Style, width: int | None = None
+) -> list[str]:
+    """The leaderboard's title and table.
+
+    ``compact``: model, passed/cases, ttft, tok/s and mean rank only (what ``-q`` prints). A
+    full table wider than ``width`` becomes the compact one; long model names are shortened,
+    then the mean rank and tok/s columns left out while it is still too wide.
+    """
     rows = _standings(report)
     tests = len(group_by_test(report.cases))
     title = (
@@ -131,42 +143,30 @@ def render_leaderboard(report: Report, *, compact: bool, style: Style) -> list[s
         style,
     )
     rank_cells = ["-" if r.rank is None else f"{r.rank:.2f}" for r in rows]
-    if compact:
-        headers = ["model", "passed", "ttft (ms)", "tok/s", "mean rank"]
-        body = [
-            [r.model, f"{r.passed}/{r.cases}", t, s, k]
-            for r, t, s, k in zip(rows, ttft_cells, tps_cells, rank_cells, strict=True)
+    names = TableColumn(
+        "model", [r.model for r in rows], "left", cut="middle", min_width=name_width(width)
+    )
+    ttft = TableColumn("ttft (ms)", ttft_cells)
+    tps = TableColumn("tok/s", tps_cells, priority=1)
+    rank = TableColumn("mean rank", rank_cells, priority=2)
+    lines = (
+        ["### Leaderboard", ""] if style == "markdown" else [shorten(title, width or len(title))]
+    )
+    if not compact:
+        full = [
+            names,
+            TableColumn("cases", [str(r.cases) for r in rows]),
+            TableColumn("passed", [str(r.passed) for r in rows]),
+            TableColumn("failed", [str(r.failed) for r in rows]),
+            TableColumn("skipped", [str(r.skipped) for r in rows]),
+            TableColumn("gates missed", [str(r.gates_missed) for r in rows]),
+            ttft,
+            tps,
+            rank,
         ]
-        align = ["left", "right", "right", "right", "right"]
-        tablefmt = "plain"
-    else:
-        headers = [
-            "model",
-            "cases",
-            "passed",
-            "failed",
-            "skipped",
-            "gates missed",
-            "ttft (ms)",
-            "tok/s",
-            "mean rank",
-        ]
-        body = [
-            [
-                r.model,
-                str(r.cases),
-                str(r.passed),
-                str(r.failed),
-                str(r.skipped),
-                str(r.gates_missed),
-                t,
-                s,
-                k,
-            ]
-            for r, t, s, k in zip(rows, ttft_cells, tps_cells, rank_cells, strict=True)
-        ]
-        align = ["left", *(["right"] * 8)]
-        tablefmt = "simple"
-    lines = ["### Leaderboard", ""] if style == "markdown" else [title]
-    lines.extend(render_table(headers, body, align, style, tablefmt))
-    return lines
+        fitted = fit_table(full, width, style=style)
+        if not fitted.dropped and (width is None or widest(fitted.lines) <= width):
+            return lines + fitted.lines
+    passed = TableColumn("passed", [f"{r.passed}/{r.cases}" for r in rows])
+    table = [names, passed, ttft, tps, rank]
+    return lines + fit_table(table, width, style=style, tablefmt="plain").lines

@@ -22,6 +22,7 @@ from .columns import DEFAULT_COLUMNS
 from .columns import DEFAULT_SORT
 from .columns import parse_columns
 from .columns import parse_sort
+from .exports import parse_export
 from .gates import parse_gate
 from .hosts import DEFAULT_HOST
 from .hosts import parse_host
@@ -69,6 +70,16 @@ class Option:
     def dest(self) -> str:
         """``--ollama-max-ttft-ms`` -> ``ollama_max_ttft_ms``: the argparse dest and ini key."""
         return self.flag[2:].replace("-", "_")
+
+    @property
+    def opposite(self) -> str | None:
+        """A flag's opposite on the command line: ``--ollama-no-require`` for
+        ``--ollama-require``, ``--ollama-save`` for ``--ollama-no-save``; None for values."""
+        if self.kind != "flag":
+            return None
+        if self.inverted:
+            return self.flag.replace("--ollama-no-", "--ollama-", 1)
+        return self.flag.replace("--ollama-", "--ollama-no-", 1)
 
     @property
     def ini_type(self) -> Literal["string", "linelist", "bool"] | None:
@@ -180,6 +191,10 @@ def _gates(opt: Option, where: str, value: Any) -> tuple[str, ...]:
     )
 
 
+def _exports(opt: Option, where: str, value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(_via(parse_export)(opt, where, item) for item in split_names(value))
+
+
 def _gguf(opt: Option, where: str, value: Any) -> tuple[str, str]:
     path, name = (str(v).strip() for v in value)
     if not os.path.isfile(path):
@@ -233,11 +248,14 @@ OPTIONS: tuple[Option, ...] = (
            _POSITIVE,
            help="Under pytest-xdist, seconds a worker waits for its turn on the server before the "
                 "benchmark errors"),
+    Option("smoke", "--ollama-smoke", None, "PYTEST_OLLAMA_SMOKE", _bool, kind="flag",
+           help="Run every benchmark as a smoke test: one round, no warmup, no gates, no "
+                "record, baseline or export (as pytest-benchmark's --benchmark-disable)"),
     Option("json_path", "--ollama-json", "PATH", "PYTEST_OLLAMA_JSON", _text,
-           help="Write the run's JSON record to PATH instead of the run history"),
+           help="Also write the run's JSON record to PATH (the run history gets it too)"),
     Option("save", "--ollama-no-save", None, "PYTEST_OLLAMA_NO_SAVE", _bool,
            kind="flag", inverted=True, default_text="save to the run history",
-           help="Write no JSON record for this run"),
+           help="Add no JSON record to the run history"),
     Option("storage_dir", "--ollama-storage", "DIR", "PYTEST_OLLAMA_STORAGE", _text,
            help="Directory of the run history (runs/NNNN_*.json and latest.json)"),
     Option("columns", "--ollama-columns", "COLS", "PYTEST_OLLAMA_COLUMNS", _via(parse_columns),
@@ -249,6 +267,11 @@ OPTIONS: tuple[Option, ...] = (
            default_text=DEFAULT_SORT,
            help="Column that orders the rows of each summary table (best first): a timed or rate "
                 "column, model or name"),
+    Option("exports", "--ollama-export", "FORMAT=PATH", "PYTEST_OLLAMA_EXPORT", _exports,
+           kind="append",
+           help="Also write the run as FORMAT to PATH: csv (one row per round, answers "
+                "included), github-smaller or github-bigger (github-action-benchmark's "
+                "customSmallerIsBetter / customBiggerIsBetter JSON) (repeatable)"),
     Option("compare", "--ollama-compare", "REF", "PYTEST_OLLAMA_COMPARE", _text, kind="optional",
            help="Compare with a saved run: PATH, latest or its number NNNN (no value: latest)"),
     Option("compare_fail", "--ollama-compare-fail", "EXPR", "PYTEST_OLLAMA_COMPARE_FAIL",
@@ -300,6 +323,14 @@ def register(parser: pytest.Parser) -> None:
         }
         if opt.kind == "flag":
             group.addoption(opt.flag, action="store_true", **common)
+            assert opt.opposite is not None
+            group.addoption(
+                opt.opposite,
+                action="store_false",
+                dest=opt.dest,
+                default=None,
+                help=f"Turn {opt.flag} off, e.g. when {opt.env} turned it on",
+            )
         elif opt.kind == "append":
             group.addoption(opt.flag, action="append", metavar=opt.metavar, **common)
         elif opt.kind == "optional":
@@ -366,6 +397,8 @@ def markdown_table() -> list[str]:
         usage = opt.flag if opt.metavar is None else f"{opt.flag} {opt.metavar}"
         if opt.kind == "optional":
             usage = f"{opt.flag} [{opt.metavar}]"
+        if opt.opposite is not None:
+            usage = f"{usage}` / `{opt.opposite}"
         ini = f"`{opt.dest}`" if opt.ini_type is not None else "—"
         env = f"`{opt.env}`" if opt.env else "—"
         default = opt.describe_default() or "—"

@@ -15,6 +15,7 @@ from . import options
 from .controller import Controller
 from .embedded import XDIST_HOOKS
 from .embedded import start_embedded
+from .progress import ProgressReporter
 from .runtest import MARKER
 from .runtest import BenchTests
 from .runtime import Runtime
@@ -45,7 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings, close = start_embedded(config, options.resolve(config))
     worker = hasattr(config, "workerinput")
     runtime = Runtime(settings, serialize=settings.serialize and worker)
-    tests = BenchTests(settings, runtime)
+    progress = ProgressReporter(config)
+    tests = BenchTests(settings, runtime, progress if progress.active else None)
     config.stash[tests_key] = tests
     config.stash[close_key] = close
     config.pluginmanager.register(tests, TESTS_PLUGIN)

@@ -166,9 +166,10 @@ def _check(case: CaseRecord, base: CaseRecord, rule: CompareFail) -> Regression 
         if worsening <= rule.amount + _EPSILON:
             return None
         verdict = f"{now - old:+.1f} ms > {rule.limit_text}"
+    # a fanned-out test's node id names its model; a compare() test's is shared by its models
+    who = case.nodeid if case.test != case.nodeid else f"{case.nodeid} ({case.model})"
     message = (
-        f"{case.nodeid} {rule.metric} {rule.stat} {now:.1f} {unit} vs baseline "
-        f"{old:.1f} {unit}: {verdict}"
+        f"{who} {rule.metric} {rule.stat} {now:.1f} {unit} vs baseline {old:.1f} {unit}: {verdict}"
     )
     return Regression(
         nodeid=case.nodeid,

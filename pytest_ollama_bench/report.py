@@ -19,6 +19,12 @@ from .columns import VERBOSE_COLUMNS
 from .columns import Column
 from .columns import parse_columns
 from .columns import parse_sort
+from .columns import width_priority
+from .fit import TableColumn
+from .fit import fit_table
+from .fit import name_width
+from .fit import shorten
+from .fit import wrap
 from .leaderboard import render_leaderboard
 from .models import CaseRecord
 from .models import Report
@@ -29,7 +35,6 @@ from .table import format_change
 from .table import group_by_test
 from .table import md_escape
 from .table import ranked_cells
-from .table import render_table
 from .table import run_line
 
 __all__ = ["BASELINE_COLUMNS", "MARKDOWN_LIMIT", "render_markdown", "render_summary"]
@@ -70,10 +75,6 @@ def _case_key(case: CaseRecord) -> tuple[str, str]:
 # --------------------------------------------------------------------------- per-test tables
 
 
-def _model_cell(case: CaseRecord) -> str:
-    return case.model if case.outcome == "passed" else f"{case.model} [{case.outcome}]"
-
-
 def _baseline_cell(case: CaseRecord, base: CaseRecord | None, column: Column) -> str:
     if base is None:
         return "new"
@@ -87,6 +88,24 @@ def _baseline_cell(case: CaseRecord, base: CaseRecord | None, column: Column) ->
     return f"{old_text} ({format_change(new, old, column.direction)})"
 
 
+def _model_column(cases: Sequence[CaseRecord], width: int | None) -> TableColumn:
+    return TableColumn(
+        "model",
+        [c.model for c in cases],
+        align="left",
+        cut="middle",
+        min_width=name_width(width),
+        suffixes=["" if c.outcome == "passed" else f" [{c.outcome}]" for c in cases],
+    )
+
+
+def _title(test: str, count: str, width: int | None) -> str:
+    prefix, suffix = "llm_bench: ", f" ({count})"
+    if width is None:
+        return f"{prefix}{test}{suffix}"
+    return prefix + shorten(test, width - len(prefix) - len(suffix), "left") + suffix
+
+
 def _test_table(
     test: str,
     cases: Sequence[CaseRecord],
@@ -95,9 +114,11 @@ def _test_table(
     sort: str,
     baseline: Mapping[tuple[str, str], CaseRecord] | None,
     style: Style,
+    width: int | None = None,
     explicit: bool = False,
-) -> list[str]:
-    """Title, table and the notes (failures, skips) of one test function."""
+) -> tuple[list[str], list[str]]:
+    """Title, table and the notes (failures, skips) of one test function, and the names of
+    the columns left out to fit ``width``."""
     shown = _sort_rows([c for c in cases if c.outcome != "skipped"], sort)
     if not explicit:
         columns = _with_answer_ttft(columns, shown)
@@ -105,32 +126,31 @@ def _test_table(
     count = f"{len(cases)} model{'s' if len(cases) != 1 else ''}"
     if skipped:
         count += f", {len(skipped)} skipped"
-    title = f"llm_bench: {test} ({count})"
-    lines = [f"### `{test}` ({count})" if style == "markdown" else title]
+    lines = [f"### `{test}` ({count})" if style == "markdown" else _title(test, count, width)]
+    dropped: list[str] = []
     if shown:
         if style == "markdown":
             lines.append("")
-        headers = ["model"]
-        body: list[list[str]] = [[_model_cell(c)] for c in shown]
-        align = ["left"]
+        table = [_model_column(shown, width)]
         for column in columns:
             texts = [column.text(c) for c in shown]
             values = [column.value(c) for c in shown]
+            priority = -1.0 if column.name == sort else float(width_priority(column.name))
+            align = {"gate": "center", "outcome": "left"}.get(column.kind, "right")
             cells = ranked_cells(values, texts, column.direction, style)
-            headers.append(column.header)
-            align.append("center" if column.kind == "gate" else "right")
-            if column.kind == "outcome":
-                align[-1] = "left"
-            for row, cell in zip(body, cells, strict=True):
-                row.append(cell)
+            table.append(TableColumn(column.header, cells, align, priority, column.name))
             if baseline is not None and column.name in BASELINE_COLUMNS:
                 short, _, unit = column.header.partition(" (")
-                headers.append(f"{short} base" + (f" ({unit}" if unit else ""))
-                align.append("right")
-                for row, case in zip(body, shown, strict=True):
-                    base = baseline.get(_case_key(case))
-                    row.append(_baseline_cell(case, base, column))
-        lines.extend(render_table(headers, body, align, style))
+                base_cells = [
+                    _baseline_cell(case, baseline.get(_case_key(case)), column) for case in shown
+                ]
+                header = f"{short} base" + (f" ({unit}" if unit else "")
+                table.append(
+                    TableColumn(header, base_cells, "right", priority + 0.5, f"{column.name} base")
+                )
+        fitted = fit_table(table, width, style=style)
+        lines.extend(fitted.lines)
+        dropped = [c.name for c in fitted.dropped]
     notes: list[str] = []
     for case in shown:
         if case.outcome in ("failed", "error"):
@@ -138,18 +158,33 @@ def _test_table(
             if style == "markdown":
                 notes.append(f"- **{case.outcome}** `{case.model}`: {md_escape(message)}")
             else:
-                notes.append(f"  {case.outcome}: {case.model}: {message}")
+                notes.extend(wrap(f"  {case.outcome}: {case.model}: {message}", width))
     for case in skipped:
         reason = first_line(case.error)
         if style == "markdown":
             suffix = f" ({md_escape(reason)})" if reason else ""
             notes.append(f"- skipped: `{case.model}`{suffix}")
         else:
-            notes.append(f"  skipped: {case.model}" + (f" ({reason})" if reason else ""))
+            text = f"  skipped: {case.model}" + (f" ({reason})" if reason else "")
+            notes.extend(wrap(text, width))
     if notes and style == "markdown":
         lines.append("")
     lines.extend(notes)
-    return lines
+    return lines, dropped
+
+
+def _dropped_note(dropped: Sequence[str], width: int, columns_flag: str) -> str:
+    """Which columns were left out to fit, and how to see them."""
+    names = list(dict.fromkeys(dropped))
+    selectable = [n for n in names if not n.endswith(" base")]
+    text = f"left out to fit {width} characters: {', '.join(names)}"
+    if selectable:
+        more = ",..." if len(selectable) > 3 else ""
+        text += (
+            f"; show them with {columns_flag}={','.join(selectable[:3])}{more}, in a wider "
+            "terminal, or with -vv"
+        )
+    return text
 
 
 def _with_answer_ttft(columns: Sequence[Column], cases: Sequence[CaseRecord]) -> list[Column]:
@@ -165,13 +200,13 @@ def _with_answer_ttft(columns: Sequence[Column], cases: Sequence[CaseRecord]) ->
 
 def _legend(style: Style) -> str:
     best = "**bold**" if style == "markdown" else BEST_MARK
+    # ttft is the first output of any kind: a thinking model's first thinking token (its
+    # first answer token is the ttft content column); a rate marked c is the client's
     return (
-        f"legend: {best} best, (x.xx) value / best; medians over measured rounds unless noted "
-        "(pass rate: the mean); ttft = time to the first output token, thinking or answer "
-        "(ttft content = first answer token, ttft thinking = first thinking token); tok/s = "
-        f"server decode rate, a value marked {FALLBACK_MARK} = client-side rate (the server "
-        "reported no decode duration); leaderboard: median of the case medians, mean rank by "
-        "ttft"
+        f"legend: {best} best, (x.xx) value / best; medians over measured rounds unless noted; "
+        "ttft = first output token, thinking or answer; tok/s = server decode rate "
+        f"(12.3{FALLBACK_MARK}: client-side); leaderboard: median of the case medians, mean "
+        "rank by ttft"
     )
 
 
@@ -188,33 +223,40 @@ def _body(
     verbosity: int,
     baseline: Report | None,
     style: Style,
+    width: int | None = None,
+    columns_flag: str = "--ollama-columns",
 ) -> list[list[str]]:
     """The summary as blocks of lines (the caller joins them with blank lines)."""
     if verbosity < 0:
-        return [render_leaderboard(report, compact=True, style=style)]
+        return [render_leaderboard(report, compact=True, style=style, width=width)]
     chosen = _resolve_columns(columns, verbosity)
     sort_key = parse_sort(sort) if sort is not None else DEFAULT_SORT
     base_index = None if baseline is None else {_case_key(c): c for c in baseline.cases}
-    blocks = [
-        _test_table(
+    blocks: list[list[str]] = []
+    dropped: list[str] = []
+    for test, cases in group_by_test(report.cases).items():
+        lines, left_out = _test_table(
             test,
             cases,
             columns=chosen,
             sort=sort_key,
             baseline=base_index,
             style=style,
+            width=width,
             explicit=columns is not None,
         )
-        for test, cases in group_by_test(report.cases).items()
-    ]
-    blocks.append(render_leaderboard(report, compact=False, style=style))
+        blocks.append(lines)
+        dropped.extend(left_out)
+    blocks.append(render_leaderboard(report, compact=False, style=style, width=width))
     tail = [_legend(style)]
     if baseline is not None:
         tail.insert(0, _baseline_line(baseline))
+    if dropped and width is not None:
+        tail.append(_dropped_note(dropped, width, columns_flag))
     if style == "markdown":  # one paragraph each
         blocks.extend([line] for line in tail)
     else:
-        blocks.append(tail)
+        blocks.append([part for line in tail for part in wrap(line, width)])
     return blocks
 
 
@@ -225,6 +267,8 @@ def render_summary(
     sort: str | None = None,
     verbosity: int = 0,
     baseline: Report | None = None,
+    width: int | None = None,
+    columns_flag: str = "--ollama-columns",
 ) -> list[str]:
     """The terminal summary of ``report`` as lines (no trailing newlines).
 
@@ -238,6 +282,11 @@ def render_summary(
     :param verbosity: ``< 0`` prints only a compact leaderboard.
     :param baseline: an earlier run; rows get its ttft/total/tok/s value and the change in %,
         matched by (node id, model).
+    :param width: the most characters a line may have (``None``: no limit). Wider tables
+        shorten long model names, then leave out columns, lowest
+        :data:`~.metrics.COLUMN_PRIORITY` first (the sort column stays), and a last line names
+        what was left out and how to show it (``columns_flag``); titles are shortened and
+        notes and the legend wrapped.
     :raises ValueError: an unknown column or sort key.
     :return: ``[]`` when the report has no cases.
     """
@@ -250,6 +299,8 @@ def render_summary(
         verbosity=verbosity,
         baseline=baseline,
         style="text",
+        width=width,
+        columns_flag=columns_flag,
     )
     lines: list[str] = []
     for block in blocks:

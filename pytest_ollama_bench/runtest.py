@@ -7,11 +7,14 @@ test's reports (:mod:`.transport`); only the controller collects them (``control
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from collections.abc import Sequence
+from types import CodeType
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NoReturn
+from typing import Protocol
 
 import pytest
 
@@ -26,11 +29,12 @@ if TYPE_CHECKING:
     from .fixture import OllamaBench
     from .models import CallRecord
     from .models import CaseRecord
+    from .models import Measurement
     from .models import ModelDetails
     from .resources import ResourceSampler
     from .runtime import Runtime
 
-__all__ = ["MARKER", "MODEL_PARAM", "BenchTests", "skip_here"]
+__all__ = ["MARKER", "MODEL_PARAM", "BenchTests", "calls_compare", "skip_here"]
 
 MARKER = "llm_bench"
 MODEL_PARAM = "ollama_model"
@@ -42,6 +46,14 @@ records_key = pytest.StashKey["list[CallRecord]"]()
 cases_key = pytest.StashKey["list[CaseRecord]"]()
 
 
+class Progress(Protocol):
+    """Shows completed rounds on the terminal (``progress.ProgressReporter``)."""
+
+    def round_done(self, measurement: Measurement, number: int, of: int) -> None: ...
+
+    def clear(self) -> None: ...
+
+
 def skip_here(reason: str) -> NoReturn:
     """Skip the running test, reported at the test's location rather than this plugin's."""
     raise pytest.skip.Exception(reason, _use_item_location=True)
@@ -50,9 +62,12 @@ def skip_here(reason: str) -> NoReturn:
 class BenchTests:
     """Per-test hooks of pytest-ollama-bench (one object per process)."""
 
-    def __init__(self, settings: Settings, runtime: Runtime) -> None:
+    def __init__(
+        self, settings: Settings, runtime: Runtime, progress: Progress | None = None
+    ) -> None:
         self.settings = settings
         self.runtime = runtime
+        self.progress = progress
 
     # ----------------------------------------------------------------- collection
 
@@ -63,25 +78,41 @@ class BenchTests:
         serial = ""
         if config.getoption("numprocesses", None):  # the header is the controller's
             serial = ", xdist workers take turns" if s.serialize else ", xdist workers overlap"
+        rounds = (
+            "smoke test (one round, no warmup, no gates, no record)"
+            if s.smoke
+            else f"rounds={s.rounds}, warmup={s.warmup}"
+        )
         policies = "".join(
             f", {name}={value}"
             for name, value, default in (("start", s.start, "warm"), ("cache", s.cache, "keep"))
             if value != default
         )
-        return [
+        line = (
             f"ollama-bench: host={self.runtime.display_host}{embedded}, api={s.api}, "
-            f"models={models}, rounds={s.rounds}, warmup={s.warmup}{policies}{serial}"
-        ]
+            f"models={models}, {rounds}{policies}{serial}"
+        )
+        from .fit import output_width
+        from .fit import wrap
+
+        width = output_width(config.get_terminal_writer().fullwidth, config.get_verbosity())
+        return wrap(line, width)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        """Parametrize every ``llm_bench`` test over its models: ids ``test_x[llama3.2]``."""
+        """Parametrize every benchmark over its models: ids ``test_x[llama3.2]``.
+
+        A benchmark is a test marked ``llm_bench`` or using the ``ollama_bench`` fixture; one
+        that calls ``ollama_bench.compare()`` runs several models itself, so it runs once.
+        """
         marker = metafunc.definition.get_closest_marker(MARKER)
-        if marker is None:
+        if marker is None and FIXTURE not in metafunc.fixturenames:
             return
-        try:
-            models = parse_marker(marker.args, marker.kwargs).models
-        except MarkerError:
-            return  # reported as this test's error at setup
+        if calls_compare(metafunc.function):
+            return
+        models: Sequence[str] | None = None
+        if marker is not None:
+            with contextlib.suppress(MarkerError):  # an error at setup, once per model
+                models = parse_marker(marker.args, marker.kwargs).models
         models = models or self.settings.models
         if not models:
             return  # skipped at setup with how to select models
@@ -98,48 +129,86 @@ class BenchTests:
         def attach(record: CallRecord) -> None:
             item.stash.setdefault(records_key, []).append(record)
 
+        def available(models: Sequence[str], some: bool = False) -> list[str]:
+            return self.ensure_available(models, item=item if some else None)
+
         return OllamaBench(
             nodeid=item.nodeid,
             model=model,
             spec=item.stash.get(spec_key, None) or BenchSpec(),
             settings=self.settings,
             runner=self.runtime,
-            ensure_available=self.ensure_available,
+            ensure_available=available,
             attach=attach,
             host=self.runtime.display_host,
+            progress=self.progress.round_done if self.progress is not None else None,
         )
 
-    def ensure_available(self, models: Sequence[str]) -> None:
-        """Skip (or, under ``--ollama-require``, fail) unless the server has every model."""
-        reason = self.runtime.catalog.missing(models)
-        if reason is None:
-            return
+    def ensure_available(self, models: Sequence[str], item: pytest.Item | None = None) -> list[str]:
+        """The models of ``models`` the server has.
+
+        Without ``item``, every model must be there: the test is skipped (or, under
+        ``--ollama-require``, failed) otherwise. With ``item`` (``compare()``), each missing
+        model is recorded as a skipped case of ``item`` with its reason and the others run;
+        the test is skipped only when none is there.
+        """
+        reasons = {m: r for m in models if (r := self.runtime.catalog.missing([m])) is not None}
+        if not reasons:
+            return list(models)
+        first = next(iter(reasons.values()))
         if self.settings.require:
-            pytest.fail(f"{reason} (--ollama-require is set)", pytrace=False)
-        skip_here(reason)
+            pytest.fail(f"{first} (--ollama-require is set)", pytrace=False)
+        present = [m for m in models if m not in reasons]
+        if item is None or not present:
+            skip_here(first)
+        from .models import CaseRecord
+
+        skipped = [
+            CaseRecord(nodeid=item.nodeid, test=item.nodeid, model=m, outcome="skipped", error=r)
+            for m, r in reasons.items()
+        ]
+        item.stash.setdefault(cases_key, []).extend(skipped)
+        return present
 
     # ----------------------------------------------------------------- running
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         marker = item.get_closest_marker(MARKER)
-        if marker is None:
+        if marker is None and FIXTURE not in getattr(item, "fixturenames", ()):
             return
         callspec = getattr(item, "callspec", None)
         model = callspec.params.get(MODEL_PARAM) if callspec is not None else None
         item.stash[meta_key] = transport.Payload(test=_test_id(item, model), model=model)
+        if marker is None:  # the fixture alone: a call without a model says how to select one
+            if model is not None:
+                self.ensure_available([model])
+            return
+        error: str | None = None
         try:
             spec = parse_marker(marker.args, marker.kwargs)
         except MarkerError as exc:
-            pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+            error = str(exc)  # failed outside the except: one traceback, not two chained
+        if error is not None:
+            if model is None:  # a test run once: its error shows for each selected model
+                from .models import CaseRecord
+
+                item.stash[cases_key] = [
+                    CaseRecord(
+                        nodeid=item.nodeid, test=item.nodeid, model=m, outcome="error", error=error
+                    )
+                    for m in self.settings.models
+                ]
+            pytest.fail(error, pytrace=False)
         item.stash[spec_key] = spec
-        if model is None:
+        if model is None and not calls_compare(getattr(item, "function", None)):
             skip_here(
                 "no model selected for this benchmark: run pytest --ollama-models=NAME[,NAME] "
                 "(or set ollama_models in the ini file or PYTEST_OLLAMA_MODELS), or use "
                 "@pytest.mark.llm_bench(models=[...])"
             )
-        self.ensure_available([model])
+        if model is not None:
+            self.ensure_available([model])
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -182,14 +251,18 @@ class BenchTests:
         missed = [g.message for case in cases for g in case.gates if not g.passed]
         if not missed:
             return
-        text = "benchmark gate(s) missed:\n" + "\n".join(f"  {m}" for m in missed)
         failures = _check_failures(cases)
+        details = ""
         if failures:
-            text += "\nanswers that failed check=:\n" + "\n".join(f"  {f}" for f in failures)
+            details = "\nanswers that failed check=:\n" + "\n".join(f"  {f}" for f in failures)
         if body_failed:
-            item.add_report_section("call", "ollama-bench gates", text)
+            text = "benchmark gate(s) missed:\n" + "\n".join(f"  {m}" for m in missed)
+            item.add_report_section("call", "ollama-bench gates", text + details)
             return
-        pytest.fail(text, pytrace=False)
+        # one line: the short test summary, the summary table and the step summary show the
+        # first line of a failure, so the misses themselves go there (answers that failed a
+        # check= follow on lines of their own)
+        pytest.fail("benchmark gate(s) missed: " + "; ".join(missed) + details, pytrace=False)
 
     def _cases(
         self, item: pytest.Item, records: list[CallRecord], resources: Any = None
@@ -217,6 +290,8 @@ class BenchTests:
 
         spec = item.stash.get(spec_key, None) or BenchSpec()
         rules = merge_rules(spec.gates, option_rules(self.settings))
+        if self.settings.smoke:  # --ollama-smoke: one cold round proves nothing about speed,
+            rules = [r for r in rules if r.metric == "pass_rate"]  # but answers still count
         out = []
         for case in cases:
             measured = [m for call in case.calls for m in call.rounds if not m.warmup]
@@ -238,6 +313,15 @@ class BenchTests:
                 case = case.model_copy(update={"gates": gates})
             out.append(case)
         return out
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.progress is not None:  # before pytest writes the test's result
+            self.progress.clear()
+
+    def pytest_keyboard_interrupt(self) -> None:
+        if self.progress is not None:
+            self.progress.clear()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -278,6 +362,22 @@ def _check_failures(cases: Sequence[CaseRecord], limit: int = 5) -> list[str]:
                 answer = m.text if len(m.text) <= 80 else m.text[:79] + "…"
                 lines.append(f"{case.model} round {number}: {m.check_error} (answer: {answer!r})")
     return lines
+
+
+def calls_compare(function: object) -> bool:
+    """Whether a test function's code calls a ``compare`` attribute (``ollama_bench.compare``).
+
+    Such a test runs several models itself, so it is not run once per model. Read from the
+    names its code (and the code nested in it) uses.
+    """
+    code = getattr(function, "__code__", None)
+    stack = [code] if isinstance(code, CodeType) else []
+    while stack:
+        current = stack.pop()
+        if "compare" in current.co_names:
+            return True
+        stack.extend(c for c in current.co_consts if isinstance(c, CodeType))
+    return False
 
 
 def _test_id(item: pytest.Item, model: str | None) -> str:

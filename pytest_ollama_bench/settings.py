@@ -55,9 +55,12 @@ class Settings:
     max_total_ms: float | None = None
     min_tokens_per_s: float | None = None
     gates: tuple[str, ...] = ()  # --ollama-gate expressions, as gates.parse_gate reads them
+    # every benchmark as a smoke test: one round, no warmup, no gates, nothing recorded
+    smoke: bool = False
     # session report
     json_path: str | None = None
     save: bool = True
+    exports: tuple[tuple[str, str], ...] = ()  # (format, path)
     storage_dir: str = DEFAULT_STORAGE_DIR
     columns: tuple[str, ...] | None = None
     sort: str | None = None

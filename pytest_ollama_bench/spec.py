@@ -6,6 +6,7 @@ marked test. A bad argument raises :class:`MarkerError` naming the valid ones.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,6 +121,21 @@ def _positive(name: str, value: Any) -> float:
     return float(value)
 
 
+#: Ollama sampling options people pass to the marker directly instead of in ``options``.
+_OLLAMA_OPTIONS = frozenset(
+    ("temperature", "seed", "num_predict", "num_ctx", "top_k", "top_p", "min_p", "stop",
+     "repeat_penalty", "keep_alive")
+)  # fmt: skip
+
+
+def _guess(name: str) -> str | None:
+    """The argument ``name`` was probably meant to be, for a "did you mean" hint."""
+    if name in _OLLAMA_OPTIONS:
+        return f"options={{{name!r}: ...}}"
+    match = difflib.get_close_matches(name, MARKER_ARGS, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
 def parse_marker(args: Iterable[Any], kwargs: Mapping[str, Any]) -> BenchSpec:
     """Validate ``llm_bench`` marker arguments; raise :class:`MarkerError` when they are wrong."""
     valid = ", ".join(MARKER_ARGS)
@@ -130,8 +146,11 @@ def parse_marker(args: Iterable[Any], kwargs: Mapping[str, Any]) -> BenchSpec:
         )
     unknown = sorted(set(kwargs) - set(MARKER_ARGS))
     if unknown:
+        guesses = [guess for name in unknown if (guess := _guess(name)) is not None]
+        hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
         raise MarkerError(
             f"llm_bench got unknown argument(s) {', '.join(unknown)}; valid arguments: {valid}"
+            f"{hint}"
         )
     models = kwargs.get("models")
     rounds = kwargs.get("rounds")

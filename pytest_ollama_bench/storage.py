@@ -78,6 +78,19 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+#: What a new run history directory's ``.gitignore`` says (as pytest's cache directory does).
+GITIGNORE = "# Created by pytest-ollama-bench automatically.\n*\n"
+
+
+def _create_with_gitignore(root: Path) -> None:
+    """Create ``root`` with a ``.gitignore`` that keeps the run history out of version control
+    (only when creating it: delete the file to commit baselines)."""
+    root.mkdir(parents=True, exist_ok=True)
+    gitignore = root / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text(GITIGNORE, encoding="utf-8")
+
+
 def load_report(path: Path | str) -> Report:
     """Read and validate one report file.
 
@@ -164,6 +177,8 @@ class RunStore:
 
         The run is named after ``report.created_at`` in UTC.
         """
+        if not self.root.exists():
+            _create_with_gitignore(self.root)
         existing = [n for p in self.runs() if (n := _run_number(p)) is not None]
         number = max(existing, default=0) + 1
         path = self.runs_dir / f"{number:04d}_{_utc_stamp(report.created_at)}.json"

@@ -84,12 +84,17 @@ def percent_change(current: float, base: float) -> float | None:
 
 
 def format_change(current: float, base: float, direction: Direction) -> str:
-    """``+12.3% worse`` / ``-4.0% better`` (by ``direction``), or the bare change without one."""
+    """``+12.3% worse`` / ``-4.0% better`` (by ``direction``), or the bare change without one.
+
+    A change that rounds to zero at one decimal is ``+0.0%``, never ``-0.0% better``.
+    """
     pct = percent_change(current, base)
     if pct is None:
         return "+0.0%"
     text = f"{pct:+.1f}%"
-    if direction == "none" or pct == 0:
+    if text in ("+0.0%", "-0.0%"):  # a change too small to show has no sign and no verdict
+        return "+0.0%"
+    if direction == "none":
         return text
     worse = pct > 0 if direction == "lower" else pct < 0
     return f"{text} {'worse' if worse else 'better'}"

@@ -55,8 +55,9 @@ def report(*cases: CaseRecord, hour: int = 1) -> Report:
     )
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+def run(cwd: Path, *args: str, columns: int = 250) -> subprocess.CompletedProcess[str]:
+    """The command line in ``cwd``, in a terminal ``columns`` characters wide."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, "-m", "pytest_ollama_bench", *args],
         cwd=cwd,
@@ -95,20 +96,27 @@ def test_list_prints_one_line_per_run(tmp_path: Path, store: RunStore) -> None:
     result = run(tmp_path, "list")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["run", "created_at", "host", "cases", "passed", "failed", "file"]
+    assert lines[0].split() == [
+        "run", "created_at", "host", "models", "cases", "passed", "failed", "file",
+    ]  # fmt: skip
     assert lines[1].split() == [
         "0001",
         "2025-01-02T01:00:00+00:00",
         "http://gpu-box:11434",
+        "llama3.2,",
+        "qwen",
         "2",
         "2",
         "0",
         ".ollama-bench/runs/0001_20250102T010000Z.json",
     ]
-    assert lines[2].split()[:6] == [
+    assert lines[2].split()[:9] == [
         "0002",
         "2025-01-02T02:00:00+00:00",
         "http://gpu-box:11434",
+        "llama3.2,",
+        "qwen,",
+        "phi3",
         "3",
         "2",
         "1",
@@ -171,7 +179,12 @@ def test_compare_with_a_missing_run_exits_2(tmp_path: Path, store: RunStore) -> 
 def test_show_prints_the_summary_of_the_latest_run(tmp_path: Path, store: RunStore) -> None:
     result = run(tmp_path, "show")
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    header, blank, *lines = result.stdout.splitlines()
+    assert header == (
+        "run 0002 (.ollama-bench/runs/0002_20250102T020000Z.json): run of "
+        "2025-01-02T02:00:00+00:00, host http://gpu-box:11434, plugin 0.1.0, 3 cases"
+    )
+    assert blank == ""
     assert lines[0] == "llm_bench: tests/test_q.py::test_arith (3 models)"
     assert [line.split()[0] for line in lines[3:6]] == ["qwen", "llama3.2", "phi3"]
     assert "  failed: qwen: AssertionError: wrong" in lines
@@ -181,11 +194,12 @@ def test_show_prints_the_summary_of_the_latest_run(tmp_path: Path, store: RunSto
 def test_show_options(tmp_path: Path, store: RunStore) -> None:
     result = run(tmp_path, "show", "1", "--columns", "tps,ttft", "--sort", "model")
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = result.stdout.splitlines()[2:]  # after the run's header
+    assert lines[0].startswith("llm_bench: ")
     assert lines[1].split() == ["model", "tok/s", "ttft", "(ms)"]
     assert [line.split()[0] for line in lines[3:5]] == ["llama3.2", "qwen"]
 
-    quiet = run(tmp_path, "show", "-q").stdout.splitlines()
+    quiet = run(tmp_path, "show", "-q").stdout.splitlines()[2:]
     assert quiet[0] == "llm_bench leaderboard: 3 models, 1 test"
 
     based = run(tmp_path, "show", "--baseline", "1", "--columns", "ttft").stdout

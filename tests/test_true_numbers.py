@@ -356,7 +356,7 @@ def test_openai_without_timings_gates_on_the_client_rate_and_says_so(
             "llama3.2 *[0-9]c *[0-9] *✔",
             "llm_bench leaderboard*",
             "llama3.2 * 1 * 1 * 0 * 0 * 0 * [0-9.]* * [0-9.]*c * 1.00",  # its tok/s too
-            "*c = client-side rate*",
+            "*tok/s = server decode rate (12.3c: client-side)*",
         ]
     )
     record = json.loads((pytester.path / "run.json").read_text())

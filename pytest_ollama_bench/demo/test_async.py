@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_ollama_bench import OllamaBench
 from pytest_ollama_bench import assert_max_words
 
 OPTIONS = {"temperature": 0, "seed": 42, "num_predict": 48, "repeat_penalty": 1.1}
@@ -11,7 +12,7 @@ OPTIONS = {"temperature": 0, "seed": 42, "num_predict": 48, "repeat_penalty": 1.
 
 @pytest.mark.llm_bench(rounds=2, warmup=1, options=OPTIONS)
 @pytest.mark.asyncio
-async def test_chat_and_generate_async(ollama_bench):
+async def test_chat_and_generate_async(ollama_bench: OllamaBench) -> None:
     chat = await ollama_bench.achat("How much is two plus two? Respond in exactly one sentence.")
     raw = await ollama_bench.agenerate("Complete the sentence: Two plus two equals")
     for result in (chat, raw):

@@ -6,10 +6,12 @@ one after the other, so each is measured alone (``parallel=True`` would measure 
 
 from __future__ import annotations
 
+from pytest_ollama_bench import OllamaBench
+
 OPTIONS = {"temperature": 0, "seed": 42, "num_predict": 32, "repeat_penalty": 1.1}
 
 
-def test_compare_models(ollama_bench):
+def test_compare_models(ollama_bench: OllamaBench) -> None:
     results = ollama_bench.compare(
         "Name one primary colour in one word.", options=OPTIONS, rounds=2, warmup=1
     )
