@@ -31,9 +31,11 @@ from .local import install_local
 from .locate import find_storage
 from .metrics import markdown_table as metrics_table
 from .models import Report
+from .regression import find_regressions
 from .report import render_markdown
 from .report import render_summary
 from .settings import DEFAULT_STORAGE_DIR
+from .settings import Settings
 from .storage import RunStore
 from .storage import load_report
 from .storage import write_json_atomic
@@ -71,6 +73,16 @@ def _width_arg(text: str) -> int:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number of characters >= 0, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
 
 
@@ -162,6 +174,25 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="PATH", default=None, help="Write to PATH. Default: stdout"
     )
     _add_storage(export)
+
+    html = commands.add_parser(
+        "html", help="Write the HTML report of a saved run, with its history (the html extra)"
+    )
+    html.add_argument(
+        "runs",
+        metavar="RUN",
+        nargs="*",
+        help="PATH, 'latest' or a run number: the last is the report, any others its history "
+        "(default: latest, with the saved runs before it)",
+    )
+    html.add_argument("-o", "--output", metavar="PATH", default="ollama-bench-report.html",
+                      help="Where to write the page. Default: %(default)r")  # fmt: skip
+    html.add_argument("--history", metavar="N", type=_positive, default=Settings.html_history,
+                      help="Saved runs the history shows. Default: %(default)s")  # fmt: skip
+    html.add_argument("--baseline", metavar="REF", default=None,
+                      help="The run to mark as the baseline (default: the one the run was "
+                      "compared with, when it was)")  # fmt: skip
+    _add_storage(html)
 
     install = commands.add_parser(
         "install-local",
@@ -329,6 +360,55 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
+def _recorded_baseline(store: RunStore, path: Path, report: Report) -> Report | None:
+    """The run ``report`` was compared with when it ran (``latest`` then: the run before it)."""
+    ref = report.settings.compare
+    if ref is None:
+        return None
+    runs = store.runs()
+    try:
+        if ref == "latest":
+            resolved = [p.resolve() for p in runs]
+            here = path.resolve()
+            older = runs[: resolved.index(here)] if here in resolved else runs
+            return load_report(older[-1]) if older else None
+        return store.load(ref)
+    except ValueError:  # gone or unreadable since: the page then marks no baseline
+        return None
+
+
+def _cmd_html(args: argparse.Namespace, store: RunStore, out: TextIO) -> None:
+    from .htmlreport import missing_dependency
+
+    if (problem := missing_dependency()) is not None:
+        raise _Failure(problem)
+    from .htmlreport.page import render_html
+
+    try:
+        paths = [store.resolve(ref) for ref in args.runs or ["latest"]]
+        report = load_report(paths[-1])
+        if len(paths) > 1:
+            history = [(p.stem.split("_", 1)[0], load_report(p)) for p in paths]
+        else:
+            history = store.recent(args.history, until=paths[-1])
+        baseline: Report | None = None
+        if args.baseline is not None:
+            baseline = store.load(args.baseline)
+        else:
+            baseline = _recorded_baseline(store, paths[-1], report)
+    except ValueError as exc:  # BaselineNotFound, InvalidReport
+        raise _Failure(str(exc)) from None
+    rules = report.settings.compare_fail
+    regressions = find_regressions(report, baseline, rules) if baseline and rules else []
+    page = render_html(report, history=history, baseline=baseline, regressions=regressions)
+    try:
+        write_json_atomic(args.output, page)
+    except OSError as exc:
+        raise _Failure(f"cannot write the HTML report to {args.output}: {exc}") from None
+    size = len(page.encode("utf-8")) / 1024
+    out.write(f"HTML report of {paths[-1]} written to {args.output} ({size:.0f} KiB)\n")
+
+
 def _run(args: argparse.Namespace, out: TextIO) -> int | None:
     if args.command == "schema":
         _cmd_schema(out)
@@ -344,7 +424,9 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
     width = _terminal_width() if args.width is None else (args.width or None)
     if getattr(args, "verbose", 0) >= 2:  # -vv: every column, as pytest -vv cuts nothing
         width = None
-    if args.command == "list":
+    if args.command == "html":
+        _cmd_html(args, store, out)
+    elif args.command == "list":
         _cmd_list(store, out, width)
     elif args.command == "compare":
         a = _load(store, args.a)
@@ -400,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         sys.stderr.write(
             f"{PROG}: error: a command is required: "
-            "schema, list, compare, show, export, install-local, demo, metrics\n"
+            "schema, list, compare, show, export, html, install-local, demo, metrics\n"
         )
         return EXIT_USAGE
     try:

@@ -101,8 +101,31 @@ class SessionOutput:
         self._compare(report)
         self._save(report)
         self._export(report)
+        self._html(report)
         self._step_summary(report)
         return report
+
+    def _html(self, report: Report) -> None:
+        if self.settings.html_path is None:
+            return
+        from .htmlreport.page import render_html  # pygal only when a page is asked for
+
+        path = Path(self.settings.html_path)
+        in_store = self.settings.save and self.settings.json_path is None  # this run is there
+        history = self._store().recent(self.settings.html_history - (not in_store))
+        try:
+            page = render_html(
+                report, history=history, baseline=self.baseline, regressions=self.regressions
+            )
+        except Exception as exc:  # a page that cannot be drawn must not cost the session
+            self.warnings.append(f"cannot build the HTML report: {type(exc).__name__}: {exc}")
+            return
+        try:
+            write_json_atomic(path, page)
+        except OSError as exc:
+            self.warnings.append(f"cannot write the HTML report to {path}: {exc}")
+            return
+        self.notes.append(f"HTML report written to {path}")
 
     def _compare(self, report: Report) -> None:
         ref = self.settings.compare

@@ -180,6 +180,15 @@ def _via(parse: Callable[[str], Any]) -> Parser:
     return parser
 
 
+def _html(opt: Option, where: str, value: Any) -> str:
+    from .htmlreport import missing_dependency  # only when asked for: not at start-up
+
+    problem = missing_dependency()
+    if problem is not None:
+        raise pytest.UsageError(f"{where}: {problem}")
+    return _text(opt, where, value)
+
+
 def _compare_fail(opt: Option, where: str, value: Any) -> tuple[CompareFail, ...]:
     return tuple(_via(parse_compare_fail)(opt, where, expr) for expr in split_names(value))
 
@@ -258,6 +267,11 @@ OPTIONS: tuple[Option, ...] = (
            help="Add no JSON record to the run history"),
     Option("storage_dir", "--ollama-storage", "DIR", "PYTEST_OLLAMA_STORAGE", _text,
            help="Directory of the run history (runs/NNNN_*.json and latest.json)"),
+    Option("html_path", "--ollama-html", "PATH", "PYTEST_OLLAMA_HTML", _html,
+           help="Also write the run as one self-contained HTML page (charts, history; works "
+                "offline) to PATH (needs: pip install 'pytest-ollama-bench[html]')"),
+    Option("html_history", "--ollama-html-history", "N", "PYTEST_OLLAMA_HTML_HISTORY",
+           _number(int, 1), help="Saved runs the HTML report's history charts show (the last N)"),
     Option("columns", "--ollama-columns", "COLS", "PYTEST_OLLAMA_COLUMNS", _via(parse_columns),
            default_text=",".join(DEFAULT_COLUMNS),
            help="Comma-separated columns of the summary tables: a metric's column (its median; "

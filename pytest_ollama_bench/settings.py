@@ -62,6 +62,8 @@ class Settings:
     save: bool = True
     exports: tuple[tuple[str, str], ...] = ()  # (format, path)
     storage_dir: str = DEFAULT_STORAGE_DIR
+    html_path: str | None = None
+    html_history: int = 20
     columns: tuple[str, ...] | None = None
     sort: str | None = None
     compare: str | None = None

@@ -225,6 +225,26 @@ class RunStore:
         """
         return load_report(self.resolve(ref))
 
+    def recent(self, limit: int, *, until: Path | None = None) -> list[tuple[str, Report]]:
+        """The last ``limit`` readable saved runs, oldest first, as ``(NNNN, report)``.
+
+        With ``until`` (a run file), the runs up to and including it. A file that cannot be
+        read is left out (the history shows what can be shown).
+        """
+        runs = self.runs()
+        resolved = [p.resolve() for p in runs]
+        if until is not None and until.resolve() in resolved:
+            runs = runs[: resolved.index(until.resolve()) + 1]
+        found: list[tuple[str, Report]] = []
+        for path in reversed(runs):
+            if len(found) >= limit:
+                break
+            try:
+                found.append((path.name.split("_", 1)[0], load_report(path)))
+            except ValueError:
+                continue
+        return found[::-1]
+
     def _known(self) -> str:
         runs = self.runs()
         if not runs:
