@@ -64,7 +64,7 @@ except ImportError:  # not installed in the project's venv
 class ReadlineClient(OllamaClient):
     """Consume with aiohttp's line iterator (``readline`` per line)."""
 
-    async def _consume(self, resp: Any, rec: Any, endpoint: Any, path: str) -> None:
+    async def _consume(self, resp: Any, rec: Any, endpoint: Any, path: str, deadline: Any) -> None:
         text_key = "response" if endpoint == "generate" else None
         clock = time.perf_counter_ns
         line_no = 0
@@ -75,6 +75,7 @@ class ReadlineClient(OllamaClient):
             line = raw.strip()
             if not line:
                 continue
+            deadline.renew()
             line_no += 1
             if self._record(loads, line, line_no, t, rec, text_key, path):
                 return
@@ -84,7 +85,7 @@ class ReadlineClient(OllamaClient):
 class Chunked64kClient(OllamaClient):
     """Consume in reads of up to 64 KiB (``iter_chunked``) + the NDJSON splitter."""
 
-    async def _consume(self, resp: Any, rec: Any, endpoint: Any, path: str) -> None:
+    async def _consume(self, resp: Any, rec: Any, endpoint: Any, path: str, deadline: Any) -> None:
         text_key = "response" if endpoint == "generate" else None
         splitter = NDJSONSplitter()
         clock = time.perf_counter_ns
@@ -93,7 +94,10 @@ class Chunked64kClient(OllamaClient):
         async for data in resp.content.iter_chunked(65536):
             t = clock()
             rec.add_bytes(len(data))
-            for line in splitter.feed(data):
+            lines = splitter.feed(data)
+            if lines:
+                deadline.renew()
+            for line in lines:
                 line_no += 1
                 if self._record(loads, line, line_no, t, rec, text_key, path):
                     return
@@ -109,7 +113,9 @@ def _make_inline(loads: Callable[[bytes], Any]) -> type[OllamaClient]:
         records behave exactly as before.
         """
 
-        async def _consume(self, resp: Any, rec: Any, endpoint: Any, path: str) -> None:
+        async def _consume(
+            self, resp: Any, rec: Any, endpoint: Any, path: str, deadline: Any
+        ) -> None:
             text_key = "response" if endpoint == "generate" else None
             clock = time.perf_counter_ns
             chunk = rec.chunk
@@ -122,6 +128,8 @@ def _make_inline(loads: Callable[[bytes], Any]) -> type[OllamaClient]:
                 if buf:
                     data = buf + data
                 *lines, buf = data.split(b"\n")
+                if lines:
+                    deadline.renew()
                 for line in lines:
                     if not line or line.isspace():
                         continue
@@ -141,11 +149,11 @@ def _make_inline(loads: Callable[[bytes], Any]) -> type[OllamaClient]:
                             continue
                         content = msg.get("content") or ""
                         thinking = msg.get("thinking") or ""
-                        tools = bool(msg.get("tool_calls"))
+                        tools = msg.get("tool_calls") or ()
                     else:
                         content = obj.get(text_key) or ""
                         thinking = obj.get("thinking") or ""
-                        tools = bool(obj.get("tool_calls"))
+                        tools = obj.get("tool_calls") or ()
                     if type(content) is not str or type(thinking) is not str:
                         if record(loads, line, line_no, t, rec, text_key, path):
                             return
@@ -170,7 +178,9 @@ def _make_orjson_client() -> type[OllamaClient]:
     class OrjsonClient(OllamaClient):
         """The package's consume loop, with ``orjson.loads`` in place of ``json.loads``."""
 
-        async def _consume(self, resp: Any, rec: Any, endpoint: Any, path: str) -> None:
+        async def _consume(
+            self, resp: Any, rec: Any, endpoint: Any, path: str, deadline: Any
+        ) -> None:
             text_key = "response" if endpoint == "generate" else None
             splitter = NDJSONSplitter()
             clock = time.perf_counter_ns
@@ -178,7 +188,10 @@ def _make_orjson_client() -> type[OllamaClient]:
             async for data in resp.content.iter_any():
                 t = clock()
                 rec.add_bytes(len(data))
-                for line in splitter.feed(data):
+                lines = splitter.feed(data)
+                if lines:
+                    deadline.renew()
+                for line in lines:
                     line_no += 1
                     if self._record(loads, line, line_no, t, rec, text_key, path):
                         return

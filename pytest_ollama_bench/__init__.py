@@ -34,6 +34,7 @@ _EXPORTS = {
     ),
     **dict.fromkeys(
         (
+            "EmptyReplyError",
             "IncompleteStreamError",
             "MalformedResponseError",
             "ModelNotFoundError",
@@ -65,6 +66,7 @@ _EXPORTS = {
 
 __all__ = [
     "BenchResult",
+    "EmptyReplyError",
     "IncompleteStreamError",
     "MalformedResponseError",
     "Measurement",
@@ -130,6 +132,7 @@ if TYPE_CHECKING:
     from .assertions import count_sentences as count_sentences
     from .assertions import count_words as count_words
     from .client import OllamaClient as OllamaClient
+    from .errors import EmptyReplyError as EmptyReplyError
     from .errors import IncompleteStreamError as IncompleteStreamError
     from .errors import MalformedResponseError as MalformedResponseError
     from .errors import ModelNotFoundError as ModelNotFoundError

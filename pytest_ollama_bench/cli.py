@@ -19,6 +19,8 @@ from typing import TextIO
 
 from . import __version__
 from .baseline import recorded_baseline
+from .columns import parse_columns
+from .columns import parse_sort
 from .comparison import render_comparison
 from .exports import FORMATS
 from .exports import export_text
@@ -29,8 +31,6 @@ from .fit import wrap
 from .local import install_local
 from .locate import find_storage
 from .metrics import markdown_table as metrics_table
-from .metrics import parse_columns
-from .metrics import parse_sort
 from .models import RegressionRecord
 from .models import Report
 from .regression import Regression

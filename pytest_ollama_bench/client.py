@@ -19,15 +19,18 @@ from typing import Any
 
 import orjson
 
+from .api_fields import check_fields
 from .availability import parse_tags
 from .http import HTTPClient
 from .http import LineTooLong
 from .http import NDJSONSplitter
+from .http import RecordDeadline
 from .http import is_connect_timeout
 from .measure import Recorder
 from .models import Endpoint
 from .models import Measurement
 from .models import ModelDetails
+from .names import normalize_model_name
 
 if TYPE_CHECKING:
     import aiohttp
@@ -35,13 +38,15 @@ if TYPE_CHECKING:
 __all__ = ["OllamaClient"]
 
 _TAGS_PATH = "/api/tags"
+_OWN = ("options", "stream", "warmup")
 
 
 class OllamaClient(HTTPClient):
     """One aiohttp session to one Ollama server; use as ``async with`` or call :meth:`aclose`.
 
     :param host: base URL or ``OLLAMA_HOST``-style value; None reads ``$OLLAMA_HOST``.
-    :param timeout: seconds allowed until the first chunk and between chunks.
+    :param timeout: seconds allowed for each whole record: the first from sending the request,
+        each next one from the one before.
     :param connect_timeout: seconds allowed to open the connection.
     """
 
@@ -101,14 +106,20 @@ class OllamaClient(HTTPClient):
         *,
         options: Mapping[str, Any] | None = None,
         stream: bool = True,
-        think: bool | str | None = None,
-        keep_alive: str | float | None = None,
-        format: str | Mapping[str, Any] | None = None,
         warmup: bool = False,
+        **fields: Any,
     ) -> Measurement:
-        """``POST /api/chat``, streamed and timed; returns the round's :class:`Measurement`."""
+        """``POST /api/chat``, streamed and timed; returns the round's :class:`Measurement`.
+
+        ``fields`` are any other ``/api/chat`` request fields (``tools``, ``format``,
+        ``think``, ``keep_alive``, ``logprobs``, ...), sent as given; ``None`` leaves one out.
+
+        :raises TypeError: a keyword that is no ``/api/chat`` request field (before sending).
+        :raises EmptyReplyError: the reply generated nothing (see :class:`EmptyReplyError`).
+        """
+        extra = check_fields("chat", fields, call="OllamaClient.chat()", own=_OWN)
         payload: dict[str, Any] = {"model": model, "messages": list(messages), "stream": stream}
-        _put_optional(payload, options=options, think=think, keep_alive=keep_alive, format=format)
+        _put_optional(payload, options=options, **extra)
         return await self._generation("chat", "/api/chat", payload, warmup=warmup)
 
     async def generate(
@@ -117,26 +128,48 @@ class OllamaClient(HTTPClient):
         prompt: str,
         *,
         system: str | None = None,
-        raw: bool | None = None,
         options: Mapping[str, Any] | None = None,
         stream: bool = True,
-        think: bool | str | None = None,
-        keep_alive: str | float | None = None,
-        format: str | Mapping[str, Any] | None = None,
         warmup: bool = False,
+        **fields: Any,
     ) -> Measurement:
-        """``POST /api/generate``, streamed and timed; returns the :class:`Measurement`."""
+        """``POST /api/generate``, streamed and timed; returns the :class:`Measurement`.
+
+        ``fields`` are any other ``/api/generate`` request fields (``raw``, ``suffix``,
+        ``template``, ``context``, ``images``, ``format``, ``think``, ``keep_alive``, ...).
+
+        :raises TypeError: a keyword that is no ``/api/generate`` request field.
+        :raises EmptyReplyError: the reply generated nothing.
+        """
+        extra = check_fields("generate", fields, call="OllamaClient.generate()", own=_OWN)
         payload: dict[str, Any] = {"model": model, "prompt": prompt, "stream": stream}
-        _put_optional(
-            payload,
-            system=system,
-            raw=raw,
-            options=options,
-            think=think,
-            keep_alive=keep_alive,
-            format=format,
-        )
+        _put_optional(payload, system=system, options=options, **extra)
         return await self._generation("generate", "/api/generate", payload, warmup=warmup)
+
+    async def unload(self, model: str, *, poll_s: float = 0.02) -> None:
+        """Unload ``model`` and return once ``/api/ps`` no longer lists it.
+
+        Sends Ollama's unload request (``/api/generate`` with no prompt and ``keep_alive: 0``),
+        then polls ``/api/ps``: the server stops the runner in the background, so the next
+        request pays the whole load (in its ``load_duration``) only after that.
+
+        :raises ServerTimeoutError: still listed after ``timeout`` seconds.
+        """
+        await self._request_json(
+            "POST", "/api/generate", {"model": model, "keep_alive": 0, "stream": False}, model
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        wanted = normalize_model_name(model)
+        while True:
+            listed = {normalize_model_name(str(m.get("name") or m.get("model") or ""))
+                      for m in await self.ps()}  # fmt: skip
+            if wanted not in listed:
+                return
+            if loop.time() >= deadline:
+                raise self._timeout(f"unload of {model!r} (GET /api/ps still lists it)", "/api/ps")
+            await asyncio.sleep(poll_s)
+            poll_s = min(poll_s * 2, 0.25)
 
     async def _generation(
         self, endpoint: Endpoint, path: str, payload: dict[str, Any], *, warmup: bool
@@ -151,12 +184,15 @@ class OllamaClient(HTTPClient):
         clock = time.perf_counter_ns
         rec.sent(clock())
         try:
-            async with session.post(url, json=payload, allow_redirects=False) as resp:
+            async with (
+                RecordDeadline(self.timeout) as deadline,
+                session.post(url, json=payload, allow_redirects=False) as resp,
+            ):
                 rec.headers(clock())
                 self._check_redirect(resp, "POST", path)
                 if resp.status >= 400:
                     raise self._http_error(resp.status, await resp.read(), "POST", path, model)
-                last, number = await self._consume(resp, rec, endpoint, path)
+                last, number = await self._consume(resp, rec, endpoint, path, deadline)
         except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
             if is_connect_timeout(exc):
                 raise self._unreachable(exc, path) from exc
@@ -171,10 +207,17 @@ class OllamaClient(HTTPClient):
             raise self._protocol(exc, path) from exc
         except LineTooLong as exc:
             raise self._too_large(exc, path, rec) from None
-        return self._measured(rec, path, last, number)
+        measurement = self._measured(rec, path, last, number)
+        self._check_output(path, rec, measurement.done_reason)
+        return measurement
 
     async def _consume(
-        self, resp: aiohttp.ClientResponse, rec: Recorder, endpoint: Endpoint, path: str
+        self,
+        resp: aiohttp.ClientResponse,
+        rec: Recorder,
+        endpoint: Endpoint,
+        path: str,
+        deadline: RecordDeadline,
     ) -> tuple[bytes, int]:
         """Read the stream into ``rec``; returns the final line and its number."""
         text_key = "response" if endpoint == "generate" else None
@@ -185,7 +228,11 @@ class OllamaClient(HTTPClient):
         async for data in resp.content.iter_any():
             t = clock()
             rec.add_bytes(len(data))
-            for line in splitter.feed(data):
+            lines = splitter.feed(data)
+            if not lines:
+                continue
+            deadline.renew()
+            for line in lines:
                 line_no += 1
                 if self._record(loads, line, line_no, t, rec, text_key, path):
                     return line, line_no
@@ -221,18 +268,20 @@ class OllamaClient(HTTPClient):
             if type(msg) is dict:
                 content = msg.get("content") or ""
                 thinking = msg.get("thinking") or ""
-                tools = bool(msg.get("tool_calls"))
+                tools = msg.get("tool_calls") or ()
             else:
                 content = thinking = ""
-                tools = False
+                tools = ()
         else:
             content = obj.get(text_key) or ""
             thinking = obj.get("thinking") or ""
-            tools = bool(obj.get("tool_calls"))
+            tools = obj.get("tool_calls") or ()
         if type(content) is not str:
             content = ""
         if type(thinking) is not str:
             thinking = ""
+        if type(tools) is not list:
+            tools = ()
         rec.chunk(t, content, thinking, tools)
         if obj.get("done") is True:
             rec.done(t, obj)

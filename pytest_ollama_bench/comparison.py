@@ -5,12 +5,12 @@ Pure: no pytest import, no printing.
 
 from __future__ import annotations
 
+from .columns import COLUMNS
+from .columns import Column
 from .fit import TableColumn
 from .fit import fit_table
 from .fit import name_width
 from .fit import wrap
-from .metrics import COLUMNS
-from .metrics import Column
 from .metrics import Direction
 from .models import Report
 from .table import format_change

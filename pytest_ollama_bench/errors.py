@@ -24,6 +24,7 @@ from .settings import Api
 
 __all__ = [
     "ConnectionLostError",
+    "EmptyReplyError",
     "IncompleteStreamError",
     "MalformedResponseError",
     "ModelNotFoundError",
@@ -311,6 +312,43 @@ class IncompleteStreamError(ServerError):
                 "--ollama-api native shows the error"
             )
         return "the server may have crashed or been restarted"
+
+
+@dataclass(eq=False, kw_only=True)
+class EmptyReplyError(ServerError):
+    """The reply was complete but generated nothing: no content, thinking or tool call, or
+    Ollama's ``done_reason`` ``load``/``unload`` (it loaded or unloaded the model instead).
+
+    Such a reply is no measurement of generation (its few milliseconds would pass any latency
+    gate), so it fails the call.
+
+    :ivar chunks: chunks received.
+    :ivar model: the model the request was for.
+    :ivar done_reason: the final record's ``done_reason`` (OpenAI: ``finish_reason``), if any.
+    """
+
+    kind: ClassVar[str] = "empty_reply"
+
+    chunks: int
+    model: str = ""
+    done_reason: str | None = None
+
+    @property
+    def summary(self) -> str:
+        reason = f"done_reason {self.done_reason!r}" if self.done_reason else "no done_reason"
+        return (
+            f"{self.host}{self.path} generated nothing for model {self.model!r} ({reason}, "
+            f"{self.chunks} chunk(s) without content, thinking or a tool call)"
+        )
+
+    @property
+    def hint(self) -> str:
+        if self.done_reason in ("load", "unload"):
+            return (
+                f"Ollama answers '{self.done_reason}' when there is nothing to generate from "
+                "(e.g. no user message, only a system one): give the call a prompt"
+            )
+        return "check the prompt and options (num_predict, stop) and the server log"
 
 
 MalformedPart = Literal["body", "line", "event"]

@@ -5,7 +5,8 @@ Each call runs warmup rounds, then measured rounds, against the selected model, 
 :class:`Runner` that runs a call against the server, a function that makes sure models are
 available (skipping or failing the test otherwise), a function that attaches a call's
 :class:`~pytest_ollama_bench.models.CallRecord` to the test's report, and one told of each
-completed round (progress on the terminal).
+completed round (progress on the terminal). A call's rounds and policies are
+:mod:`pytest_ollama_bench.calls`'.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
 from typing import TypeVar
-from typing import cast
 
 import pytest
 
+from .calls import CALL_KEYWORDS
+from .calls import CallPlan
+from .calls import Prompt
+from .calls import RoundDone
+from .calls import plan_call
+from .calls import run_call
+from .checks import Check
 from .collect import trim_text
-from .errors import ServerError
 from .hostlock import HostLockTimeout
 from .models import CallRecord
 from .models import Endpoint
@@ -32,7 +38,6 @@ from .models import Measurement
 from .models import Stats
 from .settings import Settings
 from .spec import BenchSpec
-from .stats import stats_over
 
 if TYPE_CHECKING:
     from .runtime import BenchClient
@@ -40,8 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["BenchResult", "OllamaBench", "Runner"]
 
 T = TypeVar("T")
-Prompt = str | Sequence[Mapping[str, Any]]
 Outcome = tuple[CallRecord, BaseException | None]
+_COMPARE_KEYWORDS = ("models", "endpoint", "parallel", *CALL_KEYWORDS[:4], "check")
 
 
 class Runner(Protocol):
@@ -50,11 +55,6 @@ class Runner(Protocol):
     def run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
 
     async def run_async(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T: ...
-
-
-#: Called after each round with the round's measurement, its number among the call's warmup
-#: or measured rounds (from 1), and how many of those the call runs (progress display).
-RoundDone = Callable[[Measurement, int, int], None]
 
 
 class EnsureAvailable(Protocol):
@@ -71,7 +71,13 @@ class EnsureAvailable(Protocol):
 class BenchResult:
     """What one ``chat``/``generate`` call measured.
 
-    :ivar text: the answer of the last round.
+    :ivar text: the answer of the last measured round (:attr:`texts` has every one).
+    :ivar texts: the answer of every measured round, in order.
+    :ivar thinking: the last measured round's thinking text.
+    :ivar tool_calls: the last measured round's tool calls, in Ollama's shape
+        (``{"id", "function": {"index", "name", "arguments"}}``).
+    :ivar pass_rate: the share of measured rounds whose answer passed ``check=`` (None
+        without a check); each round's ``pass_rate`` and ``check_error`` say which and why.
     :ivar rounds: the measured rounds (:class:`Measurement`), warmup excluded.
     :ivar warmup_rounds: the warmup rounds, kept but left out of :attr:`stats`.
     :ivar stats: metric name -> :class:`Stats` over :attr:`rounds`.
@@ -84,28 +90,17 @@ class BenchResult:
         self.warmup_rounds: list[Measurement] = [m for m in record.rounds if m.warmup]
         self.stats: dict[str, Stats] = dict(record.stats)
         last = self.rounds[-1] if self.rounds else None
+        self.texts: list[str] = [m.text for m in self.rounds]
         self.text: str = last.text if last else ""
         self.thinking: str = last.thinking if last else ""
+        self.tool_calls: list[dict[str, Any]] = list(last.tool_calls) if last else []
+        checked = [m.pass_rate for m in self.rounds if m.pass_rate is not None]
+        self.pass_rate: float | None = sum(checked) / len(checked) if checked else None
 
     def __repr__(self) -> str:
         ttft = self.stats.get("ttft_ms")
         median = f", ttft_ms median {ttft.median:.1f}" if ttft else ""
         return f"<BenchResult {self.model} {len(self.rounds)} round(s){median}: {self.text[:60]!r}>"
-
-
-def _messages(prompt: Prompt, system: str | None) -> list[dict[str, Any]]:
-    if isinstance(prompt, str):
-        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-    elif isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
-        messages = [dict(cast(Mapping[str, Any], m)) for m in prompt]
-    else:
-        raise TypeError(
-            "ollama_bench.chat() takes a prompt string or a list of message dicts such as "
-            f"[{{'role': 'user', 'content': '...'}}], got {prompt!r}"
-        )
-    if system is not None:
-        messages.insert(0, {"role": "system", "content": system})
-    return messages
 
 
 class OllamaBench:
@@ -153,12 +148,22 @@ class OllamaBench:
         rounds: int | None = None,
         warmup: int | None = None,
         model: str | None = None,
-        **extra: Any,
+        check: Check | None = None,
+        **fields: Any,
     ) -> BenchResult:
-        """Send a chat prompt (or message list) for warmup + measured rounds; sync."""
+        """Send a chat prompt (or message list) for warmup + measured rounds; sync.
+
+        :param check: a function of the answer text that raises (or returns False) on a bad
+            answer; it runs on every round, and ``pass_rate`` gates it (every answer must pass
+            unless a ``min_pass_rate`` or ``pass_rate`` gate says otherwise).
+        :param fields: any other ``/api/chat`` request field (``tools``, ``format``, ``think``,
+            ``keep_alive``, ``logprobs``, ...), passed through.
+        :raises TypeError: a keyword that is no request field (before any request).
+        """
         __tracebackhide__ = True
-        call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
-        return self._finish(self._run_sync(call))
+        plan = self._plan("chat", prompt_or_messages, system, options, rounds, warmup, model,
+                          check, fields)  # fmt: skip
+        return self._finish(self._run_sync(self._runner_for(plan)))
 
     def generate(
         self,
@@ -169,12 +174,18 @@ class OllamaBench:
         rounds: int | None = None,
         warmup: int | None = None,
         model: str | None = None,
-        **extra: Any,
+        check: Check | None = None,
+        **fields: Any,
     ) -> BenchResult:
-        """Send a raw ``/api/generate`` prompt for warmup + measured rounds; sync."""
+        """Send an ``/api/generate`` prompt for warmup + measured rounds; sync.
+
+        ``check`` as for :meth:`chat`; ``fields`` are any other ``/api/generate`` request
+        field (``raw``, ``suffix``, ``template``, ``context``, ``images``, ``format``, ...).
+        """
         __tracebackhide__ = True
-        call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
-        return self._finish(self._run_sync(call))
+        plan = self._plan("generate", prompt, system, options, rounds, warmup, model, check,
+                          fields)  # fmt: skip
+        return self._finish(self._run_sync(self._runner_for(plan)))
 
     async def achat(
         self,
@@ -185,13 +196,15 @@ class OllamaBench:
         rounds: int | None = None,
         warmup: int | None = None,
         model: str | None = None,
-        **extra: Any,
+        check: Check | None = None,
+        **fields: Any,
     ) -> BenchResult:
         """Async twin of :meth:`chat`, for ``async def`` tests (asyncio, or trio via anyio or
         pytest-trio: there the call runs on the plugin's own loop in a worker thread)."""
         __tracebackhide__ = True
-        call = self._call("chat", prompt_or_messages, system, options, rounds, warmup, model, extra)
-        return self._finish(await self._run_async(call))
+        plan = self._plan("chat", prompt_or_messages, system, options, rounds, warmup, model,
+                          check, fields)  # fmt: skip
+        return self._finish(await self._run_async(self._runner_for(plan)))
 
     async def agenerate(
         self,
@@ -202,12 +215,14 @@ class OllamaBench:
         rounds: int | None = None,
         warmup: int | None = None,
         model: str | None = None,
-        **extra: Any,
+        check: Check | None = None,
+        **fields: Any,
     ) -> BenchResult:
         """Async twin of :meth:`generate`."""
         __tracebackhide__ = True
-        call = self._call("generate", prompt, system, options, rounds, warmup, model, extra)
-        return self._finish(await self._run_async(call))
+        plan = self._plan("generate", prompt, system, options, rounds, warmup, model, check,
+                          fields)  # fmt: skip
+        return self._finish(await self._run_async(self._runner_for(plan)))
 
     def compare(
         self,
@@ -220,7 +235,8 @@ class OllamaBench:
         options: Mapping[str, Any] | None = None,
         rounds: int | None = None,
         warmup: int | None = None,
-        **extra: Any,
+        check: Check | None = None,
+        **fields: Any,
     ) -> dict[str, BenchResult]:
         """Run one prompt on several models in this one test; returns model -> result.
 
@@ -233,8 +249,10 @@ class OllamaBench:
         """
         names = self._compare_models(models)
         calls = [
-            self._call(endpoint, prompt_or_messages, system, options, rounds, warmup, name, extra,
-                       parallel=parallel)
+            self._runner_for(
+                self._plan(endpoint, prompt_or_messages, system, options, rounds, warmup, name,
+                           check, fields, parallel=parallel, own=_COMPARE_KEYWORDS)
+            )
             for name in names
         ]  # fmt: skip
 
@@ -300,7 +318,7 @@ class OllamaBench:
             _use_item_location=True,
         )
 
-    def _call(
+    def _plan(
         self,
         endpoint: Endpoint,
         prompt: Prompt,
@@ -309,65 +327,42 @@ class OllamaBench:
         rounds: int | None,
         warmup: int | None,
         model: str | None,
-        extra: Mapping[str, Any],
+        check: Check | None,
+        fields: Mapping[str, Any],
         *,
         parallel: bool = False,
-    ) -> Callable[[BenchClient], Awaitable[Outcome]]:
-        """Validate the arguments now and return the coroutine function that runs the call."""
+        own: Sequence[str] = CALL_KEYWORDS,
+    ) -> CallPlan:
+        """Validate the arguments now (before any request) into the call's plan."""
         name = self._resolve_model(model)
-        n_rounds = self._spec.rounds_for(self._settings, rounds)
-        n_warmup = self._spec.warmup_for(self._settings, warmup)
-        if self._settings.smoke:  # --ollama-smoke: prove the call works, measure nothing
+        spec, settings = self._spec, self._settings
+        n_rounds = spec.rounds_for(settings, rounds)
+        n_warmup = spec.warmup_for(settings, warmup)
+        if settings.smoke:  # --ollama-smoke: prove the call works, measure nothing
             n_rounds, n_warmup = 1, 0
-        if n_rounds < 1 or n_warmup < 0:
-            raise ValueError(f"rounds must be >= 1 and warmup >= 0, got {n_rounds}, {n_warmup}")
-        merged = {**self._spec.options, **(options or {})}
-        if endpoint == "chat":
-            messages = _messages(prompt, system)
-        elif not isinstance(prompt, str):
-            raise TypeError(f"ollama_bench.generate() takes a prompt string, got {prompt!r}")
-        nodeid = self._nodeid
-        api = self._settings.api
+        return plan_call(
+            nodeid=self._nodeid,
+            model=name,
+            endpoint=endpoint,
+            api=settings.api,
+            prompt=prompt,
+            system=system,
+            options={**spec.options, **(options or {})},
+            fields=fields,
+            rounds=n_rounds,
+            warmup=n_warmup,
+            start=spec.start_for(settings),
+            cache=spec.cache_for(settings),
+            check=check,
+            parallel=parallel,
+            own=own,
+        )
+
+    def _runner_for(self, plan: CallPlan) -> Callable[[BenchClient], Awaitable[Outcome]]:
         progress = self._progress
 
-        async def once(client: BenchClient, is_warmup: bool) -> Measurement:
-            if endpoint == "chat":
-                return await client.chat(
-                    name, messages, options=merged or None, warmup=is_warmup, **extra
-                )
-            assert isinstance(prompt, str)
-            return await client.generate(
-                name, prompt, system=system, options=merged or None, warmup=is_warmup, **extra
-            )
-
         async def run(client: BenchClient) -> Outcome:
-            done: list[Measurement] = []
-            error: BaseException | None = None
-            try:
-                for i in range(n_warmup + n_rounds):
-                    warm = i < n_warmup
-                    done.append(await once(client, warm))
-                    if progress is not None:
-                        number, of = (i + 1, n_warmup) if warm else (i + 1 - n_warmup, n_rounds)
-                        progress(done[-1], number, of)
-            except ServerError as exc:
-                error = exc
-            record = CallRecord(
-                nodeid=nodeid,
-                model=name,
-                endpoint=endpoint,
-                api=api,
-                prompt=prompt if isinstance(prompt, str) else messages,
-                system=system,
-                options=merged,
-                parallel=parallel,
-                round_count=n_rounds,
-                warmup_count=n_warmup,
-                rounds=done,
-                stats=stats_over(done),
-                error=None if error is None else str(error),
-            )
-            return record, error
+            return await run_call(plan, client, progress)
 
         return run
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from yarl import URL
 
 from .credentials import authorization
 from .errors import ConnectionLostError
+from .errors import EmptyReplyError
 from .errors import IncompleteReason
 from .errors import IncompleteStreamError
 from .errors import MalformedPart
@@ -51,6 +53,7 @@ __all__ = [
     "HTTPClient",
     "LineTooLong",
     "NDJSONSplitter",
+    "RecordDeadline",
     "error_info",
     "is_connect_timeout",
 ]
@@ -112,6 +115,64 @@ class NDJSONSplitter:
         return rest if rest.strip() else b""
 
 
+class RecordDeadline:
+    """A deadline per record: the first within ``seconds`` of entering, each next one within
+    ``seconds`` of the one before (:meth:`renew` marks a completed record).
+
+    What ``--ollama-timeout`` means: a server that trickles its headers or a line a byte at a
+    time is cut off when the record is late, however often bytes arrive (a per-read socket
+    timeout would wait forever). When a deadline passes, the task inside ``async with`` is
+    cancelled and the block raises :class:`TimeoutError`, as :func:`asyncio.timeout` does.
+    Renewing costs one clock read: the timer is only moved when it fires early.
+    """
+
+    __slots__ = ("_due", "_handle", "_loop", "_task", "expired", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._due = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> RecordDeadline:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._task = asyncio.current_task()
+        self._due = loop.time() + self.seconds
+        self._handle = loop.call_at(self._due, self._fire)
+        return self
+
+    def renew(self) -> None:
+        """A record completed: the next one has ``seconds`` from now."""
+        assert self._loop is not None
+        self._due = self._loop.time() + self.seconds
+
+    def _fire(self) -> None:
+        assert self._loop is not None
+        assert self._task is not None
+        if self._loop.time() < self._due:  # renewed since the timer was set
+            self._handle = self._loop.call_at(self._due, self._fire)
+            return
+        self.expired = True
+        self._task.cancel()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        if self.expired and exc_type is asyncio.CancelledError:
+            if sys.version_info >= (3, 11):
+                assert self._task is not None
+                self._task.uncancel()
+            raise asyncio.TimeoutError from exc
+
+
 def is_connect_timeout(exc: BaseException) -> bool:
     """True for aiohttp's connect timeout (aiohttp >= 3.10 has a class for it)."""
     import aiohttp
@@ -151,7 +212,8 @@ class HTTPClient:
     """One aiohttp session to one server; use as ``async with`` or call :meth:`aclose`.
 
     :param host: base URL or ``OLLAMA_HOST``-style value; None reads ``$OLLAMA_HOST``.
-    :param timeout: seconds allowed until the first chunk and between chunks.
+    :param timeout: seconds allowed for a whole record: the first one (or a whole JSON body)
+        from sending the request, each next one from the one before (:class:`RecordDeadline`).
     :param connect_timeout: seconds allowed to open the connection.
     :param headers: sent with every request.
     :param api_key: a bearer token; None reads the environment (see
@@ -210,9 +272,8 @@ class HTTPClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=self.connect_timeout, sock_read=self.timeout
-                ),
+                # no per-read timeout: RecordDeadline bounds each whole record instead
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
             )
         return self._session
 
@@ -234,9 +295,12 @@ class HTTPClient:
 
         session = self._get_session()
         try:
-            async with session.request(
-                method, self._url(path), json=payload, allow_redirects=False
-            ) as resp:
+            async with (
+                RecordDeadline(self.timeout),
+                session.request(
+                    method, self._url(path), json=payload, allow_redirects=False
+                ) as resp,
+            ):
                 self._check_redirect(resp, method, path)
                 body = await resp.read()
                 if resp.status >= 400:
@@ -399,6 +463,26 @@ class HTTPClient:
             method=method,
             problem=problem,
         )
+
+    def _empty_reply(self, path: str, rec: Recorder, done_reason: Any) -> EmptyReplyError:
+        return EmptyReplyError(
+            host=self.display_host,
+            path=path,
+            api=self.api,
+            chunks=rec.chunks,
+            model=rec.model,
+            done_reason=done_reason if isinstance(done_reason, str) else None,
+        )
+
+    def _check_output(self, path: str, rec: Recorder, done_reason: Any) -> None:
+        """Raise :class:`EmptyReplyError` for a reply that generated nothing.
+
+        ``done_reason`` ``load``/``unload`` (Ollama answered a load or unload, not a
+        generation) or no content, thinking or tool call at all: timing such a reply would
+        measure no generation, so no round is made of it.
+        """
+        if done_reason in ("load", "unload") or not rec.produced_output:
+            raise self._empty_reply(path, rec, done_reason)
 
     def _stream_error(self, error: str, path: str, rec: Recorder) -> StreamError:
         return StreamError(

@@ -6,8 +6,8 @@ table shows by default.
 
 from __future__ import annotations
 
-from .metrics import COLUMNS
-from .metrics import DEFAULT_COLUMNS
+from .columns import COLUMNS
+from .columns import DEFAULT_COLUMNS
 from .models import CaseRecord
 
 __all__ = ["PREFIX", "junit_properties"]

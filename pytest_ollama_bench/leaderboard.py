@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .columns import COLUMNS
+from .columns import FALLBACK_MARK
 from .fit import TableColumn
 from .fit import fit_table
 from .fit import name_width
 from .fit import shorten
 from .fit import widest
-from .metrics import COLUMNS
 from .models import Report
 from .table import Style
 from .table import group_by_test
@@ -35,6 +36,7 @@ class _Standing:
     gates_missed: int = 0
     ttft: float | None = None
     tps: float | None = None
+    tps_client: bool = False  # some of its rates are client-side (the server sent none)
     rank: float | None = None
 
 
@@ -78,8 +80,10 @@ def _standings(report: Report) -> list[_Standing]:
         if case.outcome != "skipped":
             if (v := ttft_col.value(case)) is not None:
                 ttfts.setdefault(case.model, []).append(v)
-            if (v := tps_col.value(case)) is not None:
-                rates.setdefault(case.model, []).append(v)
+            rate, client_side = tps_col.lookup(case)
+            if rate is not None:
+                rates.setdefault(case.model, []).append(rate)
+                row.tps_client = row.tps_client or client_side
     for cases in group_by_test(report.cases).values():
         per_model: dict[str, float] = {}
         for case in cases:
@@ -131,7 +135,10 @@ def render_leaderboard(
     )
     tps_cells = ranked_cells(
         [r.tps for r in rows],
-        ["-" if r.tps is None else tps_col.format_number(r.tps) for r in rows],
+        [
+            "-" if r.tps is None else tps_col.format_number(r.tps) + FALLBACK_MARK * r.tps_client
+            for r in rows
+        ],
         "higher",
         style,
     )

@@ -9,6 +9,7 @@ final record. Nothing here does I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from .models import Endpoint
@@ -33,7 +34,7 @@ def _opt_int(final: Mapping[str, Any], key: str) -> int | None:
 
 
 def _rate(count: int | None, duration_ns: int | None) -> float | None:
-    if count is None or not duration_ns:
+    if count is None or count < 0 or not duration_ns:
         return None
     return count / duration_ns * 1e9
 
@@ -68,6 +69,7 @@ class Recorder:
         self._bytes = 0
         self._text: list[str] = []
         self._thinking: list[str] = []
+        self._tool_calls: list[dict[str, Any]] = []
         self._final: Mapping[str, Any] = {}
 
     def sent(self, t_ns: int) -> None:
@@ -87,9 +89,13 @@ class Recorder:
         t_ns: int,
         content: str = "",
         thinking: str = "",
-        tool_calls: bool = False,
+        tool_calls: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """One stream record arrived at ``t_ns``; empty records never count as tokens."""
+        """One stream record arrived at ``t_ns``; records without output never count as tokens.
+
+        Output is non-empty ``content`` or ``thinking``, or a tool call (``tool_calls`` are
+        kept as given; see :meth:`replace_tool_calls` for streams that send them in pieces).
+        """
         # the hot path of every stream: one call per chunk, so kept flat
         self._chunks += 1
         if self._first_chunk_ns is None:
@@ -104,12 +110,18 @@ class Recorder:
             self._thinking.append(thinking)
             if self._first_thinking_ns is None:
                 self._first_thinking_ns = t_ns
+        if tool_calls:
+            self._tool_calls.extend(dict(c) for c in tool_calls)
         last = self._last_token_ns
         if last is None:
             self._first_token_ns = t_ns
         else:
             self._gaps_ns.append(t_ns - last)
         self._last_token_ns = t_ns
+
+    def replace_tool_calls(self, calls: Sequence[Mapping[str, Any]]) -> None:
+        """Set the answer's tool calls (assembled from pieces by the OpenAI client)."""
+        self._tool_calls = [dict(c) for c in calls]
 
     def done(self, t_ns: int, final: Mapping[str, Any]) -> None:
         """The final record (``done: true``) arrived at ``t_ns``.
@@ -130,6 +142,11 @@ class Recorder:
         """Stream records received so far."""
         return self._chunks
 
+    @property
+    def produced_output(self) -> bool:
+        """Whether any record carried content, thinking or a tool call."""
+        return self._first_token_ns is not None
+
     def measurement(self) -> Measurement:
         """Build the :class:`Measurement`; call after :meth:`done`."""
         if self._sent_ns is None or self._done_ns is None:
@@ -143,15 +160,25 @@ class Recorder:
         eval_count = _opt_int(final, "eval_count")
         eval_ns = _opt_int(final, "eval_duration")
         prompt_count = _opt_int(final, "prompt_eval_count")
+        cached = _opt_int(final, "prompt_eval_cached_count")
         prompt_ns = _opt_int(final, "prompt_eval_duration")
         load_ns = _opt_int(final, "load_duration")
         total_ns = _opt_int(final, "total_duration")
 
-        total_ms = _ms(self._done_ns - start)
         ttft_ms = since(self._first_token_ns)
+        last_ms = since(self._last_token_ns)
         tpot_ms: float | None = None
-        if ttft_ms is not None and eval_count is not None and eval_count > 1:
-            tpot_ms = (total_ms - ttft_ms) / (eval_count - 1)
+        client_rate: float | None = None
+        tokens = eval_count or 0
+        if ttft_ms is not None and last_ms is not None and tokens > 1:
+            tpot_ms = (last_ms - ttft_ms) / (tokens - 1)
+            if last_ms > ttft_ms:
+                client_rate = (tokens - 1) / (last_ms - ttft_ms) * 1000.0
+        # Ollama's rule: cache hits are not prefilled, so only processed tokens count
+        processed = None if prompt_count is None else prompt_count - (cached or 0)
+        ratio = None
+        if cached is not None and prompt_count:
+            ratio = min(max(cached / prompt_count, 0.0), 1.0)
         reason = final.get("done_reason")
         return Measurement(
             model=self.model,
@@ -165,20 +192,25 @@ class Recorder:
             ttft_ms=ttft_ms,
             ttft_content_ms=since(self._first_content_ns),
             ttft_thinking_ms=since(self._first_thinking_ns),
-            total_ms=total_ms,
+            last_token_ms=last_ms,
+            total_ms=_ms(self._done_ns - start),
             itl_ms=[_ms(g) for g in self._gaps_ns],
             tpot_ms=tpot_ms,
+            client_tokens_per_s=client_rate,
             tokens_per_s=_rate(eval_count, eval_ns),
-            prompt_tokens_per_s=_rate(prompt_count, prompt_ns),
+            prompt_tokens_per_s=_rate(processed, prompt_ns) if processed else None,
             load_ms=None if load_ns is None else _ms(load_ns),
             prompt_eval_ms=None if prompt_ns is None else _ms(prompt_ns),
             eval_ms=None if eval_ns is None else _ms(eval_ns),
             server_total_ms=None if total_ns is None else _ms(total_ns),
             eval_count=eval_count,
             prompt_eval_count=prompt_count,
+            prompt_cached_count=cached,
+            prompt_cache_ratio=ratio,
             chunks=self._chunks,
             bytes=self._bytes,
             done_reason=reason if isinstance(reason, str) else None,
             text="".join(self._text),
             thinking="".join(self._thinking),
+            tool_calls=self._tool_calls,
         )

@@ -47,7 +47,9 @@ class Measurement(_Frozen):
     headers_ms: float | None = Field(default=None, description="request sent -> response headers")
     first_chunk_ms: float | None = Field(default=None, description="request sent -> first chunk")
     ttft_ms: float | None = Field(
-        None, description="request sent -> first chunk with non-empty content or thinking"
+        None,
+        description="request sent -> first chunk carrying output (content, thinking or a tool "
+        "call)",
     )
     ttft_content_ms: float | None = Field(
         None, description="request sent -> first chunk with non-empty answer content"
@@ -55,20 +57,37 @@ class Measurement(_Frozen):
     ttft_thinking_ms: float | None = Field(
         None, description="request sent -> first chunk with non-empty thinking"
     )
-    total_ms: float = Field(description="request sent -> final done chunk received")
-    itl_ms: list[float] = Field(
-        default_factory=list, description="gaps between successive non-empty chunks"
+    last_token_ms: float | None = Field(
+        None, description="request sent -> last chunk carrying output"
     )
-    tpot_ms: float | None = Field(default=None, description="(total - ttft) / (eval_count - 1)")
+    total_ms: float = Field(description="request sent -> final record received")
+    itl_ms: list[float] = Field(
+        default_factory=list, description="gaps between successive chunks carrying output"
+    )
+    tpot_ms: float | None = Field(
+        default=None, description="(last_token - ttft) / (eval_count - 1)"
+    )
+    client_tokens_per_s: float | None = Field(
+        default=None, description="(eval_count - 1) / (last_token - ttft), tokens per second"
+    )
     # server-side metrics (Ollama's final chunk; durations converted to ms)
     tokens_per_s: float | None = None
-    prompt_tokens_per_s: float | None = None
+    prompt_tokens_per_s: float | None = Field(
+        default=None,
+        description="(prompt_eval_count - prompt_cached_count) / prompt_eval_duration",
+    )
     load_ms: float | None = None
     prompt_eval_ms: float | None = None
     eval_ms: float | None = None
     server_total_ms: float | None = None
     eval_count: int | None = None
     prompt_eval_count: int | None = None
+    prompt_cached_count: int | None = Field(
+        default=None, description="prompt tokens served from the cache, as the server says"
+    )
+    prompt_cache_ratio: float | None = Field(
+        default=None, description="prompt_cached_count / prompt_eval_count"
+    )
     # wire
     chunks: int = 0
     bytes: int = 0
@@ -82,6 +101,20 @@ class Measurement(_Frozen):
     )
     thinking_chars: int | None = Field(
         default=None, description="the thinking's full length when the record keeps less of it"
+    )
+    tool_calls: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="the tool calls of the answer, in Ollama's shape: {id?, function: {index?, "
+        "name, arguments (an object; the raw text when it is not JSON)}}",
+    )
+    # the call's check= on this round's answer
+    pass_rate: float | None = Field(
+        default=None,
+        description="1.0 when the answer passed the call's check=, 0.0 when it failed, "
+        "None without a check",
+    )
+    check_error: str | None = Field(
+        default=None, description="why the answer failed the check (its exception)"
     )
 
 
@@ -102,12 +135,21 @@ class Stats(_Frozen):
 class GateResult(_Frozen):
     """One threshold checked against one statistic of one case."""
 
-    metric: str
+    metric: str = Field(
+        description="the metric checked (client_tokens_per_s when the gate on tokens_per_s "
+        "fell back to the client-side rate)"
+    )
     stat: str
-    op: Literal["<=", ">="]
+    op: Literal["<=", "<", ">=", ">"]
     limit: float
-    threshold: str  # the marker / option name, e.g. "max_ttft_ms"
-    source: Literal["marker", "option"]
+    threshold: str = Field(
+        description="the shorthand that set it (max_ttft_ms, min_pass_rate, ...) or the gate "
+        "expression (ttft_content_ms.p95<=1500)"
+    )
+    source: Literal["marker", "option", "default"] = Field(
+        description="the llm_bench marker, the command line (or ini/environment), or the "
+        "default gate of a check= (min_pass_rate 1)"
+    )
     value: float | None
     rounds: int
     passed: bool
@@ -125,6 +167,19 @@ class CallRecord(_Frozen):
     system: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     parallel: bool = False
+    fields: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the request fields the call passed through (tools, format, think, ...)",
+    )
+    start: Literal["warm", "cold"] = Field(
+        default="warm",
+        description="warm: warmup rounds first; cold: the model unloaded before each round",
+    )
+    cache: Literal["keep", "bust"] = Field(
+        default="keep",
+        description="keep: prompts as given; bust: a unique prefix on each round's prompt",
+    )
+    check: str | None = Field(default=None, description="the name of the call's check=")
     round_count: int | None = Field(
         default=None,
         description="measured rounds the call was set to run (call argument > marker > option)",

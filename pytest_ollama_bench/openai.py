@@ -15,8 +15,11 @@ Differences from the native API, all the server's doing:
   That is also all a client sees when a model fails mid-stream on Ollama's ``/v1``: it turns
   the error into an empty chunk and stops.
 * Ollama's ``/v1`` exposes token counts (``usage``) but no durations, so ``tokens_per_s``,
-  ``eval_ms`` and ``prompt_eval_ms`` stay None there. llama.cpp adds a ``timings`` object,
-  which gives them. Load and total server durations are never exposed.
+  ``eval_ms`` and ``prompt_eval_ms`` stay None there (``client_tokens_per_s``, from the
+  client's clock, is there). llama.cpp adds a ``timings`` object, which gives them. Load and
+  total server durations are never exposed.
+* Tool calls stream in pieces (``delta.tool_calls`` with ``arguments`` as text fragments);
+  the measurement keeps them joined, in Ollama's shape.
 * Ollama's ``/v1`` defaults ``temperature`` and ``top_p`` to 1.0 when the request omits them
   (the native API uses the model's defaults), so pass them explicitly to compare the two APIs.
 
@@ -37,12 +40,14 @@ from typing import Any
 
 import orjson
 
+from .api_fields import check_fields
 from .errors import ServerError
 from .errors import StreamError
 from .hosts import redact_host
 from .http import MAX_LINE_BYTES
 from .http import HTTPClient
 from .http import LineTooLong
+from .http import RecordDeadline
 from .http import error_info
 from .http import is_connect_timeout
 from .measure import Recorder
@@ -50,9 +55,12 @@ from .models import Endpoint
 from .models import Measurement
 from .models import ModelDetails
 from .openai_fields import OPTION_FIELDS
+from .openai_fields import StreamState
+from .openai_fields import ToolCallAssembler
 from .openai_fields import as_int
 from .openai_fields import final_record
 from .openai_fields import message_pieces
+from .openai_fields import openai_message
 from .openai_fields import request_fields
 from .sse import SSEEvent
 from .sse import SSEParser
@@ -66,22 +74,7 @@ _CHAT_PATH = "/v1/chat/completions"
 _MODELS_PATH = "/v1/models"
 _DONE = b"[DONE]"
 _NOT_FOUND_TYPES = frozenset({"not_found_error", "notfounderror", "model_not_found"})
-
-
-class _StreamState:
-    """What one stream has said so far besides its text."""
-
-    __slots__ = ("events", "finish_reason", "last", "timings", "usage")
-
-    def __init__(self) -> None:
-        self.events = 0
-        self.last = b""  # the data of the last event that carried usage or timings
-        self.finish_reason: str | None = None
-        self.usage: Mapping[str, Any] | None = None
-        self.timings: Mapping[str, Any] | None = None
-
-    def final(self) -> dict[str, Any]:
-        return final_record(self.finish_reason, self.usage, self.timings)
+_OWN = ("options", "stream", "warmup")
 
 
 # --------------------------------------------------------------------------- client
@@ -92,7 +85,8 @@ class OpenAIClient(HTTPClient):
 
     :param host: base URL or ``OLLAMA_HOST``-style value (a trailing ``/v1`` is dropped);
         None reads ``$OLLAMA_HOST``.
-    :param timeout: seconds allowed until the first chunk and between chunks.
+    :param timeout: seconds allowed for each whole record (event): the first from sending the
+        request, each next one from the one before.
     :param connect_timeout: seconds allowed to open the connection.
     :param api_key: sent as ``Authorization: Bearer``; None reads ``$PYTEST_OLLAMA_API_KEY``,
         else ``$OPENAI_API_KEY``, else ``"ollama"`` (local servers ignore it; SDKs insist on
@@ -168,17 +162,22 @@ class OpenAIClient(HTTPClient):
         *,
         options: Mapping[str, Any] | None = None,
         stream: bool = True,
-        think: bool | str | None = None,
-        keep_alive: str | float | None = None,
-        format: str | Mapping[str, Any] | None = None,
         warmup: bool = False,
+        **fields: Any,
     ) -> Measurement:
         """``POST /v1/chat/completions``, streamed and timed; returns the :class:`Measurement`.
 
-        ``options`` map as :func:`request_fields` says; ``keep_alive`` has no OpenAI
-        counterpart and is ignored.
+        ``options`` and the Ollama request ``fields`` (``tools``, ``format``, ``think``,
+        ``logprobs``, ...) map as :func:`request_fields` says; ``keep_alive`` has no OpenAI
+        counterpart and is dropped; messages' ``images`` become image content parts.
+
+        :raises TypeError: a keyword that is no ``/api/chat`` request field.
+        :raises ValueError: a field with no OpenAI counterpart (``truncate``, ``shift``).
+        :raises EmptyReplyError: the reply generated nothing.
         """
-        payload = self._payload(model, [dict(m) for m in messages], options, stream, think, format)
+        extra = check_fields("chat", fields, call="OpenAIClient.chat()", own=_OWN)
+        sent = [openai_message(m) for m in messages]
+        payload = self._payload(model, sent, options, stream, extra)
         return await self._generation("chat", payload, warmup=warmup)
 
     async def generate(
@@ -187,24 +186,39 @@ class OpenAIClient(HTTPClient):
         prompt: str,
         *,
         system: str | None = None,
-        raw: bool | None = None,
         options: Mapping[str, Any] | None = None,
         stream: bool = True,
-        think: bool | str | None = None,
-        keep_alive: str | float | None = None,
-        format: str | Mapping[str, Any] | None = None,
         warmup: bool = False,
+        **fields: Any,
     ) -> Measurement:
         """``prompt`` (after ``system``, if given) sent as a chat; recorded as ``generate``.
 
-        The chat template always applies: ``raw`` and ``keep_alive`` are ignored.
+        The chat template always applies: ``raw=True``, ``suffix``, ``template`` and
+        ``context`` have no counterpart and raise :class:`ValueError`; ``images`` go with the
+        prompt as image content parts.
+
+        :raises TypeError: a keyword that is no ``/api/generate`` request field.
         """
+        extra = check_fields("generate", fields, call="OpenAIClient.generate()", own=_OWN)
         messages: list[dict[str, Any]] = []
         if system is not None:
             messages.append({"role": "system", "content": system})
-        messages.append({"role": "user", "content": prompt})
-        payload = self._payload(model, messages, options, stream, think, format)
+        user: dict[str, Any] = {"role": "user", "content": prompt}
+        if extra.get("images"):
+            user["images"] = list(extra["images"])
+        messages.append(openai_message(user))
+        payload = self._payload(model, messages, options, stream, extra)
         return await self._generation("generate", payload, warmup=warmup)
+
+    async def unload(self, model: str) -> None:
+        """Not possible here: an OpenAI-compatible API has no way to unload a model.
+
+        :raises ValueError: always.
+        """
+        raise ValueError(
+            f"cannot unload {model!r} through an OpenAI-compatible API: a cold start needs "
+            "Ollama's native API (--ollama-api native)"
+        )
 
     @staticmethod
     def _payload(
@@ -212,13 +226,12 @@ class OpenAIClient(HTTPClient):
         messages: list[dict[str, Any]],
         options: Mapping[str, Any] | None,
         stream: bool,
-        think: bool | str | None,
-        format: str | Mapping[str, Any] | None,
+        fields: Mapping[str, Any],
     ) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
         if stream:
             payload["stream_options"] = {"include_usage": True}
-        payload.update(request_fields(options, think=think, format=format))
+        payload.update(request_fields(options, **fields))
         return payload
 
     async def _generation(
@@ -245,22 +258,26 @@ class OpenAIClient(HTTPClient):
             answered = False
             rec.sent(clock())
             try:
-                async with session.post(
-                    self._url(path), json=payload, allow_redirects=False
-                ) as resp:
+                async with (
+                    RecordDeadline(self.timeout) as deadline,
+                    session.post(self._url(path), json=payload, allow_redirects=False) as resp,
+                ):
                     answered = True
                     rec.headers(clock())
                     self._check_redirect(resp, "POST", path)
                     if resp.status >= 400:
-                        raise self._http_error(resp.status, await resp.read(), "POST", path, model)
+                        body = await resp.read()
+                        raise self._http_error(resp.status, body, "POST", path, model)
                     if stream and resp.content_type != "application/json":
-                        last, number = await self._consume(resp, rec, path)
+                        last, number = await self._consume(resp, rec, path, deadline)
                     else:  # stream=False, or a server that ignored "stream": true
                         last, number = await resp.read(), 1
                         t = clock()
                         rec.add_bytes(len(last))
                         self._record_body(last, t, rec, path)
-                return self._measured(rec, path, last, number)
+                measurement = self._measured(rec, path, last, number)
+                self._check_output(path, rec, measurement.done_reason)
+                return measurement
             except asyncio.TimeoutError as exc:
                 if is_connect_timeout(exc):
                     raise self._unreachable(exc, path) from exc
@@ -284,16 +301,20 @@ class OpenAIClient(HTTPClient):
         raise AssertionError("the second attempt always returns or raises")
 
     async def _consume(
-        self, resp: aiohttp.ClientResponse, rec: Recorder, path: str
+        self, resp: aiohttp.ClientResponse, rec: Recorder, path: str, deadline: RecordDeadline
     ) -> tuple[bytes, int]:
         """Read the event stream into ``rec``; returns the last event's data and number."""
         parser = SSEParser(limit=self.max_line_bytes)
-        state = _StreamState()
+        state = StreamState()
         clock = time.perf_counter_ns
         async for data in resp.content.iter_any():
             t = clock()
             rec.add_bytes(len(data))
-            for event in parser.feed(data):
+            events = parser.feed(data)
+            if not events:
+                continue
+            deadline.renew()
+            for event in events:
                 if self._record_event(event, t, rec, state, path):
                     return self._done(t, rec, state, path, event)
         t = clock()
@@ -305,11 +326,11 @@ class OpenAIClient(HTTPClient):
         raise self._incomplete(path, rec, "ended" if state.events else "no_events")
 
     def _done(
-        self, t: int, rec: Recorder, state: _StreamState, path: str, event: SSEEvent | None
+        self, t: int, rec: Recorder, state: StreamState, path: str, event: SSEEvent | None
     ) -> tuple[bytes, int]:
         data = state.last if event is None else event.data
         try:
-            rec.done(t, state.final())
+            rec.done(t, state.final(rec))
         except ValueError as exc:
             raise self._malformed(
                 state.last, path, part="event", number=state.events, problem=str(exc)
@@ -317,7 +338,7 @@ class OpenAIClient(HTTPClient):
         return data, state.events
 
     def _record_event(
-        self, event: SSEEvent, t: int, rec: Recorder, state: _StreamState, path: str
+        self, event: SSEEvent, t: int, rec: Recorder, state: StreamState, path: str
     ) -> bool:
         """Feed one event to the recorder; True at ``data: [DONE]``."""
         state.events += 1
@@ -326,26 +347,9 @@ class OpenAIClient(HTTPClient):
         for obj in self._decode(event, state.events, path):
             if obj.get("error") is not None or event.event == "error":
                 raise self._event_error(obj, rec, path)
-            content = thinking = ""
-            tools = False
-            choices = obj.get("choices")
-            if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-                choice = choices[0]
-                delta = choice.get("delta")
-                if isinstance(delta, dict):
-                    content, thinking, tools = message_pieces(delta)
-                reason = choice.get("finish_reason")
-                if isinstance(reason, str) and reason:
-                    state.finish_reason = reason
-            usage = obj.get("usage")
-            if isinstance(usage, dict):
-                state.usage = usage
+            state.record(obj, t, rec)
+            if "usage" in obj or "timings" in obj:
                 state.last = event.data
-            timings = obj.get("timings")
-            if isinstance(timings, dict):
-                state.timings = timings
-                state.last = event.data
-            rec.chunk(t, content=content, thinking=thinking, tool_calls=tools)
         return False
 
     def _decode(self, event: SSEEvent, number: int, path: str) -> list[dict[str, Any]]:
@@ -386,8 +390,12 @@ class OpenAIClient(HTTPClient):
             )
         choice = choices[0]
         message = choice.get("message")
-        content, thinking, tools = message_pieces(message if isinstance(message, dict) else {})
-        rec.chunk(t, content=content, thinking=thinking, tool_calls=tools)
+        content, thinking, calls = message_pieces(message if isinstance(message, dict) else {})
+        rec.chunk(t, content, thinking, calls)
+        if calls:
+            tools = ToolCallAssembler()
+            tools.add(calls)
+            rec.replace_tool_calls(tools.calls())
         reason = choice.get("finish_reason")
         usage = obj.get("usage")
         timings = obj.get("timings")

@@ -18,18 +18,21 @@ from typing import Literal
 
 import pytest
 
+from .columns import DEFAULT_COLUMNS
+from .columns import DEFAULT_SORT
+from .columns import parse_columns
+from .columns import parse_sort
 from .exports import parse_export
+from .gates import parse_gate
 from .hosts import DEFAULT_HOST
 from .hosts import HostError
 from .hosts import parse_host
 from .local import INSTALL_HINT
-from .metrics import DEFAULT_COLUMNS
-from .metrics import DEFAULT_SORT
-from .metrics import parse_columns
-from .metrics import parse_sort
 from .regression import CompareFail
 from .regression import parse_compare_fail
 from .settings import APIS
+from .settings import CACHE_POLICIES
+from .settings import START_POLICIES
 from .settings import Settings
 from .settings import check_run_name
 from .settings import split_names
@@ -143,6 +146,16 @@ def _api(opt: Option, where: str, value: Any) -> str:
     return text
 
 
+def _one_of(choices: tuple[str, ...]) -> Parser:
+    def parse(opt: Option, where: str, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise _Invalid("one of " + ", ".join(choices))
+        return text
+
+    return parse
+
+
 def _models(opt: Option, where: str, value: Any) -> tuple[str, ...]:
     models = split_names(value)
     if not models:
@@ -195,6 +208,13 @@ def _compare_fail(opt: Option, where: str, value: Any) -> tuple[CompareFail, ...
     return tuple(_via(parse_compare_fail)(opt, where, expr) for expr in split_names(value))
 
 
+def _gates(opt: Option, where: str, value: Any) -> tuple[str, ...]:
+    # each rule is kept as its expression (the run record shows them); parsed to validate
+    return tuple(
+        _via(lambda e: parse_gate(e).expression)(opt, where, expr) for expr in split_names(value)
+    )
+
+
 def _exports(opt: Option, where: str, value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(_via(parse_export)(opt, where, item) for item in split_names(value))
 
@@ -238,8 +258,19 @@ OPTIONS: tuple[Option, ...] = (
            help="Measured rounds per call"),
     Option("warmup", "--ollama-warmup", "N", "PYTEST_OLLAMA_WARMUP", _number(int, 0),
            help="Warmup rounds per call, kept but left out of the statistics"),
+    Option("start", "--ollama-start", "{warm,cold}", "PYTEST_OLLAMA_START",
+           _one_of(START_POLICIES),
+           help="Start policy: warm (warmup rounds first) or cold (unload the model with "
+                "keep_alive 0 and wait until /api/ps no longer lists it before each measured "
+                "round, no warmup; the load shows in load_ms; native API only)"),
+    Option("cache", "--ollama-cache", "{keep,bust}", "PYTEST_OLLAMA_CACHE",
+           _one_of(CACHE_POLICIES),
+           help="Prompt-cache policy: keep (prompts as given) or bust (a unique prefix on each "
+                "round's prompt, so prompt_eval measures real prefill)"),
     Option("timeout", "--ollama-timeout", "SECONDS", "PYTEST_OLLAMA_TIMEOUT", _POSITIVE,
-           help="Seconds to wait for the first chunk and between chunks"),
+           help="Seconds allowed for each whole stream record: the first from sending the "
+                "request, each next one from the one before (a server trickling bytes is cut "
+                "off)"),
     Option("require", "--ollama-require", None, "PYTEST_OLLAMA_REQUIRE", _bool, kind="flag",
            help="Make a server whose model list cannot be read (e.g. unreachable) or a missing "
            "model an error instead of a skip"),
@@ -277,9 +308,9 @@ OPTIONS: tuple[Option, ...] = (
            _number(int, 1), help="Saved runs the HTML report's history charts show (the last N)"),
     Option("columns", "--ollama-columns", "COLS", "PYTEST_OLLAMA_COLUMNS", _via(parse_columns),
            default_text=",".join(DEFAULT_COLUMNS),
-           help="Comma-separated columns of the summary tables: a metric's column (its median) or "
-                "COLUMN_STAT for another statistic (ttft_p95, tpot_p99, itl_max, ...), rounds, "
-                "gate, outcome"),
+           help="Comma-separated columns of the summary tables: a metric's column (its median; "
+                "pass_rate its mean) or COLUMN_STAT for another statistic (ttft_p95, tpot_p99, "
+                "itl_max, ...), rounds, gate, outcome"),
     Option("sort", "--ollama-sort", "COL", "PYTEST_OLLAMA_SORT", _via(parse_sort),
            default_text=DEFAULT_SORT,
            help="Column that orders the rows of each summary table (best first): a timed or rate "
@@ -316,7 +347,12 @@ OPTIONS: tuple[Option, ...] = (
            help="Fail a benchmark whose total time exceeds MS (global gate)"),
     Option("min_tokens_per_s", "--ollama-min-tokens-per-s", "RATE",
            "PYTEST_OLLAMA_MIN_TOKENS_PER_S", _POSITIVE,
-           help="Fail a benchmark whose decode rate is below RATE tokens/s (global gate)"),
+           help="Fail a benchmark whose decode rate is below RATE tokens/s (global gate; the "
+                "client-side rate where the server reports none)"),
+    Option("gates", "--ollama-gate", "EXPR", "PYTEST_OLLAMA_GATE", _gates, kind="append",
+           help="Fail a benchmark whose statistic misses a limit: METRIC[.STAT]OP LIMIT, e.g. "
+                "ttft_content_ms.p95<=1500, tokens_per_s>=20 (repeatable; marker gates apply "
+                "too, so the stricter wins)"),
 )
 # fmt: on
 

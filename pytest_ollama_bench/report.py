@@ -11,20 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 
+from .columns import COLUMNS
+from .columns import DEFAULT_COLUMNS
+from .columns import DEFAULT_SORT
+from .columns import FALLBACK_MARK
+from .columns import VERBOSE_COLUMNS
+from .columns import Column
+from .columns import parse_columns
+from .columns import parse_sort
+from .columns import width_priority
 from .fit import TableColumn
 from .fit import fit_table
 from .fit import name_width
 from .fit import shorten
 from .fit import wrap
 from .leaderboard import render_leaderboard
-from .metrics import COLUMNS
-from .metrics import DEFAULT_COLUMNS
-from .metrics import DEFAULT_SORT
-from .metrics import VERBOSE_COLUMNS
-from .metrics import Column
-from .metrics import parse_columns
-from .metrics import parse_sort
-from .metrics import width_priority
 from .models import CaseRecord
 from .models import Report
 from .table import BEST_MARK
@@ -114,10 +115,13 @@ def _test_table(
     baseline: Mapping[tuple[str, str], CaseRecord] | None,
     style: Style,
     width: int | None = None,
+    explicit: bool = False,
 ) -> tuple[list[str], list[str]]:
     """Title, table and the notes (failures, skips) of one test function, and the names of
     the columns left out to fit ``width``."""
     shown = _sort_rows([c for c in cases if c.outcome != "skipped"], sort)
+    if not explicit:
+        columns = _with_answer_ttft(columns, shown)
     skipped = [c for c in cases if c.outcome == "skipped"]
     count = f"{len(cases)} model{'s' if len(cases) != 1 else ''}"
     if skipped:
@@ -183,12 +187,26 @@ def _dropped_note(dropped: Sequence[str], width: int, columns_flag: str) -> str:
     return text
 
 
+def _with_answer_ttft(columns: Sequence[Column], cases: Sequence[CaseRecord]) -> list[Column]:
+    """The default columns plus ``ttft content`` after ``ttft`` when a model in the table
+    thinks: its ``ttft`` is its first thinking token, the others' their first answer token."""
+    chosen = list(columns)
+    thinks = any("ttft_thinking_ms" in c.stats for c in cases)
+    names = [c.name for c in chosen]
+    if thinks and "ttft" in names and "ttft_content" not in names:
+        chosen.insert(names.index("ttft") + 1, COLUMNS["ttft_content"])
+    return chosen
+
+
 def _legend(style: Style) -> str:
     best = "**bold**" if style == "markdown" else BEST_MARK
+    # ttft is the first output of any kind: a thinking model's first thinking token (its
+    # first answer token is the ttft content column); a rate marked c is the client's
     return (
         f"legend: {best} best, (x.xx) value / best; medians over measured rounds unless noted; "
-        "ttft = time to first token, tok/s = server decode rate; leaderboard: median of the "
-        "case medians, mean rank by ttft"
+        "ttft = first output token, thinking or answer; tok/s = server decode rate "
+        f"(12.3{FALLBACK_MARK}: client-side); leaderboard: median of the case medians, mean "
+        "rank by ttft"
     )
 
 
@@ -225,6 +243,7 @@ def _body(
             baseline=base_index,
             style=style,
             width=width,
+            explicit=columns is not None,
         )
         blocks.append(lines)
         dropped.extend(left_out)

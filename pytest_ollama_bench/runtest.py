@@ -83,9 +83,14 @@ class BenchTests:
             if s.smoke
             else f"rounds={s.rounds}, warmup={s.warmup}"
         )
+        policies = "".join(
+            f", {name}={value}"
+            for name, value, default in (("start", s.start, "warm"), ("cache", s.cache, "keep"))
+            if value != default
+        )
         line = (
             f"ollama-bench: host={self.runtime.display_host}{embedded}, api={s.api}, "
-            f"models={models}, {rounds}{serial}"
+            f"models={models}, {rounds}{policies}{serial}"
         )
         from .fit import output_width
         from .fit import wrap
@@ -251,13 +256,18 @@ class BenchTests:
         missed = [g.message for case in cases for g in case.gates if not g.passed]
         if not missed:
             return
+        failures = _check_failures(cases)
+        details = ""
+        if failures:
+            details = "\nanswers that failed check=:\n" + "\n".join(f"  {f}" for f in failures)
         if body_failed:
             text = "benchmark gate(s) missed:\n" + "\n".join(f"  {m}" for m in missed)
-            item.add_report_section("call", "ollama-bench gates", text)
+            item.add_report_section("call", "ollama-bench gates", text + details)
             return
         # one line: the short test summary, the summary table and the step summary show the
-        # first line of a failure, so the misses themselves go there
-        pytest.fail("benchmark gate(s) missed: " + "; ".join(missed), pytrace=False)
+        # first line of a failure, so the misses themselves go there (answers that failed a
+        # check= follow on lines of their own)
+        pytest.fail("benchmark gate(s) missed: " + "; ".join(missed) + details, pytrace=False)
 
     def _cases(
         self, item: pytest.Item, records: list[CallRecord], resources: Any = None
@@ -278,22 +288,32 @@ class BenchTests:
         return self.runtime.catalog.find(model)
 
     def _gated(self, item: pytest.Item, cases: list[CaseRecord]) -> list[CaseRecord]:
-        from .gates import evaluate_gates
+        from .gates import GateRule
+        from .gates import evaluate
+        from .gates import merge_rules
+        from .gates import option_rules
 
-        if self.settings.smoke:  # --ollama-smoke: one cold round proves nothing about speed
-            return cases
         spec = item.stash.get(spec_key, None) or BenchSpec()
+        rules = merge_rules(spec.gates, option_rules(self.settings))
+        if self.settings.smoke:  # --ollama-smoke: one cold round proves nothing about speed,
+            rules = [r for r in rules if r.metric == "pass_rate"]  # but answers still count
         out = []
         for case in cases:
-            measured = sum(1 for call in case.calls for m in call.rounds if not m.warmup)
+            measured = [m for call in case.calls for m in call.rounds if not m.warmup]
             if measured:
-                gates = evaluate_gates(
-                    case.model,
+                in_force = rules
+                checked = any(m.pass_rate is not None for m in measured)
+                if checked and not any(r.metric == "pass_rate" for r in rules):
+                    default = GateRule(
+                        "pass_rate", ">=", 1.0, name="min_pass_rate", source="default"
+                    )
+                    in_force = [*rules, default]
+                gates = evaluate(
+                    in_force,
                     case.stats,
-                    measured,
-                    marker=spec.thresholds,
-                    stat=spec.stat,
-                    settings=self.settings,
+                    label=case.model,
+                    rounds=len(measured),
+                    default_stat=spec.stat,
                 )
                 case = case.model_copy(update={"gates": gates})
             out.append(case)
@@ -333,6 +353,20 @@ class BenchTests:
             ),
         )
         return report
+
+
+def _check_failures(cases: Sequence[CaseRecord], limit: int = 5) -> list[str]:
+    """The first ``limit`` measured answers whose ``check=`` failed, with why."""
+    lines: list[str] = []
+    for case in cases:
+        if not any(g.metric == "pass_rate" and not g.passed for g in case.gates):
+            continue
+        measured = [m for call in case.calls for m in call.rounds if not m.warmup]
+        for number, m in enumerate(measured, 1):
+            if m.pass_rate == 0.0 and len(lines) < limit:
+                answer = m.text if len(m.text) <= 80 else m.text[:79] + "…"
+                lines.append(f"{case.model} round {number}: {m.check_error} (answer: {answer!r})")
+    return lines
 
 
 def calls_compare(function: object) -> bool:

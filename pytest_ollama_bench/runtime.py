@@ -45,6 +45,7 @@ class BenchClient(Protocol):
         *,
         options: Mapping[str, Any] | None = None,
         warmup: bool = False,
+        **fields: Any,
     ) -> Measurement: ...
 
     async def generate(
@@ -55,7 +56,10 @@ class BenchClient(Protocol):
         system: str | None = None,
         options: Mapping[str, Any] | None = None,
         warmup: bool = False,
+        **fields: Any,
     ) -> Measurement: ...
+
+    async def unload(self, model: str) -> None: ...
 
     async def version(self) -> str: ...
 

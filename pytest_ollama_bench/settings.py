@@ -11,16 +11,26 @@ from .regression import CompareFail
 
 __all__ = [
     "APIS",
+    "CACHE_POLICIES",
     "DEFAULT_STORAGE_DIR",
+    "START_POLICIES",
     "VALID_RUN_NAME",
     "Api",
+    "CachePolicy",
     "Settings",
+    "StartPolicy",
     "check_run_name",
     "split_names",
 ]
 
 Api = Literal["native", "openai"]
 APIS: tuple[Api, ...] = ("native", "openai")
+#: ``warm``: warmup rounds first; ``cold``: the model unloaded before every measured round.
+StartPolicy = Literal["warm", "cold"]
+START_POLICIES: tuple[StartPolicy, ...] = ("warm", "cold")
+#: ``keep``: prompts as given; ``bust``: a unique prefix on each round's prompt.
+CachePolicy = Literal["keep", "bust"]
+CACHE_POLICIES: tuple[CachePolicy, ...] = ("keep", "bust")
 
 #: The run history's directory, relative to pytest's rootdir.
 DEFAULT_STORAGE_DIR = ".ollama-bench"
@@ -40,6 +50,8 @@ class Settings:
     models: tuple[str, ...] = ()
     rounds: int = 3
     warmup: int = 1
+    start: StartPolicy = "warm"
+    cache: CachePolicy = "keep"
     timeout: float = 300.0
     require: bool = False
     serialize: bool = True  # one benchmark at a time per server across xdist workers
@@ -47,6 +59,7 @@ class Settings:
     max_ttft_ms: float | None = None
     max_total_ms: float | None = None
     min_tokens_per_s: float | None = None
+    gates: tuple[str, ...] = ()  # --ollama-gate expressions, as gates.parse_gate reads them
     # every benchmark as a smoke test: one round, no warmup, no gates, nothing recorded
     smoke: bool = False
     # session report

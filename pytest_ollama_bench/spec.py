@@ -12,45 +12,37 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
-from typing import Literal
 
+from .gates import SHORTHANDS
+from .gates import GateRule
+from .gates import marker_gate
+from .gates import shorthand_gate
 from .metrics import GATE_STATS
+from .settings import CACHE_POLICIES
+from .settings import START_POLICIES
+from .settings import CachePolicy
 from .settings import Settings
+from .settings import StartPolicy
 from .settings import split_names
 
 __all__ = [
     "MARKER_ARGS",
-    "THRESHOLDS",
     "BenchSpec",
     "MarkerError",
-    "Threshold",
     "parse_marker",
 ]
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """A named threshold (a marker argument and a :class:`Settings` field) on one metric."""
-
-    name: str
-    metric: str
-    op: Literal["<=", ">="]
-
-
-#: The thresholds a marker or the command line may set.
-THRESHOLDS: tuple[Threshold, ...] = (
-    Threshold("max_ttft_ms", "ttft_ms", "<="),
-    Threshold("max_total_ms", "total_ms", "<="),
-    Threshold("min_tokens_per_s", "tokens_per_s", ">="),
-)
 
 MARKER_ARGS: tuple[str, ...] = (
     "models",
     "rounds",
     "warmup",
     "options",
-    *(t.name for t in THRESHOLDS),
+    *(s.name for s in SHORTHANDS if s.flag is not None),
     "stat",
+    *(s.name for s in SHORTHANDS if s.flag is None),
+    "gates",
+    "start",
+    "cache",
 )
 
 
@@ -60,14 +52,22 @@ class MarkerError(ValueError):
 
 @dataclass(frozen=True)
 class BenchSpec:
-    """The validated arguments of one test's ``llm_bench`` marker (all optional)."""
+    """The validated arguments of one test's ``llm_bench`` marker (all optional).
+
+    :ivar gates: the marker's gate rules: its shorthands (``max_ttft_ms=...``), then the
+        entries of ``gates={...}``.
+    :ivar start: ``warm`` or ``cold`` (None: the command line's policy).
+    :ivar cache: ``keep`` or ``bust`` (None: the command line's policy).
+    """
 
     models: tuple[str, ...] | None = None
     rounds: int | None = None
     warmup: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
-    thresholds: Mapping[str, float] = field(default_factory=dict)
+    gates: tuple[GateRule, ...] = ()
     stat: str = "median"
+    start: StartPolicy | None = None
+    cache: CachePolicy | None = None
 
     def rounds_for(self, settings: Settings, asked: int | None = None) -> int:
         """Measured rounds of a call: the call's own value, else the marker's, else the option."""
@@ -76,10 +76,22 @@ class BenchSpec:
         return self.rounds if self.rounds is not None else settings.rounds
 
     def warmup_for(self, settings: Settings, asked: int | None = None) -> int:
-        """Warmup rounds of a call, with the same precedence as :meth:`rounds_for`."""
+        """Warmup rounds of a call, with the same precedence as :meth:`rounds_for`; always 0
+        under the ``cold`` start policy (every measured round starts with the model
+        unloaded)."""
+        if self.start_for(settings) == "cold":
+            return 0
         if asked is not None:
             return asked
         return self.warmup if self.warmup is not None else settings.warmup
+
+    def start_for(self, settings: Settings) -> StartPolicy:
+        """The start policy in force: the marker's, else the command line's."""
+        return self.start if self.start is not None else settings.start
+
+    def cache_for(self, settings: Settings) -> CachePolicy:
+        """The prompt-cache policy in force: the marker's, else the command line's."""
+        return self.cache if self.cache is not None else settings.cache
 
 
 def _models_arg(value: Any) -> tuple[str, ...]:
@@ -153,16 +165,50 @@ def parse_marker(args: Iterable[Any], kwargs: Mapping[str, Any]) -> BenchSpec:
         raise MarkerError(
             f"llm_bench(stat=...) must be one of {', '.join(GATE_STATS)}, got {stat!r}"
         )
-    thresholds = {
-        t.name: _positive(t.name, kwargs[t.name])
-        for t in THRESHOLDS
-        if kwargs.get(t.name) is not None
-    }
     return BenchSpec(
         models=None if models is None else _models_arg(models),
         rounds=None if rounds is None else _int_arg("rounds", rounds, 1),
         warmup=None if warmup is None else _int_arg("warmup", warmup, 0),
         options=dict(options or {}),
-        thresholds=thresholds,
+        gates=_gates(kwargs),
         stat=str(stat),
+        start=_choice("start", kwargs.get("start"), START_POLICIES),  # type: ignore[arg-type]
+        cache=_choice("cache", kwargs.get("cache"), CACHE_POLICIES),  # type: ignore[arg-type]
     )
+
+
+def _gates(kwargs: Mapping[str, Any]) -> tuple[GateRule, ...]:
+    rules: list[GateRule] = []
+    for short in SHORTHANDS:
+        value = kwargs.get(short.name)
+        if value is None:
+            continue
+        limit = _positive(short.name, value)
+        try:
+            rules.append(shorthand_gate(short.name, limit, source="marker"))
+        except ValueError as exc:
+            raise MarkerError(f"llm_bench({short.name}=...): {exc}") from None
+    table = kwargs.get("gates")
+    if table is None:
+        return tuple(rules)
+    if not isinstance(table, Mapping):
+        raise MarkerError(
+            "llm_bench(gates=...) must be a dict such as {'ttft_content_ms.p95': 1500, "
+            f"'tpot_ms': '<= 40'}}, got {table!r}"
+        )
+    for key, value in table.items():
+        try:
+            rules.append(marker_gate(str(key), value))
+        except ValueError as exc:
+            raise MarkerError(f"llm_bench(gates=...): {exc}") from None
+    return tuple(rules)
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if value not in choices:
+        raise MarkerError(
+            f"llm_bench({name}=...) must be one of {', '.join(map(repr, choices))}, got {value!r}"
+        )
+    return str(value)

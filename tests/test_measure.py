@@ -42,7 +42,9 @@ def test_ttft_counts_thinking_and_skips_empty_chunks() -> None:
     assert m.thinking == "hmm"
     assert m.chunks == 5
     assert m.tokens_per_s == pytest.approx(2.0)
-    assert m.tpot_ms == pytest.approx((50 - 20) / 3)
+    # (last output chunk - ttft) / (eval_count - 1): the empty chunk at 50 is no token
+    assert m.last_token_ms == 45
+    assert m.tpot_ms == pytest.approx((45 - 20) / 3)
 
 
 def test_omitted_server_metrics_stay_none() -> None:

@@ -186,6 +186,7 @@ def test_final_record_uses_ollama_key_names_and_never_guesses_durations() -> Non
         "done_reason": "length",
         "eval_count": 5,
         "prompt_eval_count": 12,
+        "prompt_eval_cached_count": 3,
         "eval_duration": 50_250_000,
         "prompt_eval_duration": 20_500_000,
     }

@@ -10,15 +10,15 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from pytest_ollama_bench.columns import COLUMNS
+from pytest_ollama_bench.columns import DEFAULT_COLUMNS
+from pytest_ollama_bench.columns import SORT_KEYS
+from pytest_ollama_bench.columns import VERBOSE_COLUMNS
+from pytest_ollama_bench.columns import parse_columns
+from pytest_ollama_bench.columns import parse_sort
 from pytest_ollama_bench.comparison import render_comparison
-from pytest_ollama_bench.metrics import COLUMNS
-from pytest_ollama_bench.metrics import DEFAULT_COLUMNS
-from pytest_ollama_bench.metrics import SORT_KEYS
-from pytest_ollama_bench.metrics import VERBOSE_COLUMNS
 from pytest_ollama_bench.metrics import Direction
 from pytest_ollama_bench.metrics import metric_direction
-from pytest_ollama_bench.metrics import parse_columns
-from pytest_ollama_bench.metrics import parse_sort
 from pytest_ollama_bench.models import CaseRecord
 from pytest_ollama_bench.models import GateResult
 from pytest_ollama_bench.models import Outcome

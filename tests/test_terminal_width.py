@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from pytest_ollama_bench.columns import COLUMN_PRIORITY
+from pytest_ollama_bench.columns import COLUMNS
+from pytest_ollama_bench.columns import DEFAULT_COLUMNS
+from pytest_ollama_bench.columns import VERBOSE_COLUMNS
 from pytest_ollama_bench.fit import TableColumn
 from pytest_ollama_bench.fit import fit_table
 from pytest_ollama_bench.fit import shorten
 from pytest_ollama_bench.fit import wrap
 from pytest_ollama_bench.locate import STORAGE_ENV
 from pytest_ollama_bench.locate import find_storage
-from pytest_ollama_bench.metrics import COLUMN_PRIORITY
-from pytest_ollama_bench.metrics import COLUMNS
-from pytest_ollama_bench.metrics import DEFAULT_COLUMNS
-from pytest_ollama_bench.metrics import VERBOSE_COLUMNS
 from pytest_ollama_bench.models import CaseRecord
 from pytest_ollama_bench.models import Report
 from pytest_ollama_bench.models import Stats

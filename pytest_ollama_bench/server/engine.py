@@ -62,14 +62,20 @@ class GenerationRequest:
     raw: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     think: bool | str | None = None
+    tools: list[Any] = field(default_factory=list)  # chat: the request's tool definitions
 
 
 @dataclass(frozen=True)
 class Piece:
-    """A piece of output as one stream line carries it."""
+    """A piece of output as one stream line carries it.
+
+    ``tool_calls`` are whole calls in Ollama's shape (``{"id", "function": {"index", "name",
+    "arguments"}}``), as Ollama sends them: one piece, complete, not streamed in parts.
+    """
 
     content: str = ""
     thinking: str = ""
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,9 @@ class Final:
 
     done_reason: str = "stop"
     prompt_eval_count: int | None = None
+    #: prompt tokens served from the cache; ``None`` leaves ``prompt_eval_cached_count`` out
+    #: (older Ollama), a number (0 too) is sent, as newer servers do
+    prompt_eval_cached_count: int | None = None
     prompt_eval_duration: int | None = None
     eval_count: int | None = None
     eval_duration: int | None = None

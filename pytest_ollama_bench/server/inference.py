@@ -252,6 +252,7 @@ class Inference:
             raw=params.raw,
             options=params.options,
             think=think,
+            tools=list(params.tools),
         )
         return _Plan(
             params=params,
@@ -321,6 +322,7 @@ class Inference:
         builder = ChunkBuilder(plan.params, plan.request, call.t0, plan.t_loaded)
         contents: list[str] = []
         thinkings: list[str] = []
+        calls: list[dict[str, Any]] = []
         final: Final | None = None
         try:
             items = self._engine.generate(plan.request)
@@ -333,13 +335,14 @@ class Inference:
                     break
                 contents.append(item.content)
                 thinkings.append(item.thinking)
+                calls.extend(item.tool_calls)
         except Exception as exc:
             return error_response(plan.flavor, *_engine_failure(exc))
         finally:
             await _aclose(items)
         if final is None:
             return error_response(plan.flavor, 500, "unexpected response")
-        obj = builder.final(final, "".join(contents), "".join(thinkings))
+        obj = builder.final(final, "".join(contents), "".join(thinkings), calls)
         fault = plan.fault
         if fault is not None and fault.affects_stream:
             if fault.stall_after is not None:

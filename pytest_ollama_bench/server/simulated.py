@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import re
+import json
+import random
 import time
 import weakref
 from collections.abc import AsyncGenerator
 from collections.abc import AsyncIterator
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from ..names import display_name
 from ..names import parse_model_name
-from ._go import format_time
 from ._go import parse_time_ns
 from .engine import EngineError
 from .engine import Final
@@ -29,6 +27,10 @@ from .engine import GenerationRequest
 from .engine import ModelCard
 from .engine import Piece
 from .engine import SlotLimits
+from .profile import ModelProfile
+from .profile import estimate_prompt_tokens
+from .profile import prompt_tokens
+from .profile import split_tokens
 
 __all__ = [
     "ModelProfile",
@@ -38,22 +40,9 @@ __all__ = [
     "split_tokens",
 ]
 
-_TOKEN_RE = re.compile(r"\s*\S+")
 _NS_PER_MS = 1_000_000
 _TEMPLATE_IDS = (128000, 128006, 882, 128007, 271, 128009, 128006, 78191, 128007, 271)
-_last_modified_ns = 0
-
-
-def split_tokens(text: str) -> list[str]:
-    """The simulated tokenizer: each word with its leading whitespace."""
-    return _TOKEN_RE.findall(text)
-
-
-def _next_modified_ns() -> int:
-    """Strictly increasing wall-clock stamps, so profiles created in a row sort newest first."""
-    global _last_modified_ns
-    _last_modified_ns = max(time.time_ns(), _last_modified_ns + 1)
-    return _last_modified_ns
+_CALL_ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 async def sleep_until(deadline_ns: int) -> None:
@@ -72,103 +61,25 @@ async def sleep_until(deadline_ns: int) -> None:
             await asyncio.sleep(0)
 
 
-@dataclass
-class ModelProfile:
-    """What one simulated model says and how fast.
-
-    ``tokens`` (explicit token strings) wins over splitting ``response``. A non-empty
-    ``thinking`` gives the model the ``thinking`` capability: with ``think`` on (or omitted,
-    like Ollama) its tokens stream first as thinking pieces. ``ttft_ms`` is the prompt phase
-    before the first piece, ``itl_ms`` the gap between pieces, ``load_ms`` the cold-load time
-    (first use and after an unload). ``prompt_tokens`` fixes ``prompt_eval_count``; else it is
-    estimated from the prompt's words plus a small template overhead.
-
-    Concurrency (applied by the server's front, ``slots.py``): ``parallel`` mirrors
-    ``OLLAMA_NUM_PARALLEL`` (default 1: concurrent requests wait for the slot), ``max_queue``
-    ``OLLAMA_MAX_QUEUE`` (default 512 waiting requests, then HTTP 503); ``None`` = unlimited.
-    ``batch_slowdown`` is what batching costs: with n requests of this model generating at
-    once, each one's prompt phase and token gaps are ``(1 + batch_slowdown * (n - 1))`` times
-    ``ttft_ms``/``itl_ms`` (n counted when each wait starts). 0 (the default): ideal batching,
-    the model's total token rate grows n-fold; 1: none, n streams share one stream's rate.
-    """
-
-    name: str
-    response: str = "2 + 2 equals 4."
-    thinking: str = ""
-    tokens: list[str] | None = None
-    ttft_ms: float = 0.0
-    itl_ms: float = 0.0
-    load_ms: float = 0.0
-    prompt_tokens: int | None = None
-    parallel: int | None = 1
-    max_queue: int | None = 512
-    batch_slowdown: float = 0.0
-    digest: str = ""
-    size: int = 2_019_393_189
-    family: str = "llama"
-    parameter_size: str = "3.2B"
-    quantization_level: str = "Q4_K_M"
-    format: str = "gguf"
-    context_length: int = 4096
-    modified_at: str = ""
-    capabilities: tuple[str, ...] | None = None
-
-    def __post_init__(self) -> None:
-        self.name = display_name(self.name)
-        if not self.digest:
-            self.digest = hashlib.sha256(self.name.encode()).hexdigest()
-        if not self.modified_at:
-            self.modified_at = format_time(_next_modified_ns(), utc=False)
-        parse_time_ns(self.modified_at)  # ValueError unless RFC 3339
-        for attr in ("ttft_ms", "itl_ms", "load_ms", "batch_slowdown"):
-            if getattr(self, attr) < 0:
-                raise ValueError(f"{attr} must be >= 0")
-        self.slot_limits()  # ValueError unless parallel >= 1 and max_queue >= 0 (or None)
-
-    @property
-    def effective_capabilities(self) -> tuple[str, ...]:
-        """``capabilities`` if set, else ``completion`` (+ ``thinking`` with a thinking text)."""
-        if self.capabilities is not None:
-            return tuple(self.capabilities)
-        return ("completion", "thinking") if self.thinking else ("completion",)
-
-    def content_tokens(self) -> list[str]:
-        """The answer as the token strings it streams as."""
-        return list(self.tokens) if self.tokens is not None else split_tokens(self.response)
-
-    def slot_limits(self) -> SlotLimits:
-        """``parallel`` and ``max_queue`` as the front applies them."""
-        return SlotLimits(parallel=self.parallel, max_queue=self.max_queue)
-
-    def card(self) -> ModelCard:
-        """This profile as the front describes it."""
-        return ModelCard(
-            name=self.name,
-            digest=self.digest,
-            size=self.size,
-            modified_at=self.modified_at,
-            family=self.family,
-            parameter_size=self.parameter_size,
-            quantization_level=self.quantization_level,
-            format=self.format,
-            context_length=self.context_length,
-            capabilities=self.effective_capabilities,
-        )
+def _common_prefix(a: list[str], b: list[str]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
-def _words(text: Any) -> int:
-    return len(split_tokens(text)) if isinstance(text, str) else 0
-
-
-def estimate_prompt_tokens(request: GenerationRequest) -> int:
-    """A deterministic ``prompt_eval_count``: prompt words plus a small template overhead."""
-    if request.endpoint == "chat":
-        count = 8 + sum(4 + _words(message.get("content")) for message in request.messages)
-    else:
-        count = _words(request.prompt) + _words(request.system)
-        if not request.raw:
-            count += 12 + (4 if request.system else 0)
-    return max(count, 1)
+def _tool_calls(profile: ModelProfile) -> tuple[dict[str, Any], ...]:
+    """The profile's tool calls as Ollama sends them: an id each and the function's index."""
+    calls = []
+    for index, call in enumerate(profile.tool_calls or ()):
+        function = dict(call.get("function") or {})
+        function.setdefault("index", index)
+        function.setdefault("arguments", {})
+        call_id = call.get("id") or "call_" + "".join(random.choices(_CALL_ID_CHARS, k=8))
+        calls.append({"id": call_id, "function": function})
+    return tuple(calls)
 
 
 def _token_id(token: str) -> int:
@@ -203,14 +114,18 @@ def _num_predict(options: dict[str, Any]) -> int:
 class SimulatedEngine:
     """An :class:`~pytest_ollama_bench.server.engine.Engine` that plays back profiles.
 
-    Implements ``unload`` (``SupportsUnload``) so ``keep_alive`` 0 and expiry cost a new load,
-    and ``slot_limits`` (``SupportsSlots``) so the front gives each model its profile's
-    ``parallel`` slots and ``max_queue``.
+    Implements ``unload`` (``SupportsUnload``) so ``keep_alive`` 0 and expiry cost a new load
+    (an unload takes the profile's ``unload_ms`` in the background, the model listed as loaded
+    until it is done), and ``slot_limits`` (``SupportsSlots``) so the front gives each model its
+    profile's ``parallel`` slots and ``max_queue``.
     """
 
     def __init__(self, profiles: Iterable[ModelProfile | str] = ()) -> None:
         self._profiles: dict[str, ModelProfile] = {}
         self._loaded: dict[str, None] = {}  # insertion-ordered set of loaded keys
+        self._unloading: dict[str, asyncio.Task[None]] = {}
+        self._last_prompt: dict[str, list[str]] = {}  # the prompt cache, one slot per model
+        self._turns: dict[str, int] = {}  # requests generated per model (``responses``)
         self._load_locks: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
         ] = weakref.WeakKeyDictionary()
@@ -272,8 +187,14 @@ class SimulatedEngine:
         return [self._profiles[key].name for key in list(self._loaded) if key in self._profiles]
 
     async def load(self, model: str) -> None:
-        """Pay ``load_ms`` once per (re)load; concurrent loads of one model share it."""
+        """Pay ``load_ms`` once per (re)load; concurrent loads of one model share it.
+
+        A load while the model is still unloading waits for the unload to finish first.
+        """
         key, profile = self._lookup(model)
+        unloading = self._unloading.get(key)
+        if unloading is not None:
+            await asyncio.shield(unloading)
         if key in self._loaded:
             return
         loop = asyncio.get_running_loop()
@@ -286,11 +207,30 @@ class SimulatedEngine:
             self._loaded[key] = None
 
     async def unload(self, model: str) -> None:
-        """Mark a model unloaded: its next request pays ``load_ms`` again."""
+        """Unload a model: its next request pays ``load_ms`` again.
+
+        Returns at once; with ``unload_ms`` the model stays listed (``/api/ps``) until the
+        unload finishes in the background, as Ollama's runner takes time to stop.
+        """
         try:
-            self._loaded.pop(self._key(model), None)
-        except KeyError:
+            key, profile = self._lookup(model)
+        except EngineError:
             return
+        self._last_prompt.pop(key, None)
+        if key not in self._loaded or key in self._unloading:
+            return
+        if profile.unload_ms <= 0:
+            self._loaded.pop(key, None)
+            return
+
+        async def finish() -> None:
+            try:
+                await asyncio.sleep(profile.unload_ms / 1000)
+            finally:
+                self._loaded.pop(key, None)
+                self._unloading.pop(key, None)
+
+        self._unloading[key] = asyncio.get_running_loop().create_task(finish())
 
     def slot_limits(self, model: str) -> SlotLimits:
         """The profile's ``parallel`` and ``max_queue`` (no limits for an unknown model)."""
@@ -320,10 +260,16 @@ class SimulatedEngine:
         self, request: GenerationRequest, profile: ModelProfile, key: str
     ) -> AsyncGenerator[Piece | Final, None]:
         ttft_ns = self._batched(key, profile, profile.ttft_ms)
-        plan: list[tuple[bool, str]] = []  # (is_thinking, text)
+        plan: list[tuple[str, str]] = []  # (channel, text): thinking, content or tools
         if profile.thinking and _think_on(request):
-            plan.extend((True, token) for token in split_tokens(profile.thinking))
-        plan.extend((False, token) for token in profile.content_tokens())
+            plan.extend(("thinking", token) for token in split_tokens(profile.thinking))
+        calls = _tool_calls(profile) if request.tools else ()
+        if calls:  # the model calls its tools instead of answering
+            plan.append(("tools", json.dumps(calls)))
+        else:
+            turn = self._turns.get(key, 0)
+            self._turns[key] = turn + 1
+            plan.extend(("content", token) for token in profile.content_tokens(turn))
         done_reason = "stop"
         limit = _num_predict(request.options)
         if 0 <= limit <= len(plan):
@@ -331,20 +277,26 @@ class SimulatedEngine:
             done_reason = "length"
         stops = _stops(request.options)
         keep = max((len(stop) for stop in stops), default=1) - 1  # tail a stop can start in
+        tokens = prompt_tokens(request)
         prompt_count = (
-            profile.prompt_tokens
-            if profile.prompt_tokens is not None
-            else estimate_prompt_tokens(request)
+            profile.prompt_tokens if profile.prompt_tokens is not None else max(len(tokens), 1)
         )
+        cached: int | None = None
+        if profile.prompt_cache:  # one cache: the previous prompt's prefix is reused
+            hit = _common_prefix(self._last_prompt.get(key, []), tokens)
+            cached = max(min(hit, prompt_count - 1), 0)
+            self._last_prompt[key] = tokens
+        processed = prompt_count - (cached or 0)
+        ttft_ns += int(profile.prefill_ms_per_token * _NS_PER_MS * processed)
 
         start = time.perf_counter_ns()
         deadline = start + ttft_ns
         first_ns: int | None = None
         last_ns = start
         count = 0
-        tails = {True: "", False: ""}  # the last ``keep`` characters of each channel
+        tails = {"thinking": "", "content": ""}  # the last ``keep`` characters of each channel
         generated: list[str] = []
-        for index, (thinking, token) in enumerate(plan):
+        for index, (channel, token) in enumerate(plan):
             if index:
                 itl_ns = self._batched(key, profile, profile.itl_ms)
                 # an absolute schedule (no drift), but never faster than half an interval
@@ -356,8 +308,13 @@ class SimulatedEngine:
             last_ns = time.perf_counter_ns()
             if first_ns is None:
                 first_ns = last_ns
+            if channel == "tools":  # one chunk with the whole calls, as Ollama sends them
+                count += len(split_tokens(token))
+                generated.extend(split_tokens(token))
+                yield Piece(tool_calls=calls)
+                continue
             count += 1
-            tail = tails[thinking]
+            tail = tails[channel]
             window = tail + token
             hits = [i for i in (window.find(stop) for stop in stops) if i >= 0]
             if hits:
@@ -365,10 +322,10 @@ class SimulatedEngine:
                 done_reason = "stop"
             else:
                 emit = token
-            tails[thinking] = (tail + emit)[-keep:] if keep else ""
+            tails[channel] = (tail + emit)[-keep:] if keep else ""
             generated.append(token)
             if emit or not hits:
-                yield Piece(thinking=emit) if thinking else Piece(content=emit)
+                yield Piece(thinking=emit) if channel == "thinking" else Piece(content=emit)
             if hits:
                 break
         if first_ns is None:
@@ -389,6 +346,7 @@ class SimulatedEngine:
         yield Final(
             done_reason=done_reason,
             prompt_eval_count=prompt_count,
+            prompt_eval_cached_count=cached,
             prompt_eval_duration=prompt_ns,
             eval_count=count,
             eval_duration=eval_ns,
@@ -396,5 +354,9 @@ class SimulatedEngine:
         )
 
     async def aclose(self) -> None:
-        """Forget loaded state (profiles stay installed)."""
+        """Forget loaded state and cached prompts (profiles stay installed)."""
+        for task in list(self._unloading.values()):
+            task.cancel()
+        self._unloading.clear()
         self._loaded.clear()
+        self._last_prompt.clear()

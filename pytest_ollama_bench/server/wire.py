@@ -12,6 +12,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -61,35 +62,51 @@ class ChunkBuilder:
     def _chat(self) -> bool:
         return self._params.endpoint == "chat"
 
-    def _text_fields(self, content: str, thinking: str) -> dict[str, Any]:
+    def _text_fields(
+        self, content: str, thinking: str, tool_calls: Sequence[dict[str, Any]] = ()
+    ) -> dict[str, Any]:
         if self._chat:
             message: dict[str, Any] = {"role": "assistant", "content": content}
             if thinking:
                 message["thinking"] = thinking
+            if tool_calls:
+                message["tool_calls"] = list(tool_calls)
             return {"message": message}
         fields: dict[str, Any] = {"response": content}
         if thinking:
             fields["thinking"] = thinking
         return fields
 
+    def _generate_tools(self, chunk: dict[str, Any], tool_calls: Sequence[dict[str, Any]]) -> None:
+        if tool_calls and not self._chat:  # GenerateResponse has them last
+            chunk["tool_calls"] = list(tool_calls)
+
     def piece(self, piece: Piece) -> dict[str, Any]:
         """The ``done: false`` chunk carrying ``piece``."""
         self._answer.append(piece.content)
-        return {
+        chunk = {
             "model": self._params.model,
             "created_at": now(),
-            **self._text_fields(piece.content, piece.thinking),
+            **self._text_fields(piece.content, piece.thinking, piece.tool_calls),
             "done": False,
         }
+        self._generate_tools(chunk, piece.tool_calls)
+        return chunk
 
-    def final(self, final: Final, content: str = "", thinking: str = "") -> dict[str, Any]:
+    def final(
+        self,
+        final: Final,
+        content: str = "",
+        thinking: str = "",
+        tool_calls: Sequence[dict[str, Any]] = (),
+    ) -> dict[str, Any]:
         """The ``done: true`` chunk: the engine's counts and durations, zero ones omitted."""
         total = time.perf_counter_ns() - self._t0
         params = self._params
         chunk: dict[str, Any] = {
             "model": params.model,
             "created_at": now(),
-            **self._text_fields(content, thinking),
+            **self._text_fields(content, thinking, tool_calls),
             "done": True,
         }
         if final.done_reason:
@@ -106,13 +123,16 @@ class ChunkBuilder:
             ("total_duration", total),
             ("load_duration", self._t_loaded - self._t0),
             ("prompt_eval_count", final.prompt_eval_count),
+            ("prompt_eval_cached_count", final.prompt_eval_cached_count),
             ("prompt_eval_duration", final.prompt_eval_duration),
             ("eval_count", final.eval_count),
             ("eval_duration", final.eval_duration),
         )
         for key, value in metrics:
-            if value:
+            # a cached count is a pointer in Go (sent when set, 0 too); the rest omitempty
+            if value or (key == "prompt_eval_cached_count" and value is not None):
                 chunk[key] = int(value)
+        self._generate_tools(chunk, tool_calls)
         return chunk
 
 
@@ -189,6 +209,7 @@ class SseWire(NdjsonWire):
         self._include_usage = params.include_usage
         self._created: int | None = None
         self._first_sent = False
+        self._tool_calls = False
 
     def _pin_created(self, created_at: str | None) -> int:
         if self._created is None:
@@ -207,14 +228,22 @@ class SseWire(NdjsonWire):
             "choices": [{"index": 0, "delta": delta, "finish_reason": reason}],
         }
 
-    def _deltas(self, content: str, thinking: str) -> list[dict[str, Any]]:
-        role = {} if self._first_sent else {"role": "assistant"}
+    def _deltas(
+        self, content: str, thinking: str, tool_calls: Sequence[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        role: dict[str, Any] = {} if self._first_sent else {"role": "assistant"}
+        deltas: list[dict[str, Any]]
         if thinking and content:
-            return [{**role, "reasoning": thinking}, {"content": content}]
-        delta: dict[str, Any] = {**role, "content": content}
-        if thinking:
-            delta["reasoning"] = thinking
-        return [delta]
+            deltas = [{**role, "reasoning": thinking}, {"content": content}]
+        else:
+            delta: dict[str, Any] = {**role, "content": content}
+            if thinking:
+                delta["reasoning"] = thinking
+            deltas = [delta]
+        if tool_calls:
+            self._tool_calls = True
+            deltas[-1]["tool_calls"] = [_openai_tool_call(call) for call in tool_calls]
+        return deltas
 
     async def event(self, obj: dict[str, Any]) -> None:
         """One ``data:`` event."""
@@ -223,25 +252,20 @@ class SseWire(NdjsonWire):
     async def send(self, chunk: dict[str, Any], final: bool) -> None:
         message = chunk["message"]
         content, thinking = message["content"], message.get("thinking", "")
+        calls = message.get("tool_calls") or ()
         created = self._pin_created(chunk["created_at"])
         model = chunk["model"]
-        if not (final and self._first_sent and not content and not thinking):
-            for delta in self._deltas(content, thinking):
+        if not (final and self._first_sent and not content and not thinking and not calls):
+            for delta in self._deltas(content, thinking, calls):
                 await self.event(self._chunk(model, created, delta, None))
             self._first_sent = True
         if not final:
             return
-        finish = self._chunk(model, created, {}, chunk.get("done_reason") or "stop")
+        reason = "tool_calls" if self._tool_calls else chunk.get("done_reason") or "stop"
+        finish = self._chunk(model, created, {}, reason)
         await self.event(finish)
         if self._include_usage:
-            prompt = int(chunk.get("prompt_eval_count", 0))
-            completion = int(chunk.get("eval_count", 0))
-            usage = {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            }
-            await self.event({**finish, "choices": [], "usage": usage})
+            await self.event({**finish, "choices": [], "usage": _usage(chunk)})
         await self.write(b"data: [DONE]\n\n")
 
     async def error_line(self, message: str) -> None:
@@ -257,13 +281,43 @@ class SseWire(NdjsonWire):
         await self.write(b"data: " + data[: max(len(data) // 2, 1)] + b"\n\n")
 
 
+def _usage(chunk: dict[str, Any]) -> dict[str, Any]:
+    """``/v1`` usage from a final native chunk; cache hits, when any, in the details."""
+    prompt = int(chunk.get("prompt_eval_count", 0))
+    completion = int(chunk.get("eval_count", 0))
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    cached = int(chunk.get("prompt_eval_cached_count") or 0)
+    if cached > 0:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    return usage
+
+
+def _openai_tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A native tool call as an OpenAI one: arguments as JSON text, ``type`` function."""
+    function = call.get("function") or {}
+    return {
+        "id": call.get("id", ""),
+        "index": function.get("index", 0),
+        "type": "function",
+        "function": {
+            "name": function.get("name", ""),
+            "arguments": marshal(function.get("arguments", {})).decode(),
+        },
+    }
+
+
 def chat_completion(chunk: dict[str, Any]) -> dict[str, Any]:
     """``openai.ToChatCompletion`` of the final native chat object (non-streamed ``/v1``)."""
     message: dict[str, Any] = {"role": "assistant", "content": chunk["message"]["content"]}
     if chunk["message"].get("thinking"):
         message["reasoning"] = chunk["message"]["thinking"]
-    prompt = int(chunk.get("prompt_eval_count", 0))
-    completion = int(chunk.get("eval_count", 0))
+    calls = chunk["message"].get("tool_calls")
+    if calls:
+        message["tool_calls"] = [_openai_tool_call(call) for call in calls]
     return {
         "id": f"chatcmpl-{random.randrange(999)}",
         "object": "chat.completion",
@@ -274,12 +328,8 @@ def chat_completion(chunk: dict[str, Any]) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": message,
-                "finish_reason": chunk.get("done_reason") or None,
+                "finish_reason": "tool_calls" if calls else chunk.get("done_reason") or None,
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
+        "usage": _usage(chunk),
     }

@@ -76,7 +76,10 @@ def _final(finish_reason: str | None, timings: Mapping[str, Any] | None) -> Fina
         raise EngineError("llama.cpp ended the stream without reporting its timings", 500)
     return Final(
         done_reason="length" if finish_reason == "length" else "stop",
-        prompt_eval_count=int(timings.get("prompt_n", 0)),
+        prompt_eval_count=int(timings.get("prompt_n", 0)) + int(timings.get("cache_n", 0)),
+        prompt_eval_cached_count=(
+            int(timings["cache_n"]) if timings.get("cache_n") is not None else None
+        ),
         prompt_eval_duration=_ms_to_ns(timings.get("prompt_ms", 0.0)),
         eval_count=int(timings.get("predicted_n", 0)),
         eval_duration=_ms_to_ns(timings.get("predicted_ms", 0.0)),
