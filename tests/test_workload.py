@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 from collections import Counter
@@ -41,14 +42,15 @@ def test_the_same_seed_gives_the_same_text_and_every_seed_the_same_words() -> No
     assert Counter(a.split()) == Counter(c.split())
     assert len(a.split()) == 100
     assert set(a.split()) <= set(VOCABULARY)
-    assert "  " not in a and a == a.strip()
+    assert "  " not in a
+    assert a == a.strip()
 
 
 def test_variants_keep_the_words_and_change_the_first_one() -> None:
     base = synthetic_text(300, "s")
     variants = [synthetic_text(300, "s", variant=n) for n in range(1, 6)]
     firsts = [base.split()[0]] + [v.split()[0] for v in variants]
-    assert all(a != b for a, b in zip(firsts, firsts[1:], strict=False))  # consecutive differ
+    assert all(a != b for a, b in itertools.pairwise(firsts))  # consecutive differ
     assert firsts[0] not in firsts[1:]
     assert all(Counter(v.split()) == Counter(base.split()) for v in variants)
     assert len({base, *variants}) == 6
@@ -94,7 +96,9 @@ def test_a_sized_prompt_is_a_str_that_remembers_how_it_was_made() -> None:
     assert prompt.describe()["input_tokens"] == 256
     assert prompt.describe()["calibration"]["samples"] == [[64, 94], [128, 158]]
     again = prompt.variant(1)
-    assert again != prompt and again.tokens == 256 and again.words == prompt.words
+    assert again != prompt
+    assert again.tokens == 256
+    assert again.words == prompt.words
     assert json.loads(json.dumps({"p": prompt}))["p"] == str(prompt)
 
 
@@ -119,7 +123,8 @@ def test_a_bounded_normal_stays_in_its_bounds_and_keeps_its_centre() -> None:
     rng = random.Random(1)
     dist = Normal(200, 50, low=150, high=300)
     values = [dist.sample(rng) for _ in range(2000)]
-    assert min(values) >= 150 and max(values) <= 300
+    assert min(values) >= 150
+    assert max(values) <= 300
     assert 200 <= statistics.mean(values) <= 225  # truncated below the mean more than above
     assert not Counter(values)[150] > 40  # drawn again, not piled up at the bound
 
@@ -207,7 +212,8 @@ def test_prompt_sets_in_order_or_sampled() -> None:
     sampled = Workload(prompts=PromptSet(("a?", "b?", "c?"), order="sample"), seed=3)
     picks = [sampled.item(i).prompt for i in range(30)]
     assert picks == [sampled.item(i).prompt for i in range(30)]
-    assert set(picks) == {"a?", "b?", "c?"} and picks[:3] != ["a?", "b?", "c?"]
+    assert set(picks) == {"a?", "b?", "c?"}
+    assert picks[:3] != ["a?", "b?", "c?"]
 
 
 def test_a_workload_is_made_again_from_its_description(tmp_path: Path) -> None:
