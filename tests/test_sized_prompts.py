@@ -310,3 +310,93 @@ def test_the_default_table_names_the_work_each_row_measured(pytester: pytest.Pyt
     result.stdout.fnmatch_lines_random(
         ["llama3.2 * 256 * 32 * 3 *", "qwen2.5:0.5b * 256 * 32 * 3 *"]
     )
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+WORKLOAD_SUITE = """
+import json
+import pytest
+# from the module: pytester's inner runs drop the modules they imported, and the package's
+# lazily exported names would keep the first run's classes
+from pytest_ollama_bench.workload import Normal, PromptSet, Uniform, Workload
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_distribution(ollama_bench):
+    workload = Workload(
+        input_tokens=Normal(200, 60, low=60, high=400), output_tokens=Uniform(4, 24), seed=5
+    )
+    calibration = ollama_bench.calibration()
+    for item in workload.items(calibration):
+        if item.index == 6:
+            break
+        result = ollama_bench.chat(item.prompt, output_tokens=item.output_tokens)
+        assert result.output_reached
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_prompt_file(ollama_bench):
+    workload = Workload(prompts=PromptSet.from_file("prompts.jsonl"), output_tokens=8, seed=5)
+    for item in (workload.item(i) for i in range(4)):
+        ollama_bench.chat(item.prompt, options=item.options)
+    with open("workload.json", "w") as out:
+        json.dump(workload.describe(), out)
+"""
+
+PROMPTS = (
+    '"Why is the sky blue?"\n'
+    '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a tree."}]\n'
+    '{"prompt": "What is a river?"}\n'
+)
+
+
+def test_a_seeded_workload_sends_the_same_requests_in_two_runs(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(WORKLOAD_SUITE)
+    (pytester.path / "prompts.jsonl").write_text(PROMPTS)
+    runs = []
+    for number in (1, 2):
+        with FakeOllama(["llama3.2"]) as fake:
+            result = pytester.runpytest(
+                f"--ollama-host={fake.url}",
+                "--ollama-models=llama3.2",
+                f"--ollama-json={number}.json",
+            )
+            sent = [r["body"] for r in fake.requests if r["path"] == "/api/chat"]
+        result.assert_outcomes(passed=2)
+        data = json.loads((pytester.path / f"{number}.json").read_text())
+        runs.append((sent, [c for case in data["cases"] for c in case["calls"]]))
+    (sent1, calls1), (sent2, calls2) = runs
+    assert sent1 == sent2  # every request, calibration included, byte for byte the same
+
+    def facts(calls: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(c["prompt"], c["workload"], [(m["prompt_eval_count"], m["eval_count"])
+                 for m in c["rounds"]]) for c in calls]  # fmt: skip
+
+    assert facts(calls1) == facts(calls2)
+    drawn = [c for c in calls1 if c["workload"] and c["workload"]["input_tokens"]]
+    assert len(drawn) == 6
+    asked = [(c["workload"]["input_tokens"], c["workload"]["output_tokens"]) for c in drawn]
+    assert len(set(asked)) == 6  # drawn, not fixed
+    for call in drawn:
+        (m,) = call["rounds"]
+        assert (
+            abs(m["prompt_eval_count"] - m["input_tokens_asked"]) <= 0.02 * m["input_tokens_asked"]
+        )
+        assert m["eval_count"] == m["output_tokens_asked"]
+    # the JSONL prompt set: its prompts in order, each with the workload's output options
+    from_file = [b for b in sent1 if b["messages"][-1]["content"] in (
+        "Why is the sky blue?", "Name a tree.", "What is a river?")]  # fmt: skip
+    assert [b["messages"][-1]["content"] for b in from_file] == [
+        "Why is the sky blue?",
+        "Name a tree.",
+        "What is a river?",
+        "Why is the sky blue?",
+    ]
+    assert from_file[1]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert all(b["options"] == {"num_predict": 8, "ignore_eos": True} for b in from_file)
+    described = json.loads((pytester.path / "workload.json").read_text())
+    assert described["prompts"]["source"] == "prompts.jsonl"
+    assert described["prompts"]["count"] == 3
+    assert described["output_tokens"] == {"dist": "fixed", "value": 8}
