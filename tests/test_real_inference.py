@@ -17,8 +17,8 @@ import pytest
 
 pytest.importorskip("xllamacpp")
 
-from pytest_ollama_bench.cli import DEMO_DIR
 from pytest_ollama_bench.client import OllamaClient
+from pytest_ollama_bench.commands import DEMO_DIR
 from pytest_ollama_bench.models import Measurement
 from pytest_ollama_bench.models import Report
 from pytest_ollama_bench.server.llamacpp import embedded_engine
