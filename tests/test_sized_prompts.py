@@ -255,6 +255,27 @@ def test_output_tokens_ask_for_the_cap_and_no_early_end(
     assert all(m["output_tokens_asked"] == 40 for m in call["rounds"])
 
 
+def test_compare_asks_every_model_for_the_same_answer_length(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_bench(rounds=2, warmup=0)
+        def test_both(ollama_bench):
+            results = ollama_bench.compare(
+                "Tell me a story.", models=["llama3.2", "qwen2.5:0.5b"], output_tokens=12
+            )
+            assert {m: r.output_reached for m, r in results.items()} == {
+                "llama3.2": True, "qwen2.5:0.5b": True
+            }
+            assert all(m.eval_count == 12 for r in results.values() for m in r.rounds)
+        """
+    )
+    with FakeOllama(["llama3.2", "qwen2.5:0.5b"]) as fake:
+        result = pytester.runpytest(f"--ollama-host={fake.url}")
+    result.assert_outcomes(passed=1)
+
+
 def test_a_server_that_stops_early_says_so_in_the_record(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         OUTPUT.format(counts=[8, 8], reached=[False, False], reasons=["stop", "stop"])
