@@ -31,13 +31,17 @@ from .calls import plan_call
 from .calls import run_call
 from .checks import Check
 from .collect import trim_text
+from .errors import ServerError
 from .hostlock import HostLockTimeout
 from .models import CallRecord
 from .models import Endpoint
-from .models import Measurement
-from .models import Stats
+from .result import BenchResult
 from .settings import Settings
+from .sizing import Calibrations
 from .spec import BenchSpec
+from .synthetic import Calibration
+from .synthetic import CalibrationError
+from .synthetic import SizedPrompt
 
 if TYPE_CHECKING:
     from .runtime import BenchClient
@@ -46,7 +50,7 @@ __all__ = ["BenchResult", "OllamaBench", "Runner"]
 
 T = TypeVar("T")
 Outcome = tuple[CallRecord, BaseException | None]
-_COMPARE_KEYWORDS = ("models", "endpoint", "parallel", *CALL_KEYWORDS[:4], "check")
+_COMPARE_KEYWORDS = ("models", "endpoint", "parallel", *CALL_KEYWORDS[:4], "check", "output_tokens")
 
 
 class Runner(Protocol):
@@ -68,41 +72,6 @@ class EnsureAvailable(Protocol):
     def __call__(self, models: Sequence[str], some: bool = False) -> list[str]: ...
 
 
-class BenchResult:
-    """What one ``chat``/``generate`` call measured.
-
-    :ivar text: the answer of the last measured round (:attr:`texts` has every one).
-    :ivar texts: the answer of every measured round, in order.
-    :ivar thinking: the last measured round's thinking text.
-    :ivar tool_calls: the last measured round's tool calls, in Ollama's shape
-        (``{"id", "function": {"index", "name", "arguments"}}``).
-    :ivar pass_rate: the share of measured rounds whose answer passed ``check=`` (None
-        without a check); each round's ``pass_rate`` and ``check_error`` say which and why.
-    :ivar rounds: the measured rounds (:class:`Measurement`), warmup excluded.
-    :ivar warmup_rounds: the warmup rounds, kept but left out of :attr:`stats`.
-    :ivar stats: metric name -> :class:`Stats` over :attr:`rounds`.
-    """
-
-    def __init__(self, record: CallRecord) -> None:
-        self.record = record
-        self.model = record.model
-        self.rounds: list[Measurement] = [m for m in record.rounds if not m.warmup]
-        self.warmup_rounds: list[Measurement] = [m for m in record.rounds if m.warmup]
-        self.stats: dict[str, Stats] = dict(record.stats)
-        last = self.rounds[-1] if self.rounds else None
-        self.texts: list[str] = [m.text for m in self.rounds]
-        self.text: str = last.text if last else ""
-        self.thinking: str = last.thinking if last else ""
-        self.tool_calls: list[dict[str, Any]] = list(last.tool_calls) if last else []
-        checked = [m.pass_rate for m in self.rounds if m.pass_rate is not None]
-        self.pass_rate: float | None = sum(checked) / len(checked) if checked else None
-
-    def __repr__(self) -> str:
-        ttft = self.stats.get("ttft_ms")
-        median = f", ttft_ms median {ttft.median:.1f}" if ttft else ""
-        return f"<BenchResult {self.model} {len(self.rounds)} round(s){median}: {self.text[:60]!r}>"
-
-
 class OllamaBench:
     """Benchmark calls for one test; the ``ollama_bench`` fixture returns one per test.
 
@@ -122,6 +91,7 @@ class OllamaBench:
         attach: Callable[[CallRecord], None],
         host: str,
         progress: RoundDone | None = None,
+        calibrations: Calibrations | None = None,
     ) -> None:
         self._nodeid = nodeid
         self._spec = spec
@@ -131,6 +101,7 @@ class OllamaBench:
         self._attach = attach
         self._host = host
         self._progress = progress
+        self._calibrations = calibrations if calibrations is not None else Calibrations()
         self.model = model
         self.results: list[BenchResult] = []
 
@@ -138,6 +109,49 @@ class OllamaBench:
         return f"<OllamaBench model={self.model!r} host={self._host!r}>"
 
     # ----------------------------------------------------------------- public API
+
+    def prompt(
+        self,
+        tokens: int,
+        *,
+        seed: int | str = 0,
+        model: str | None = None,
+        endpoint: Endpoint = "chat",
+        system: str | None = None,
+    ) -> SizedPrompt:
+        """A prompt the server counts as ``tokens`` prompt tokens for the model (± 2 %).
+
+        The count is the server's for the whole request (``prompt_eval_count``; OpenAI:
+        ``usage.prompt_tokens``): the chat template and ``system`` included, for a
+        ``chat()`` with this prompt as its only user message (``endpoint="generate"``: a
+        ``generate()``). The text is common English words in an order ``seed`` shuffles: the
+        same seed gives the same prompt. The first prompt of a model calibrates its count
+        (:meth:`calibration`). Under ``cache="bust"`` each round sends another variant of it,
+        of the same count. The call's record keeps how it was made (``workload``).
+
+        :raises ValueError: ``tokens`` fewer than the request's own tokens plus one word.
+        """
+        calibration = self.calibration(model, endpoint=endpoint, system=system)
+        return SizedPrompt(tokens, calibration=calibration, seed=seed)
+
+    def calibration(
+        self, model: str | None = None, *, endpoint: Endpoint = "chat", system: str | None = None
+    ) -> Calibration:
+        """How the server counts synthetic prompts of ``model`` (default: this test's) in a
+        request of this shape: two requests of 64 and 128 words the first time in this
+        process, then cached. A :class:`~.workload.Workload` with ``input_tokens`` needs it.
+
+        Fails the test when the server reports no prompt token count.
+        """
+        __tracebackhide__ = True
+        name = self._resolve_model(model)
+        found = self._calibrations.get(name, endpoint, system)
+        if found is not None:
+            return found
+        try:
+            return self._run_sync(self._calibrations.calibration_call(name, endpoint, system))
+        except (ServerError, CalibrationError) as exc:
+            pytest.fail(f"could not calibrate prompt sizes of {name!r}: {exc}", pytrace=False)
 
     def chat(
         self,
@@ -149,6 +163,7 @@ class OllamaBench:
         warmup: int | None = None,
         model: str | None = None,
         check: Check | None = None,
+        output_tokens: int | None = None,
         **fields: Any,
     ) -> BenchResult:
         """Send a chat prompt (or message list) for warmup + measured rounds; sync.
@@ -156,13 +171,16 @@ class OllamaBench:
         :param check: a function of the answer text that raises (or returns False) on a bad
             answer; it runs on every round, and ``pass_rate`` gates it (every answer must pass
             unless a ``min_pass_rate`` or ``pass_rate`` gate says otherwise).
+        :param output_tokens: answers of this many tokens: sets ``num_predict`` (OpenAI:
+            ``max_tokens``) and ``ignore_eos`` (honoured by llama.cpp and vLLM, ignored by
+            Ollama); each round's ``output_reached`` and ``done_reason`` say whether it got there.
         :param fields: any other ``/api/chat`` request field (``tools``, ``format``, ``think``,
             ``keep_alive``, ``logprobs``, ...), passed through.
         :raises TypeError: a keyword that is no request field (before any request).
         """
         __tracebackhide__ = True
         plan = self._plan("chat", prompt_or_messages, system, options, rounds, warmup, model,
-                          check, fields)  # fmt: skip
+                          check, fields, output_tokens=output_tokens)  # fmt: skip
         return self._finish(self._run_sync(self._runner_for(plan)))
 
     def generate(
@@ -175,16 +193,18 @@ class OllamaBench:
         warmup: int | None = None,
         model: str | None = None,
         check: Check | None = None,
+        output_tokens: int | None = None,
         **fields: Any,
     ) -> BenchResult:
         """Send an ``/api/generate`` prompt for warmup + measured rounds; sync.
 
-        ``check`` as for :meth:`chat`; ``fields`` are any other ``/api/generate`` request
-        field (``raw``, ``suffix``, ``template``, ``context``, ``images``, ``format``, ...).
+        ``check`` and ``output_tokens`` as for :meth:`chat`; ``fields`` are any other
+        ``/api/generate`` request field (``raw``, ``suffix``, ``template``, ``context``,
+        ``images``, ``format``, ...).
         """
         __tracebackhide__ = True
         plan = self._plan("generate", prompt, system, options, rounds, warmup, model, check,
-                          fields)  # fmt: skip
+                          fields, output_tokens=output_tokens)  # fmt: skip
         return self._finish(self._run_sync(self._runner_for(plan)))
 
     async def achat(
@@ -197,13 +217,14 @@ class OllamaBench:
         warmup: int | None = None,
         model: str | None = None,
         check: Check | None = None,
+        output_tokens: int | None = None,
         **fields: Any,
     ) -> BenchResult:
         """Async twin of :meth:`chat`, for ``async def`` tests (asyncio, or trio via anyio or
         pytest-trio: there the call runs on the plugin's own loop in a worker thread)."""
         __tracebackhide__ = True
         plan = self._plan("chat", prompt_or_messages, system, options, rounds, warmup, model,
-                          check, fields)  # fmt: skip
+                          check, fields, output_tokens=output_tokens)  # fmt: skip
         return self._finish(await self._run_async(self._runner_for(plan)))
 
     async def agenerate(
@@ -216,12 +237,13 @@ class OllamaBench:
         warmup: int | None = None,
         model: str | None = None,
         check: Check | None = None,
+        output_tokens: int | None = None,
         **fields: Any,
     ) -> BenchResult:
         """Async twin of :meth:`generate`."""
         __tracebackhide__ = True
         plan = self._plan("generate", prompt, system, options, rounds, warmup, model, check,
-                          fields)  # fmt: skip
+                          fields, output_tokens=output_tokens)  # fmt: skip
         return self._finish(await self._run_async(self._runner_for(plan)))
 
     def compare(
@@ -236,6 +258,7 @@ class OllamaBench:
         rounds: int | None = None,
         warmup: int | None = None,
         check: Check | None = None,
+        output_tokens: int | None = None,
         **fields: Any,
     ) -> dict[str, BenchResult]:
         """Run one prompt on several models in this one test; returns model -> result.
@@ -251,7 +274,8 @@ class OllamaBench:
         calls = [
             self._runner_for(
                 self._plan(endpoint, prompt_or_messages, system, options, rounds, warmup, name,
-                           check, fields, parallel=parallel, own=_COMPARE_KEYWORDS)
+                           check, fields, parallel=parallel, own=_COMPARE_KEYWORDS,
+                           output_tokens=output_tokens)
             )
             for name in names
         ]  # fmt: skip
@@ -332,6 +356,7 @@ class OllamaBench:
         *,
         parallel: bool = False,
         own: Sequence[str] = CALL_KEYWORDS,
+        output_tokens: int | None = None,
     ) -> CallPlan:
         """Validate the arguments now (before any request) into the call's plan."""
         name = self._resolve_model(model)
@@ -356,6 +381,7 @@ class OllamaBench:
             check=check,
             parallel=parallel,
             own=own,
+            output_tokens=output_tokens,
         )
 
     def _runner_for(self, plan: CallPlan) -> Callable[[BenchClient], Awaitable[Outcome]]:

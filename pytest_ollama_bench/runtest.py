@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .models import ModelDetails
     from .resources import ResourceSampler
     from .runtime import Runtime
+    from .sizing import Calibrations
 
 __all__ = ["MARKER", "MODEL_PARAM", "BenchTests", "calls_compare", "skip_here"]
 
@@ -68,6 +69,7 @@ class BenchTests:
         self.settings = settings
         self.runtime = runtime
         self.progress = progress
+        self.calibrations: Calibrations | None = None  # prompt sizes: each model once
 
     # ----------------------------------------------------------------- collection
 
@@ -125,6 +127,10 @@ class BenchTests:
     def make_bench(self, item: pytest.Item, model: str | None) -> OllamaBench:
         """The ``ollama_bench`` fixture's value for ``item``."""
         from .fixture import OllamaBench
+        from .sizing import Calibrations
+
+        if self.calibrations is None:
+            self.calibrations = Calibrations()
 
         def attach(record: CallRecord) -> None:
             item.stash.setdefault(records_key, []).append(record)
@@ -142,6 +148,7 @@ class BenchTests:
             attach=attach,
             host=self.runtime.display_host,
             progress=self.progress.round_done if self.progress is not None else None,
+            calibrations=self.calibrations,
         )
 
     def ensure_available(self, models: Sequence[str], item: pytest.Item | None = None) -> list[str]:
