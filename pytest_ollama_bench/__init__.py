@@ -62,12 +62,17 @@ _EXPORTS = {
     "Report": "models",
     "BenchResult": "fixture",
     "OllamaBench": "fixture",
+    "LoadResult": "loadresult",
+    "SweepResult": "loadresult",
+    "LoadRequest": "loadplan",
 }
 
 __all__ = [
     "BenchResult",
     "EmptyReplyError",
     "IncompleteStreamError",
+    "LoadRequest",
+    "LoadResult",
     "MalformedResponseError",
     "Measurement",
     "ModelNotFoundError",
@@ -89,6 +94,7 @@ __all__ = [
     "ServerUnreachableError",
     "Stats",
     "StreamError",
+    "SweepResult",
     "__version__",
     "assert_contains",
     "assert_contains_any",
@@ -151,6 +157,9 @@ if TYPE_CHECKING:
     from .errors import StreamError as StreamError
     from .fixture import BenchResult as BenchResult
     from .fixture import OllamaBench as OllamaBench
+    from .loadplan import LoadRequest as LoadRequest
+    from .loadresult import LoadResult as LoadResult
+    from .loadresult import SweepResult as SweepResult
     from .models import Measurement as Measurement
     from .models import Report as Report
     from .models import Stats as Stats

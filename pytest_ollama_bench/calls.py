@@ -53,6 +53,7 @@ __all__ = [
     "bust_prefix",
     "plan_call",
     "run_call",
+    "send_request",
     "to_messages",
 ]
 
@@ -193,27 +194,54 @@ def plan_call(
     )
 
 
-async def _one_round(client: BenchClient, plan: CallPlan, is_warmup: bool) -> Measurement:
-    options = plan.options or None
-    prefix = bust_prefix() if plan.cache == "bust" else ""
-    if plan.endpoint == "chat":
-        messages = plan.messages
+async def send_request(
+    client: BenchClient,
+    *,
+    model: str,
+    endpoint: Endpoint,
+    prompt: str,
+    messages: Sequence[Mapping[str, Any]],
+    system: str | None,
+    options: Mapping[str, Any] | None,
+    fields: Mapping[str, Any],
+    cache: CachePolicy,
+    warmup: bool,
+) -> Measurement:
+    """One request: a chat of ``messages`` or a generate of ``prompt`` (with ``system``), the
+    ``bust`` cache policy's unique prefix put first; returns its measurement.
+
+    :raises ServerError: the request failed (see :mod:`~pytest_ollama_bench.errors`).
+    """
+    options = options or None
+    prefix = bust_prefix() if cache == "bust" else ""
+    if endpoint == "chat":
         if prefix:
             first = dict(messages[0])
             first["content"] = prefix + str(first.get("content") or "")
             messages = [first, *messages[1:]]
-        return await client.chat(
-            plan.model, messages, options=options, warmup=is_warmup, **plan.fields
-        )
-    prompt = str(plan.prompt)
-    system = plan.system
+        return await client.chat(model, messages, options=options, warmup=warmup, **fields)
     if prefix:  # the system text comes first in the rendered prompt
         if system:
             system = prefix + system
         else:
             prompt = prefix + prompt
     return await client.generate(
-        plan.model, prompt, system=system, options=options, warmup=is_warmup, **plan.fields
+        model, prompt, system=system, options=options, warmup=warmup, **fields
+    )
+
+
+async def _one_round(client: BenchClient, plan: CallPlan, is_warmup: bool) -> Measurement:
+    return await send_request(
+        client,
+        model=plan.model,
+        endpoint=plan.endpoint,
+        prompt=str(plan.prompt),
+        messages=plan.messages,
+        system=plan.system,
+        options=plan.options,
+        fields=plan.fields,
+        cache=plan.cache,
+        warmup=is_warmup,
     )
 
 

@@ -30,16 +30,22 @@ from .calls import RoundDone
 from .calls import plan_call
 from .calls import run_call
 from .checks import Check
+from .collect import trim_load_text
 from .collect import trim_text
 from .hostlock import HostLockTimeout
+from .loadresult import LoadResult
+from .loadresult import SweepResult
 from .models import CallRecord
 from .models import Endpoint
+from .models import LoadRecord
 from .models import Measurement
 from .models import Stats
 from .settings import Settings
 from .spec import BenchSpec
 
 if TYPE_CHECKING:
+    from .errors import ServerError
+    from .loadplan import LoadPlan
     from .runtime import BenchClient
 
 __all__ = ["BenchResult", "OllamaBench", "Runner"]
@@ -47,6 +53,11 @@ __all__ = ["BenchResult", "OllamaBench", "Runner"]
 T = TypeVar("T")
 Outcome = tuple[CallRecord, BaseException | None]
 _COMPARE_KEYWORDS = ("models", "endpoint", "parallel", *CALL_KEYWORDS[:4], "check")
+_LOAD_KEYWORDS = (
+    "concurrency", "rate", "requests", "duration_s", "warmup", "slo", "options", "endpoint",
+    "seed", "check", "system", "model",
+)  # fmt: skip
+_SWEEP_KEYWORDS = ("rates", *_LOAD_KEYWORDS)
 
 
 class Runner(Protocol):
@@ -119,7 +130,7 @@ class OllamaBench:
         settings: Settings,
         runner: Runner,
         ensure_available: EnsureAvailable,
-        attach: Callable[[CallRecord], None],
+        attach: Callable[[CallRecord | LoadRecord], None],
         host: str,
         progress: RoundDone | None = None,
     ) -> None:
@@ -133,6 +144,7 @@ class OllamaBench:
         self._progress = progress
         self.model = model
         self.results: list[BenchResult] = []
+        self._sweeps = 0
 
     def __repr__(self) -> str:
         return f"<OllamaBench model={self.model!r} host={self._host!r}>"
@@ -266,6 +278,113 @@ class OllamaBench:
         _raise_first_error(outcomes)
         return {r.model: r for r in results}
 
+    def load(
+        self,
+        prompts: object,
+        *,
+        concurrency: int | None = None,
+        rate: float | None = None,
+        requests: int | None = None,
+        duration_s: float | None = None,
+        warmup: int | None = None,
+        slo: Mapping[str, float] | None = None,
+        options: Mapping[str, Any] | None = None,
+        endpoint: Endpoint = "chat",
+        seed: int | None = None,
+        check: Check | None = None,
+        system: str | None = None,
+        model: str | None = None,
+        **fields: Any,
+    ) -> LoadResult:
+        """Send many requests at once and measure the server under that load; sync.
+
+        ``concurrency=N`` keeps N requests in flight (a closed loop); ``rate=R`` sends R
+        requests per second as Poisson arrivals (an open loop, seeded by ``seed``; with
+        ``concurrency`` too, at most N in flight). The run stops after ``requests`` measured
+        requests and/or ``duration_s`` seconds; ``warmup`` requests (default: the test's
+        warmup) go first and are left out of every number.
+
+        :param prompts: a string, a messages list, a list of either (used in turn), a function
+            of the request's number returning one (or a :class:`~.loadplan.LoadRequest` with
+            options of its own; None ends the run), or an iterator of them.
+        :param slo: limits every request must meet on its own (p100), e.g. ``{"ttft_ms": 2000,
+            "tpot_ms": 100}``: ``goodput`` and ``slo_attainment`` count the requests that did.
+        :param check: a function of the answer text that raises (or returns False) on a bad
+            answer: a request whose answer fails it is not good, whatever its latency; the
+            failures are in ``check_failures`` (they do not fail the test by themselves).
+        :param fields: any other request field (``think``, ``format``, ...), sent as given.
+        :returns: a :class:`~.loadresult.LoadResult`; failed requests are counted by kind.
+            The test fails when the run could not go on (model missing, server unreachable)
+            or no measured request completed. Gates apply to the run (see the README).
+        :raises TypeError: a keyword that is no request field, a prompt of the wrong type.
+        :raises ValueError: neither ``concurrency`` nor ``rate``, or neither ``requests`` nor
+            ``duration_s``, a value out of range, an unknown SLO metric.
+        """
+        __tracebackhide__ = True
+        plan = self._load_plan(
+            prompts, concurrency, rate, requests, duration_s, warmup, slo, options, endpoint,
+            seed, check, system, model, fields, own=_LOAD_KEYWORDS,
+        )  # fmt: skip
+        from .load import run_load
+
+        async def run(client: BenchClient) -> tuple[list[LoadRecord], ServerError | None]:
+            record, error = await run_load(plan, client)
+            return [record], error
+
+        return self._finish_load(*self._run_sync(run))[0]
+
+    def sweep(
+        self,
+        prompts: object,
+        *,
+        concurrency: Sequence[int] | None = None,
+        rates: Sequence[float] | None = None,
+        requests: int | None = None,
+        duration_s: float | None = None,
+        warmup: int | None = None,
+        slo: Mapping[str, float] | None = None,
+        options: Mapping[str, Any] | None = None,
+        endpoint: Endpoint = "chat",
+        seed: int | None = None,
+        check: Check | None = None,
+        system: str | None = None,
+        model: str | None = None,
+        **fields: Any,
+    ) -> SweepResult:
+        """:meth:`load` at each level, one after the other: ``concurrency=[1, 2, 4, 8]`` or
+        ``rates=[0.5, 1, 2]`` (increasing), each level with ``requests``/``duration_s``; the
+        warmup runs once, before the first level. Returns a
+        :class:`~.loadresult.SweepResult` with one :class:`~.loadresult.LoadResult` per level
+        and ``.saturation``: the first level after which throughput grows by less than 10 %
+        while the p99 TTFT keeps growing (None if none). Holds the server for the whole sweep.
+
+        :raises ValueError: both or neither of ``concurrency`` and ``rates``, levels that do not
+            increase, and whatever :meth:`load` rejects.
+        """
+        __tracebackhide__ = True
+        if (concurrency is None) == (rates is None):
+            raise ValueError(
+                "ollama_bench.sweep() takes concurrency=[1, 2, 4, ...] (closed loops) or "
+                "rates=[0.5, 1, 2, ...] (open loops, requests/s), one of them"
+            )
+        levels = list(concurrency if concurrency is not None else rates or [])
+        first = levels[0] if levels else None
+        plan = self._load_plan(
+            prompts, first if concurrency is not None else None,
+            first if rates is not None else None, requests, duration_s, warmup, slo, options,
+            endpoint, seed, check, system, model, fields, own=_SWEEP_KEYWORDS,
+        )  # fmt: skip
+        from .load import run_sweep
+        from .load import sweep_plans
+
+        self._sweeps += 1
+        plans = sweep_plans(plan, levels, self._sweeps)
+
+        async def run(client: BenchClient) -> tuple[list[LoadRecord], ServerError | None]:
+            return await run_sweep(plans, client)
+
+        return SweepResult(self._finish_load(*self._run_sync(run)))
+
     # ----------------------------------------------------------------- internals
 
     def _run_sync(self, fn: Callable[[BenchClient], Awaitable[T]]) -> T:
@@ -375,6 +494,76 @@ class OllamaBench:
         if raise_error:
             _raise_first_error([outcome])
         return result
+
+    def _load_plan(
+        self,
+        prompts: object,
+        concurrency: object,
+        rate: object,
+        requests: int | None,
+        duration_s: float | None,
+        warmup: int | None,
+        slo: Mapping[str, float] | None,
+        options: Mapping[str, Any] | None,
+        endpoint: Endpoint,
+        seed: int | None,
+        check: Check | None,
+        system: str | None,
+        model: str | None,
+        fields: Mapping[str, Any],
+        *,
+        own: Sequence[str],
+    ) -> LoadPlan:
+        """Validate a load run's arguments (before any request) into its plan."""
+        from .loadplan import plan_load
+
+        name = self._resolve_model(model)
+        spec, settings = self._spec, self._settings
+        n_warmup = spec.warmup_for(settings, warmup)
+        if settings.smoke:  # --ollama-smoke: one request per run proves it works
+            requests, duration_s, n_warmup = 1, None, 0
+        return plan_load(
+            nodeid=self._nodeid,
+            model=name,
+            endpoint=endpoint,
+            api=settings.api,
+            prompts=prompts,
+            system=system,
+            options={**spec.options, **(options or {})},
+            fields=fields,
+            concurrency=concurrency,  # type: ignore[arg-type]  # checked there
+            rate=rate,  # type: ignore[arg-type]
+            requests=requests,
+            duration_s=duration_s,
+            warmup=n_warmup,
+            seed=seed,
+            cache=spec.cache_for(settings),
+            check=check,
+            slo=slo,
+            own=own,
+        )
+
+    def _finish_load(
+        self, records: list[LoadRecord], error: ServerError | None
+    ) -> list[LoadResult]:
+        """Attach the runs' records, then fail the test when a run could not go on or had
+        no completed request; returns the results."""
+        __tracebackhide__ = True
+        for record in records:
+            self._attach(trim_load_text(record, self._settings.record_text))
+        results = [LoadResult(r) for r in records]  # the test sees every character
+        if error is not None:
+            pytest.fail(f"load run on {records[-1].model!r} stopped: {error}", pytrace=False)
+        for result in results:
+            if result.completed == 0 and result.failed:
+                kinds = ", ".join(f"{n} {k}" for k, n in result.errors.items())
+                first = result.failures[0].error if result.failures else ""
+                pytest.fail(
+                    f"load run on {result.model!r} at {result.mode} {result.level:g}: none of "
+                    f"its {result.failed} requests completed ({kinds}); the first: {first}",
+                    pytrace=False,
+                )
+        return results
 
 
 def _raise_first_error(outcomes: Sequence[Outcome]) -> None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .fixture import OllamaBench
     from .models import CallRecord
     from .models import CaseRecord
+    from .models import LoadRecord
     from .models import Measurement
     from .models import ModelDetails
     from .resources import ResourceSampler
@@ -42,7 +43,7 @@ FIXTURE = "ollama_bench"
 
 spec_key = pytest.StashKey[BenchSpec]()
 meta_key = pytest.StashKey[transport.Payload]()
-records_key = pytest.StashKey["list[CallRecord]"]()
+records_key = pytest.StashKey["list[CallRecord | LoadRecord]"]()
 cases_key = pytest.StashKey["list[CaseRecord]"]()
 
 
@@ -126,7 +127,7 @@ class BenchTests:
         """The ``ollama_bench`` fixture's value for ``item``."""
         from .fixture import OllamaBench
 
-        def attach(record: CallRecord) -> None:
+        def attach(record: CallRecord | LoadRecord) -> None:
             item.stash.setdefault(records_key, []).append(record)
 
         def available(models: Sequence[str], some: bool = False) -> list[str]:
@@ -270,7 +271,7 @@ class BenchTests:
         pytest.fail("benchmark gate(s) missed: " + "; ".join(missed) + details, pytrace=False)
 
     def _cases(
-        self, item: pytest.Item, records: list[CallRecord], resources: Any = None
+        self, item: pytest.Item, records: list[CallRecord | LoadRecord], resources: Any = None
     ) -> list[CaseRecord]:
         from .collect import build_cases
 
@@ -288,8 +289,7 @@ class BenchTests:
         return self.runtime.catalog.find(model)
 
     def _gated(self, item: pytest.Item, cases: list[CaseRecord]) -> list[CaseRecord]:
-        from .gates import GateRule
-        from .gates import evaluate
+        from .gates import case_gates
         from .gates import merge_rules
         from .gates import option_rules
 
@@ -299,24 +299,8 @@ class BenchTests:
             rules = [r for r in rules if r.metric == "pass_rate"]  # but answers still count
         out = []
         for case in cases:
-            measured = [m for call in case.calls for m in call.rounds if not m.warmup]
-            if measured:
-                in_force = rules
-                checked = any(m.pass_rate is not None for m in measured)
-                if checked and not any(r.metric == "pass_rate" for r in rules):
-                    default = GateRule(
-                        "pass_rate", ">=", 1.0, name="min_pass_rate", source="default"
-                    )
-                    in_force = [*rules, default]
-                gates = evaluate(
-                    in_force,
-                    case.stats,
-                    label=case.model,
-                    rounds=len(measured),
-                    default_stat=spec.stat,
-                )
-                case = case.model_copy(update={"gates": gates})
-            out.append(case)
+            gates = case_gates(case, rules, default_stat=spec.stat)
+            out.append(case.model_copy(update={"gates": gates}) if gates else case)
         return out
 
     @pytest.hookimpl(tryfirst=True)
