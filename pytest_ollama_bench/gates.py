@@ -381,9 +381,9 @@ def case_gates(
         out += evaluate(
             in_force, case.stats, label=case.model, rounds=len(measured), default_stat=default_stat
         )
-    for record in case.load:
+    for number, record in enumerate(case.load):
         values: dict[str, Stats | float] = {**record.stats, **record.run_values()}
-        out += evaluate(
+        results = evaluate(
             rules,
             values,
             label=level_label(record),
@@ -391,4 +391,5 @@ def case_gates(
             default_stat=default_stat,
             counted="request",
         )
+        out += [g.model_copy(update={"load_run": number}) for g in results]
     return out

@@ -159,6 +159,10 @@ class GateResult(_Frozen):
     rounds: int
     passed: bool
     message: str
+    load_run: int | None = Field(
+        default=None,
+        description="the load run it checked (an index into the case's load), None for calls",
+    )
 
 
 class CallRecord(_Frozen):
