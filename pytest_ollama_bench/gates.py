@@ -313,7 +313,7 @@ def evaluate(
                 why = "was not reported by the server"
             elif spec is not None and spec.source == "check":
                 why = "has no value: no call of the test gave a check="
-            elif spec is not None and spec.name in ("goodput", "slo_attainment"):
+            elif spec is not None and spec.level == "run" and "request_throughput" in values:
                 why = "has no value: the load run had no slo= and no check="
             elif spec is not None and spec.level == "run":
                 why = "has no value: the test ran no load()"
