@@ -36,9 +36,11 @@ class CaseCollector:
     def __bool__(self) -> bool:
         return bool(self._cases)
 
-    def _update(self, nodeid: str, test: str, model: str, **changes: object) -> None:
+    def _update(
+        self, nodeid: str, test: str, model: str, host: str | None = None, **changes: object
+    ) -> None:
         key = (nodeid, model)
-        case = self._cases.get(key) or CaseRecord(nodeid=nodeid, test=test, model=model)
+        case = self._cases.get(key) or CaseRecord(nodeid=nodeid, test=test, model=model, host=host)
         self._cases[key] = case.model_copy(update=changes)
 
     def add(
@@ -80,13 +82,16 @@ class CaseCollector:
                     nodeid,
                     test,
                     model,
+                    payload.host,
                     outcome=state,
                     error=error if outcome != "passed" else None,
                     duration_s=duration,
                 )
         elif outcome != "passed":
             if when == "setup" and payload.model is not None:
-                self._update(nodeid, payload.test, payload.model, outcome=verdict, error=error)
+                self._update(
+                    nodeid, payload.test, payload.model, payload.host, outcome=verdict, error=error
+                )
             elif when == "teardown" and outcome == "failed":
                 for (case_nodeid, model), case in list(self._cases.items()):
                     if case_nodeid == nodeid and case.outcome == "passed":
@@ -100,7 +105,9 @@ class CaseCollector:
         """
         payload = self._running.pop(nodeid, None)
         if payload is not None and payload.model is not None:
-            self._update(nodeid, payload.test, payload.model, outcome="error", error=error)
+            self._update(
+                nodeid, payload.test, payload.model, payload.host, outcome="error", error=error
+            )
             return
         base, bracket, params = nodeid.partition("[")
         parts = params.rstrip("]").split("-") if bracket else []

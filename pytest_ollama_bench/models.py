@@ -465,7 +465,11 @@ class Report(_Frozen):
     schema_version: int = SCHEMA_VERSION
     plugin_version: str
     created_at: datetime
-    host: str = Field(description="server URL with credentials stripped")
+    host: str = Field(description="server URL with credentials stripped (the first server)")
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="every server, credentials stripped, when --ollama-host named several",
+    )
     api: Api = "native"
     ollama_version: str | None = None
     system: SystemInfo | None = None

@@ -245,33 +245,39 @@ def _body(
     base_index = None if baseline is None else {_case_key(c): c for c in baseline.cases}
     blocks: list[list[str]] = []
     dropped: list[str] = []
-    # a case of load runs only has its own table (a row per run), not a row here
-    tabled = [c for c in report.cases if c.calls or not c.load]
-    for test, cases in group_by_test(tabled).items():
-        lines, left_out = _test_table(
-            test,
-            cases,
-            columns=chosen,
-            sort=sort_key,
-            baseline=base_index,
-            style=style,
-            width=width,
-            explicit=columns is not None,
-        )
-        blocks.append(lines)
-        dropped.extend(left_out)
-    load = render_load_tables(report.cases, style=style, width=width)
-    blocks.extend(load.blocks)
+    load_dropped: list[str] = []
+    by_host: dict[str | None, list[CaseRecord]] = {}
+    for case in report.cases:  # one server's tables after the other's
+        by_host.setdefault(case.host, []).append(case)
+    for cases_of_host in by_host.values():
+        # a case of load runs only has its own table (a row per run), not a row here
+        tabled = [c for c in cases_of_host if c.calls or not c.load]
+        for test, cases in group_by_test(tabled).items():
+            lines, left_out = _test_table(
+                test,
+                cases,
+                columns=chosen,
+                sort=sort_key,
+                baseline=base_index,
+                style=style,
+                width=width,
+                explicit=columns is not None,
+            )
+            blocks.append(lines)
+            dropped.extend(left_out)
+        load = render_load_tables(cases_of_host, style=style, width=width)
+        blocks.extend(load.blocks)
+        load_dropped.extend(load.dropped)
     blocks.append(render_leaderboard(report, compact=False, style=style, width=width))
     tail = [_legend(style)]
-    if load.blocks:
+    if any(c.load for c in report.cases):
         tail.append(_LOAD_LEGEND)
     if baseline is not None:
         tail.insert(0, _baseline_line(baseline))
     if dropped and width is not None:
         tail.append(_dropped_note(dropped, width, columns_flag))
-    if load.dropped and width is not None:
-        names = ", ".join(dict.fromkeys(load.dropped))
+    if load_dropped and width is not None:
+        names = ", ".join(dict.fromkeys(load_dropped))
         tail.append(
             f"left out of the load tables to fit {width} characters: {names}; show them in a "
             "wider terminal or with -vv"
@@ -296,8 +302,9 @@ def render_summary(
     """The terminal summary of ``report`` as lines (no trailing newlines).
 
     One table per test function (first-seen order) with a row per model sorted by ``sort``
-    (default ``ttft``, best first), failures and skips listed under it, then a leaderboard per
-    model across tests and a legend line.
+    (default ``ttft``, best first), failures and skips listed under it, and one per load test
+    and model with a row per run (:mod:`.loadtable`); with several servers, one server's
+    tables after the other's. Then a leaderboard per model across tests and a legend line.
 
     :param columns: column names (see :data:`COLUMNS`); default :data:`DEFAULT_COLUMNS`, or
         :data:`VERBOSE_COLUMNS` at ``verbosity >= 1``. An explicit selection is used as given.
