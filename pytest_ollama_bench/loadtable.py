@@ -108,21 +108,33 @@ def _table(
 
 def _title(case: CaseRecord, runs: Sequence[LoadRecord], style: Style, width: int | None) -> str:
     where = f" on {case.host}" if case.host else ""
-    head = f"llm_bench load: {case.test}"
+    prefix = "llm_bench load: "
     count = len(runs)
-    tail = f" [{case.model}]{where} ({count} run{'s' if count != 1 else ''}"
-    saturation = next((r for r in runs if r.saturation is not None), None)
-    if saturation is not None:
-        level = f"{saturation.saturation:g}" + ("/s" if saturation.mode == "rate" else "")
-        tail += f", saturation at {saturation.mode} {level} ({SATURATION_MARK})"
-    elif any(r.sweep is not None for r in runs):
-        tail += ", no saturation within the levels"
-    tail += ")"
+    tail = f" [{case.model}]{where} ({count} run{'s' if count != 1 else ''})"
     if style == "markdown":
         return f"### load: `{md_escape(case.test)}` `{md_escape(case.model)}`{md_escape(where)}"
     if width is None:
-        return head + tail
-    return shorten(head, max(20, width - len(tail)), "left") + tail
+        return prefix + case.test + tail
+    room = width - len(prefix) - len(tail)
+    if room < 12:  # a long model name gives way first, in the middle as in the tables
+        model = shorten(case.model, max(12, len(case.model) - (12 - room)), "middle")
+        tail = tail.replace(f"[{case.model}]", f"[{model}]", 1)
+        room = width - len(prefix) - len(tail)
+    return prefix + shorten(case.test, max(12, room), "left") + tail
+
+
+def _saturation_note(runs: Sequence[LoadRecord]) -> str | None:
+    """What the sweeps among ``runs`` say about saturation."""
+    found = next((r for r in runs if r.saturation is not None), None)
+    if found is not None:
+        level = f"{found.saturation:g}" + ("/s" if found.mode == "rate" else "")
+        return (
+            f"  saturation at {found.mode} {level} ({SATURATION_MARK}): the next level added "
+            "under 10 % throughput while p99 TTFT grew"
+        )
+    if any(r.sweep is not None for r in runs):
+        return "  no saturation within the levels run"
+    return None
 
 
 def render_load_tables(
@@ -146,6 +158,9 @@ def render_load_tables(
         dropped += left_out
         stopped = [r.stopped for r in case.load if r.stopped]
         notes = [f"  stopped: {text}" for text in stopped]
+        saturation = _saturation_note(case.load)
+        if saturation is not None:
+            notes.insert(0, saturation)
         if case.outcome in ("failed", "error") and case.error:
             notes.append(f"  {case.outcome}: {case.error.strip().splitlines()[0]}")
         for note in notes:

@@ -26,6 +26,7 @@ from pytest_ollama_bench.models import LoadRecord
 from pytest_ollama_bench.models import LoadRequestRecord
 from pytest_ollama_bench.models import Measurement
 from pytest_ollama_bench.models import Report
+from pytest_ollama_bench.report import render_summary
 from pytest_ollama_bench.settings import Settings
 from pytest_ollama_bench.testing import FakeOllama
 from pytest_ollama_bench.testing import Fault
@@ -456,12 +457,14 @@ def test_sweep_finds_the_saturation_of_two_slots(pytester: pytest.Pytester) -> N
     result.stdout.fnmatch_lines(
         [
             "*SATURATION 2.0",
-            "llm_bench load: *test_sweep [[]llama3.2[]] (3 runs, saturation at concurrency 2 (<))",
+            "llm_bench load: *test_sweep [[]llama3.2[]] (3 runs)",
             "*",
             "*",
             "*  1 *",
             "*  2 < *",
             "*  4 *",
+            "  saturation at concurrency 2 (<): the next level added under 10 % throughput "
+            "while p99 TTFT grew",
         ]
     )
     with open(pytester.path / "rows.csv", newline="", encoding="utf-8") as fh:
@@ -525,3 +528,38 @@ def test_load_result_repr_and_views() -> None:
     assert result.achieved_rate == 1 / 0.1  # one request sent 100 ms after the start
     assert result.goodput is None
     assert result.slo_attainment is None
+
+
+def test_load_tables_fit_a_narrow_terminal() -> None:
+    runs = [
+        summarize(
+            LoadRecord(nodeid="t", model="hf.co/bartowski/Llama-3.2-3B-Instruct-GGUF:Q4_K_M",
+                       mode="rate", rate=r, slo={"ttft_ms": 500}, sweep=1, saturation=2),
+            [_r(i, 10 * i, 1000 + 10 * i, _m(ttft=100 * r, tpot=5, tokens=3)) for i in range(4)],
+            slos=parse_slo({"ttft_ms": 500}),
+        )
+        for r in (1.0, 2.0, 4.0)
+    ]  # fmt: skip
+    case = CaseRecord(
+        nodeid="tests/benchmarks/test_capacity_of_the_fleet.py::test_rate_sweep[m]",
+        test="tests/benchmarks/test_capacity_of_the_fleet.py::test_rate_sweep",
+        model=runs[0].model,
+        load=runs,
+    )
+    report = Report(
+        plugin_version="0", created_at=datetime.now(timezone.utc), host="h", settings=Settings(),
+        cases=[case],
+    )  # fmt: skip
+    for width in (60, 80):
+        lines = render_summary(report, width=width)
+        assert all(len(line) <= width for line in lines), [x for x in lines if len(x) > width]
+        text = "\n".join(lines)
+        assert "rate (req/s)" in text
+        assert "req/s" in text
+        assert "left out of the load tables to fit" in text
+    wide = render_summary(report, width=None)
+    header = next(line for line in wide if "rate (req/s)" in line)
+    for column in ("sent/s", "out tok/s", "ttft p50 (ms)", "ttft p99 (ms)", "tpot p99 (ms)",
+                   "errors", "goodput", "slo met"):  # fmt: skip
+        assert column in header
+    assert any(line.lstrip().startswith("2 <") for line in wide)
