@@ -8,9 +8,10 @@ drive it with a client of their own.
 * **Closed loop** (``concurrency=N``): N workers, each sending its next request as soon as its
   last one ended, so N requests are always in flight.
 * **Open loop** (``rate=R``): requests arrive as a Poisson process of R per second (exponential
-  gaps from ``random.Random(seed)``, scheduled on absolute times so sleep errors never add
-  up), whatever is in flight; with ``concurrency=N`` too, at most N are in flight and the
-  others wait in the client (their clock starts when they are sent).
+  gaps from ``random.Random(seed)``, see :func:`arrival_times`; scheduled on absolute times so
+  sleep errors never add up, the last moments of each wait slept in a thread, finer than the
+  event loop's millisecond timer), whatever is in flight; with ``concurrency=N`` too, at most N are
+  in flight and the others wait in the client (their clock starts when they are sent).
 * Stopped by ``requests`` (measured requests sent) and/or ``duration_s`` (no request sent
   after that many seconds); requests in flight then are awaited and counted.
 * ``warmup`` requests go first, at most ``concurrency`` at a time, and are kept out of every
@@ -18,7 +19,9 @@ drive it with a client of their own.
 * A failed request is counted by its error's kind (:func:`error_kind`) and the run goes on;
   a model the server lacks, a redirect, or a server that is unreachable before any request
   completed ends it (:data:`FATAL_KINDS`).
-* ``check=`` runs on the answers after the run (a slow check never delays a stream's clock).
+* ``check=`` runs on the answers after the run (a slow check never delays a stream's clock),
+  and the garbage collector is paused while requests are measured (a full collection would
+  stop the event loop and time every token arriving meanwhile late).
 
 Prompts come from the plan's :class:`~.loadplan.PromptSource`: a string, a messages list, a
 list of either (used in turn), a function of the request's number, or an iterator.
@@ -27,11 +30,16 @@ list of either (used in turn), a function of the request's number, or an iterato
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import dataclasses
+import gc
 import itertools
+import math
 import random
 import time
 from collections.abc import Awaitable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -52,11 +60,14 @@ from .models import Measurement
 if TYPE_CHECKING:
     from .runtime import BenchClient
 
-__all__ = ["FATAL_KINDS", "error_kind", "run_load", "run_sweep", "sweep_plans"]
+__all__ = ["FATAL_KINDS", "arrival_times", "error_kind", "run_load", "run_sweep", "sweep_plans"]
 
 #: Error kinds that end a run: nothing more can be measured.
 FATAL_KINDS = frozenset({"model_not_found", "redirect"})
 _NS = 1_000_000_000
+#: An open loop waits longer than this on the event loop's timer first (it wakes up to 1 ms
+#: late: epoll counts whole milliseconds), the rest in a thread (``time.sleep``, ~0.1 ms).
+_COARSE_S = 0.02
 
 
 def error_kind(exc: ServerError) -> str:
@@ -198,10 +209,8 @@ class _Run:
     async def open(self) -> None:
         plan = self.plan
         assert plan.rate is not None
-        rng = random.Random(plan.seed)
+        schedule = arrival_times(plan.rate, plan.seed, plan.requests, plan.duration_s)
         gate = asyncio.Semaphore(plan.concurrency) if plan.concurrency else None
-        due = self.t0
-        arrivals = 0
         tasks: set[asyncio.Task[None]] = set()
         failed: list[BaseException] = []
 
@@ -217,31 +226,62 @@ class _Run:
             if not task.cancelled() and task.exception() is not None:
                 failed.append(cast(BaseException, task.exception()))
 
+        loop = asyncio.get_running_loop()
+        timer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ollama-bench-arrivals")
         try:
-            while True:
-                due += int(rng.expovariate(plan.rate) * _NS)
-                if self.deadline is not None and due >= self.deadline:
-                    break
-                if plan.requests is not None and arrivals >= plan.requests:
-                    break
+            for offset in schedule:
+                due = self.t0 + int(offset * _NS)
                 delay = (due - time.perf_counter_ns()) / _NS
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                if delay > _COARSE_S:  # most of a long wait on the loop's own timer...
+                    await asyncio.sleep(delay - _COARSE_S / 2)
+                    delay = (due - time.perf_counter_ns()) / _NS
+                if delay > 0:  # ...the end of it in a thread: the loop's timer is 1 ms coarse
+                    await loop.run_in_executor(timer, time.sleep, delay)
                 if failed or self.stopped is not None:
                     break
-                arrivals += 1
                 task = asyncio.ensure_future(arrive())
                 tasks.add(task)
                 task.add_done_callback(finished)
             while tasks:
                 await asyncio.wait(set(tasks))
         finally:
+            timer.shutdown(wait=False)
             for task in tasks:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         if failed:
             raise failed[0]
+
+
+def arrival_times(
+    rate: float, seed: int | None, requests: int | None = None, duration_s: float | None = None
+) -> Iterator[float]:
+    """When an open loop sends its requests: seconds after its start, in order.
+
+    With ``requests`` and no ``duration_s``: ``requests`` exponential gaps of ``random.Random
+    (seed)``, scaled so that the last request is sent at ``requests / rate`` exactly, i.e. a
+    Poisson process of rate ``rate`` conditioned on its ``requests``-th arrival falling there
+    (the arrivals before it are then uniform order statistics): the achieved rate is the
+    requested one, the local fluctuations are Poisson's. Otherwise (a duration): unscaled
+    exponential gaps of mean ``1 / rate`` until ``duration_s`` (and ``requests``, if given).
+    """
+    rng = random.Random(seed)
+    if requests is not None and duration_s is None:
+        gaps = [rng.expovariate(rate) for _ in range(requests)]
+        scale = requests / rate / math.fsum(gaps)
+        t = 0.0
+        for gap in gaps:
+            t += gap * scale
+            yield t
+        return
+    t, sent = 0.0, 0
+    while requests is None or sent < requests:
+        t += rng.expovariate(rate)
+        if duration_s is not None and t >= duration_s:
+            return
+        sent += 1
+        yield t
 
 
 async def _all_or_none(coros: Sequence[Awaitable[None]]) -> None:
@@ -269,14 +309,15 @@ async def run_load(plan: LoadPlan, client: BenchClient) -> tuple[LoadRecord, Ser
     run = _Run(plan, client)
     if plan.warmup:
         await run.warmup()
-    run.t0 = time.perf_counter_ns()
-    if plan.duration_s is not None:
-        run.deadline = run.t0 + int(plan.duration_s * _NS)
-    if run.stopped is None:
-        if plan.mode == "rate":
-            await run.open()
-        else:
-            await run.closed()
+    with _collector_paused():
+        run.t0 = time.perf_counter_ns()
+        if plan.duration_s is not None:
+            run.deadline = run.t0 + int(plan.duration_s * _NS)
+        if run.stopped is None:
+            if plan.mode == "rate":
+                await run.open()
+            else:
+                await run.closed()
     records = run.records()
     if plan.check is not None:
         records = [_checked(r, plan.check) for r in records]
@@ -289,6 +330,27 @@ async def run_load(plan: LoadPlan, client: BenchClient) -> tuple[LoadRecord, Ser
         stopped=run.stopped,
     )
     return record, run.fatal
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while requests are measured (as vLLM's benchmark freezes it).
+
+    A full collection walks every live object: with a thousand streams in flight it stops the
+    event loop for tens of milliseconds, and every token that arrives meanwhile is timed late.
+    What exists before the run is frozen out of the collector; reference counting still frees
+    everything without cycles; the collector is restored (and runs) after the run.
+    """
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def _checked(request: LoadRequestRecord, check: Check) -> LoadRequestRecord:
