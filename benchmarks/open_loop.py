@@ -47,8 +47,8 @@ from _common import verdict
 from _common import write_results
 
 from pytest_ollama_bench.client import OllamaClient
-from pytest_ollama_bench.load import arrival_times
 from pytest_ollama_bench.load import run_load
+from pytest_ollama_bench.loadplan import arrival_times
 from pytest_ollama_bench.loadplan import plan_load
 
 NAME = "open_loop"

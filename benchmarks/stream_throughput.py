@@ -44,7 +44,7 @@ from _common import verdict
 from _common import write_results
 
 from pytest_ollama_bench.client import OllamaClient
-from pytest_ollama_bench.http import NDJSONSplitter
+from pytest_ollama_bench.reading import NDJSONSplitter
 
 NAME = "stream_throughput"
 MODEL = "fast:latest"

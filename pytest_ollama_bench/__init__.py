@@ -60,22 +60,31 @@ _EXPORTS = {
     "Measurement": "models",
     "Stats": "models",
     "Report": "models",
-    "BenchResult": "fixture",
+    "BenchResult": "result",
     "OllamaBench": "fixture",
     "LoadResult": "loadresult",
     "SweepResult": "loadresult",
     "LoadRequest": "loadplan",
+    **dict.fromkeys(
+        ("Fixed", "Normal", "PromptSet", "Uniform", "WorkItem", "Workload", "read_prompts"),
+        "workload",
+    ),
+    "Calibration": "synthetic",
+    "SizedPrompt": "synthetic",
 }
 
 __all__ = [
     "BenchResult",
+    "Calibration",
     "EmptyReplyError",
+    "Fixed",
     "IncompleteStreamError",
     "LoadRequest",
     "LoadResult",
     "MalformedResponseError",
     "Measurement",
     "ModelNotFoundError",
+    "Normal",
     "OllamaBench",
     "OllamaClient",
     "OllamaConnectionError",
@@ -87,14 +96,19 @@ __all__ = [
     "OllamaStreamError",
     "OllamaTimeoutError",
     "OpenAIClient",
+    "PromptSet",
     "Report",
     "ServerError",
     "ServerHTTPError",
     "ServerTimeoutError",
     "ServerUnreachableError",
+    "SizedPrompt",
     "Stats",
     "StreamError",
     "SweepResult",
+    "Uniform",
+    "WorkItem",
+    "Workload",
     "__version__",
     "assert_contains",
     "assert_contains_any",
@@ -108,6 +122,7 @@ __all__ = [
     "assert_sentences",
     "count_sentences",
     "count_words",
+    "read_prompts",
 ]
 
 
@@ -155,7 +170,6 @@ if TYPE_CHECKING:
     from .errors import ServerTimeoutError as ServerTimeoutError
     from .errors import ServerUnreachableError as ServerUnreachableError
     from .errors import StreamError as StreamError
-    from .fixture import BenchResult as BenchResult
     from .fixture import OllamaBench as OllamaBench
     from .loadplan import LoadRequest as LoadRequest
     from .loadresult import LoadResult as LoadResult
@@ -164,3 +178,13 @@ if TYPE_CHECKING:
     from .models import Report as Report
     from .models import Stats as Stats
     from .openai import OpenAIClient as OpenAIClient
+    from .result import BenchResult as BenchResult
+    from .synthetic import Calibration as Calibration
+    from .synthetic import SizedPrompt as SizedPrompt
+    from .workload import Fixed as Fixed
+    from .workload import Normal as Normal
+    from .workload import PromptSet as PromptSet
+    from .workload import Uniform as Uniform
+    from .workload import WorkItem as WorkItem
+    from .workload import Workload as Workload
+    from .workload import read_prompts as read_prompts

@@ -14,7 +14,13 @@ Policies (the marker's ``start=``/``cache=``, else ``--ollama-start``/``--ollama
   cache: see ``prompt_cached_count``); ``cache="bust"``: each round's prompt starts with a
   unique prefix ``[<12 hex digits>] `` (on the first message, or on ``system``/``prompt`` of a
   generate call), so its prefill is measured in full (only the chat template's tokens before
-  it can come from the cache).
+  it can come from the cache). A sized prompt (``ollama_bench.prompt(tokens=N)``) is not
+  prefixed, which would change its count: each round sends another variant of it instead, the
+  same count with another word order and first word.
+
+``output_tokens=N`` asks for answers of N tokens (:func:`~.workload.output_options`: the cap
+``num_predict``, and ``ignore_eos`` where the server honours it); each round records whether
+its answer reached N (``output_reached``; its ``done_reason`` says why not).
 """
 
 from __future__ import annotations
@@ -37,11 +43,14 @@ from .errors import ServerError
 from .models import CallRecord
 from .models import Endpoint
 from .models import Measurement
+from .names import normalize_model_name
 from .openai_fields import request_fields
 from .settings import Api
 from .settings import CachePolicy
 from .settings import StartPolicy
 from .stats import stats_over
+from .synthetic import SizedPrompt
+from .workload import output_options
 
 if TYPE_CHECKING:
     from .runtime import BenchClient
@@ -53,7 +62,6 @@ __all__ = [
     "bust_prefix",
     "plan_call",
     "run_call",
-    "send_request",
     "to_messages",
 ]
 
@@ -62,7 +70,7 @@ Prompt = str | Sequence[Mapping[str, Any]]
 #: or measured rounds (from 1), and how many of those the call runs (progress display).
 RoundDone = Callable[[Measurement, int, int], None]
 #: The keywords a benchmark call takes itself, before the request fields.
-CALL_KEYWORDS = ("system", "options", "rounds", "warmup", "model", "check")
+CALL_KEYWORDS = ("system", "options", "rounds", "warmup", "model", "check", "output_tokens")
 
 
 def to_messages(prompt: Prompt, system: str | None, call: str) -> list[dict[str, Any]]:
@@ -108,6 +116,19 @@ class CallPlan:
     check: Check | None = None
     parallel: bool = False
     messages: list[dict[str, Any]] = field(default_factory=list)
+    output_tokens: int | None = None
+    sized: SizedPrompt | None = None
+
+    def workload(self) -> dict[str, Any] | None:
+        """What the call asked for, for the record: the sized prompt's making (asked tokens,
+        seed, words, calibration) and the output tokens."""
+        if self.sized is None and self.output_tokens is None:
+            return None
+        described: dict[str, Any] = {"input_tokens": None, "seed": None}
+        if self.sized is not None:
+            described.update(self.sized.describe())
+        described["output_tokens"] = self.output_tokens
+        return described
 
     def record(self, rounds: list[Measurement], error: BaseException | None) -> CallRecord:
         """The call's record: its request, policies and rounds, statistics computed once."""
@@ -124,6 +145,7 @@ class CallPlan:
             start=self.start,
             cache=self.cache,
             check=None if self.check is None else check_name(self.check),
+            workload=self.workload(),
             round_count=self.rounds,
             warmup_count=self.warmup,
             rounds=rounds,
@@ -149,13 +171,19 @@ def plan_call(
     check: Check | None,
     parallel: bool = False,
     own: Sequence[str] = CALL_KEYWORDS,
+    output_tokens: int | None = None,
 ) -> CallPlan:
     """Check a call's arguments and return its plan; nothing is sent.
+
+    ``output_tokens`` adds :func:`~.workload.output_options` to ``options`` (an explicit
+    ``ignore_eos`` there wins). A :class:`~.synthetic.SizedPrompt` (as the prompt, or the
+    content of one message) must have been sized for this model, endpoint and system message.
 
     :raises TypeError: a keyword that is no request field of ``endpoint`` (the message lists
         the valid ones), a prompt of the wrong type, or a ``check`` that is not callable.
     :raises ValueError: rounds < 1 or warmup < 0; on the OpenAI API, a request field with no
-        counterpart there or ``start="cold"``.
+        counterpart there or ``start="cold"``; ``output_tokens`` < 1 or unlike the options'
+        ``num_predict``; a sized prompt sized for another model or request shape.
     """
     call = f"ollama_bench.{endpoint}()"
     sent = check_fields(endpoint, fields, call=call, own=own)
@@ -175,14 +203,24 @@ def plan_call(
         messages = to_messages(prompt, system, call)
     elif not isinstance(prompt, str):
         raise TypeError(f"ollama_bench.generate() takes a prompt string, got {prompt!r}")
+    sized = _sized_prompt(call, prompt, messages, model, endpoint, system)
+    merged = dict(options)
+    if output_tokens is not None:
+        wanted = output_options(output_tokens)
+        if merged.get("num_predict", output_tokens) != output_tokens:
+            raise ValueError(
+                f"{call}: output_tokens={output_tokens} and options num_predict="
+                f"{merged['num_predict']} disagree; give one of them"
+            )
+        merged = {**wanted, **merged}
     return CallPlan(
         nodeid=nodeid,
         model=model,
         endpoint=endpoint,
         api=api,
-        prompt=prompt if isinstance(prompt, str) else messages,
+        prompt=str(prompt) if isinstance(prompt, str) else _plain(messages),
         system=system,
-        options=dict(options),
+        options=merged,
         fields=sent,
         rounds=rounds,
         warmup=0 if start == "cold" else warmup,
@@ -191,58 +229,116 @@ def plan_call(
         check=check,
         parallel=parallel,
         messages=messages,
+        output_tokens=output_tokens,
+        sized=sized,
     )
 
 
-async def send_request(
-    client: BenchClient,
-    *,
+def _plain(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with a sized prompt's content as a plain string (for the record)."""
+    return [
+        {**m, "content": str(m["content"])} if isinstance(m.get("content"), SizedPrompt) else m
+        for m in messages
+    ]
+
+
+def _sized_prompt(
+    call: str,
+    prompt: Prompt,
+    messages: list[dict[str, Any]],
     model: str,
     endpoint: Endpoint,
-    prompt: str,
-    messages: Sequence[Mapping[str, Any]],
     system: str | None,
-    options: Mapping[str, Any] | None,
-    fields: Mapping[str, Any],
-    cache: CachePolicy,
-    warmup: bool,
-) -> Measurement:
-    """One request: a chat of ``messages`` or a generate of ``prompt`` (with ``system``), the
-    ``bust`` cache policy's unique prefix put first; returns its measurement.
+) -> SizedPrompt | None:
+    """The call's sized prompt, if any, checked to be sized for this call's request."""
+    found = prompt if isinstance(prompt, SizedPrompt) else None
+    for message in messages:
+        if isinstance(message.get("content"), SizedPrompt):
+            found = message["content"]
+    if found is None:
+        return None
+    made = found.calibration
+    if endpoint == "chat" and system is None and messages[0].get("role") == "system":
+        system = str(messages[0].get("content"))
+    others = [m for m in messages if m.get("role") != "system" and m.get("content") is not found]
+    if (
+        made.endpoint != endpoint
+        or made.system != system
+        or others
+        or (normalize_model_name(made.model) != normalize_model_name(model))
+    ):
+        raise ValueError(
+            f"{call}: the prompt of {found.tokens} tokens was sized for a {made.endpoint} "
+            f"request to {made.model!r}{' with a system message' if made.system else ''} as its "
+            f"only user message; this call sends {endpoint} to {model!r}"
+            f"{' with a system message' if system else ''}{' and other messages' if others else ''}"
+            ": pass the same model=, endpoint= and system= to ollama_bench.prompt()"
+        )
+    return found
 
-    :raises ServerError: the request failed (see :mod:`~pytest_ollama_bench.errors`).
-    """
-    options = options or None
-    prefix = bust_prefix() if cache == "bust" else ""
-    if endpoint == "chat":
+
+async def _one_round(
+    client: BenchClient, plan: CallPlan, is_warmup: bool, number: int
+) -> Measurement:
+    options = plan.options or None
+    sized = plan.sized
+    if sized is not None:  # round ``number``'s text: the prompt itself, or a variant (bust)
+        text = str(sized.variant(number) if plan.cache == "bust" else sized)
+        return await _send(client, plan, is_warmup, options, text)
+    prefix = bust_prefix() if plan.cache == "bust" else ""
+    if plan.endpoint == "chat":
+        messages = plan.messages
         if prefix:
             first = dict(messages[0])
             first["content"] = prefix + str(first.get("content") or "")
             messages = [first, *messages[1:]]
-        return await client.chat(model, messages, options=options, warmup=warmup, **fields)
+        return await client.chat(
+            plan.model, messages, options=options, warmup=is_warmup, **plan.fields
+        )
+    prompt = str(plan.prompt)
+    system = plan.system
     if prefix:  # the system text comes first in the rendered prompt
         if system:
             system = prefix + system
         else:
             prompt = prefix + prompt
     return await client.generate(
-        model, prompt, system=system, options=options, warmup=warmup, **fields
+        plan.model, prompt, system=system, options=options, warmup=is_warmup, **plan.fields
     )
 
 
-async def _one_round(client: BenchClient, plan: CallPlan, is_warmup: bool) -> Measurement:
-    return await send_request(
-        client,
-        model=plan.model,
-        endpoint=plan.endpoint,
-        prompt=str(plan.prompt),
-        messages=plan.messages,
-        system=plan.system,
-        options=plan.options,
-        fields=plan.fields,
-        cache=plan.cache,
-        warmup=is_warmup,
+async def _send(
+    client: BenchClient,
+    plan: CallPlan,
+    is_warmup: bool,
+    options: dict[str, Any] | None,
+    text: str,
+) -> Measurement:
+    """The call's request with ``text`` in place of its sized prompt."""
+    if plan.endpoint == "chat":
+        messages = [
+            {**m, "content": text} if isinstance(m.get("content"), SizedPrompt) else m
+            for m in plan.messages
+        ]
+        return await client.chat(
+            plan.model, messages, options=options, warmup=is_warmup, **plan.fields
+        )
+    return await client.generate(
+        plan.model, text, system=plan.system, options=options, warmup=is_warmup, **plan.fields
     )
+
+
+def _asked(plan: CallPlan, measured: Measurement) -> Measurement:
+    """``measured`` with what the call asked for: input and output tokens, and whether the
+    answer reached ``output_tokens``."""
+    update: dict[str, Any] = {}
+    if plan.sized is not None:
+        update["input_tokens_asked"] = plan.sized.tokens
+    if plan.output_tokens is not None:
+        update["output_tokens_asked"] = plan.output_tokens
+        if measured.eval_count is not None:
+            update["output_reached"] = measured.eval_count >= plan.output_tokens
+    return measured.model_copy(update=update) if update else measured
 
 
 async def run_call(
@@ -262,7 +358,7 @@ async def run_call(
             is_warmup = i < plan.warmup
             if plan.start == "cold" and not is_warmup:
                 await client.unload(plan.model)
-            measured = await _one_round(client, plan, is_warmup)
+            measured = _asked(plan, await _one_round(client, plan, is_warmup, i + 1))
             if plan.check is not None:
                 outcome = run_check(plan.check, measured.text)
                 measured = measured.model_copy(

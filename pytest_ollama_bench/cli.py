@@ -9,51 +9,40 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from . import __version__
-from .baseline import recorded_baseline
 from .columns import parse_columns
 from .columns import parse_sort
+from .commands import CommandError
+from .commands import html_command
+from .commands import list_command
+from .commands import load_run
+from .commands import run_demo
+from .commands import show_header
+from .commands import write_lines
 from .comparison import render_comparison
 from .exports import FORMATS
 from .exports import export_text
-from .fit import Cut
-from .fit import TableColumn
-from .fit import fit_table
-from .fit import wrap
 from .local import install_local
 from .locate import find_storage
 from .metrics import markdown_table as metrics_table
-from .models import RegressionRecord
 from .models import Report
-from .regression import Regression
-from .regression import find_regressions
-from .regression import parse_compare_fail
 from .report import render_markdown
 from .report import render_summary
 from .settings import DEFAULT_STORAGE_DIR
 from .settings import Settings
 from .storage import RunStore
-from .storage import load_report
 from .storage import write_json_atomic
-from .table import run_line
 
 __all__ = ["build_parser", "main"]
 
 PROG = "python -m pytest_ollama_bench"
 EXIT_OK = 0
 EXIT_USAGE = 2
-
-
-class _Failure(Exception):
-    """A problem to report on stderr with exit status 2."""
 
 
 def _columns_arg(text: str) -> tuple[str, ...]:
@@ -229,185 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(store: RunStore, ref: str) -> Report:
-    try:
-        return store.load(ref)
-    except ValueError as exc:  # BaselineNotFound, InvalidReport
-        raise _Failure(str(exc)) from None
-
-
 def _cmd_schema(out: TextIO) -> None:
     out.write(json.dumps(Report.model_json_schema(), indent=2) + "\n")
-
-
-def _cmd_list(store: RunStore, out: TextIO, width: int | None) -> None:
-    runs = store.runs()
-    if not runs:
-        out.write(f"no saved runs in {_shown(store.runs_dir)}\n")
-        return
-    rows: list[list[str]] = []
-    unreadable: dict[int, str] = {}  # row position -> the line shown instead
-    for path in runs:
-        number = path.name.split("_", 1)[0]
-        try:
-            report = load_report(path)
-        except ValueError as exc:
-            unreadable[len(rows) + len(unreadable)] = f"{number}  (unreadable: {exc})"
-            continue
-        outcomes = [c.outcome for c in report.cases]
-        models = list(dict.fromkeys(c.model for c in report.cases))
-        rows.append(
-            [
-                number,
-                report.created_at.isoformat(timespec="seconds"),
-                report.host,
-                ", ".join(models) or "-",
-                str(len(report.cases)),
-                str(outcomes.count("passed")),
-                str(outcomes.count("failed") + outcomes.count("error")),
-                str(_shown(path)),
-            ]
-        )
-    # (header, align, priority: None stays, larger numbers leave first, cut, narrowest)
-    layout: list[tuple[str, str, float | None, Cut | None, int]] = [
-        ("run", "left", None, None, 0),
-        ("created_at", "left", None, None, 0),
-        ("host", "left", 4, "middle", 16),
-        ("models", "left", 1, "right", 16),
-        ("cases", "right", 3, None, 0),
-        ("passed", "right", 2, None, 0),
-        ("failed", "right", 2, None, 0),
-        ("file", "left", 5, "left", 16),
-    ]
-    columns = [
-        TableColumn(header, [row[i] for row in rows], align, priority, header, cut, narrowest)
-        for i, (header, align, priority, cut, narrowest) in enumerate(layout)
-    ]
-    fitted = fit_table(columns, width, tablefmt="plain") if rows else None
-    lines = [] if fitted is None else fitted.lines[:1]
-    table_rows = iter([] if fitted is None else fitted.lines[1:])
-    for position in range(len(rows) + len(unreadable)):
-        if position in unreadable:
-            lines += wrap(unreadable[position], width)
-        else:
-            lines.append(next(table_rows))
-    if fitted is None:
-        _write_lines(out, lines)
-        return
-    if fitted.dropped and width is not None:
-        names = ", ".join(c.header for c in fitted.dropped)
-        lines += wrap(f"left out to fit {width} characters: {names} (--width 0: no limit)", width)
-    _write_lines(out, lines)
-
-
-def _shown(path: Path) -> Path:
-    """``path`` relative to the working directory when that is shorter (``../runs/...``)."""
-    try:
-        relative = Path(os.path.relpath(path.resolve(), Path.cwd().resolve()))
-    except (OSError, ValueError):  # another drive on Windows
-        return path
-    return relative if len(str(relative)) < len(str(path)) else path
-
-
-def _show_header(store: RunStore, ref: str, report: Report, width: int | None) -> list[str]:
-    """The lines naming the run ``show`` prints: its number and file, then when, where, what."""
-    try:
-        path = _shown(store.resolve(ref))
-        number = path.name.split("_", 1)[0]
-        name = f"run {number} ({path})" if number.isdigit() else f"run {path}"
-    except ValueError:
-        name = f"run {ref}"
-    return wrap(f"{name}: {run_line(report)}", width)
-
-
-def _write_lines(out: TextIO, lines: Sequence[str]) -> None:
-    out.write("".join(f"{line}\n" for line in lines))
-
-
-#: The demo suite, shipped inside the package so that ``demo`` works from a pip install.
-DEMO_DIR = Path(__file__).resolve().parent / "demo"
-
-
-def demo_command(
-    examples: str | None, extra: Sequence[str], models: str | None = None
-) -> list[str]:
-    """The pytest command ``demo`` runs: on the embedded model, or on ``models`` of the
-    Ollama server ``OLLAMA_HOST`` names.
-
-    The shipped suite runs with its own ``pytest.ini`` (not the settings of the project the
-    command is run in) and the working directory as rootdir, so the run history is written
-    here, not into the installed package, and ``show``/``list`` find it afterwards.
-    """
-    pytest = [sys.executable, "-m", "pytest"]
-    server = ["--ollama-embedded"] if models is None else [f"--ollama-models={models}"]
-    if examples is not None:
-        return [*pytest, examples, *server, *extra]
-    settings = ["-c", str(DEMO_DIR / "pytest.ini"), "--rootdir", "."]
-    return [*pytest, str(DEMO_DIR), *settings, *server, *extra]
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    extra = [a for a in args.pytest_args if a != "--"]
-    if args.examples is not None and args.examples.startswith("-"):  # demo -- -x: no DIR
-        args.examples, extra = None, [args.examples, *extra]
-    if args.examples is not None and not Path(args.examples).is_dir():
-        raise _Failure(
-            f"no directory {args.examples!r}: pass the directory of your benchmark tests, or "
-            "nothing for the demo suite shipped with pytest-ollama-bench"
-        )
-    if args.models is None:
-        status = install_local()
-        if status:
-            raise _Failure(f"installing the local packages failed (pip exit status {status})")
-    command = demo_command(args.examples, extra, args.models)
-    print("running:", " ".join(command), flush=True)
-    return subprocess.call(command)
-
-
-def _regression(record: RegressionRecord) -> Regression:
-    """A recorded regression as the one the session found."""
-    return Regression(
-        nodeid=record.nodeid,
-        model=record.model,
-        rule=parse_compare_fail(record.rule),
-        current=record.current,
-        baseline=record.baseline,
-        message=record.message,
-    )
-
-
-def _cmd_html(args: argparse.Namespace, store: RunStore, out: TextIO) -> None:
-    from .htmlreport import missing_dependency
-
-    if (problem := missing_dependency()) is not None:
-        raise _Failure(problem)
-    from .htmlreport.page import render_html
-
-    try:
-        paths = [store.resolve(ref) for ref in args.runs or ["latest"]]
-        report = load_report(paths[-1])
-        if len(paths) > 1:
-            history = [(p.stem.split("_", 1)[0], load_report(p)) for p in paths]
-        else:
-            history = store.recent(args.history, until=paths[-1])
-        baseline: Report | None = None
-        rules = report.settings.compare_fail
-        if args.baseline is not None:  # another baseline than the run's: its regressions anew
-            baseline = store.load(args.baseline)
-            regressions = find_regressions(report, baseline, rules) if rules else []
-        else:  # what the run was compared with, and the regressions it recorded
-            chosen = recorded_baseline(store, report)
-            baseline = None if chosen is None else chosen.as_report()
-            regressions = [_regression(r) for r in report.regressions]
-    except ValueError as exc:  # BaselineNotFound, InvalidReport
-        raise _Failure(str(exc)) from None
-    page = render_html(report, history=history, baseline=baseline, regressions=regressions)
-    try:
-        write_json_atomic(args.output, page)
-    except OSError as exc:
-        raise _Failure(f"cannot write the HTML report to {args.output}: {exc}") from None
-    size = len(page.encode("utf-8")) / 1024
-    out.write(f"HTML report of {paths[-1]} written to {args.output} ({size:.0f} KiB)\n")
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int | None:
@@ -415,36 +227,36 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
         _cmd_schema(out)
         return None
     if args.command == "metrics":
-        _write_lines(out, metrics_table())
+        write_lines(out, metrics_table())
         return None
     if args.command == "install-local":
         return install_local(force=args.force)
     if args.command == "demo":
-        return _cmd_demo(args)
+        return run_demo(args)
     store = RunStore(find_storage() if args.storage is None else args.storage)
     width = _terminal_width() if args.width is None else (args.width or None)
     if getattr(args, "verbose", 0) >= 2:  # -vv: every column, as pytest -vv cuts nothing
         width = None
     if args.command == "html":
-        _cmd_html(args, store, out)
+        html_command(args, store, out)
     elif args.command == "list":
-        _cmd_list(store, out, width)
+        list_command(store, out, width)
     elif args.command == "compare":
-        a = _load(store, args.a)
-        b = _load(store, args.b)
-        _write_lines(out, render_comparison(a, b, width=width))
+        a = load_run(store, args.a)
+        b = load_run(store, args.b)
+        write_lines(out, render_comparison(a, b, width=width))
     elif args.command == "export":
-        text = export_text(_load(store, args.ref), args.format)
+        text = export_text(load_run(store, args.ref), args.format)
         if args.output is None:
             out.write(text)
         else:
             try:
                 write_json_atomic(args.output, text)
             except OSError as exc:
-                raise _Failure(f"cannot write {args.output}: {exc}") from None
+                raise CommandError(f"cannot write {args.output}: {exc}") from None
     elif args.command == "show":
-        report = _load(store, args.ref)
-        baseline = None if args.baseline is None else _load(store, args.baseline)
+        report = load_run(store, args.ref)
+        baseline = None if args.baseline is None else load_run(store, args.baseline)
         if args.markdown:
             out.write(render_markdown(report, baseline=baseline))
             return None
@@ -457,8 +269,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
             width=width,
             columns_flag="--columns",
         )
-        header = _show_header(store, args.ref, report, width)
-        _write_lines(out, [*header, "", *lines] if lines else [*header, "no cases in this run"])
+        header = show_header(store, args.ref, report, width)
+        write_lines(out, [*header, "", *lines] if lines else [*header, "no cases in this run"])
     return None
 
 
@@ -488,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         status = _run(args, _safe_stdout())
-    except _Failure as exc:
+    except CommandError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return EXIT_USAGE
     return EXIT_OK if status is None else status

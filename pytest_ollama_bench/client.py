@@ -22,15 +22,15 @@ import orjson
 from .api_fields import check_fields
 from .availability import parse_tags
 from .http import HTTPClient
-from .http import LineTooLong
-from .http import NDJSONSplitter
-from .http import RecordDeadline
 from .http import is_connect_timeout
 from .measure import Recorder
 from .models import Endpoint
 from .models import Measurement
 from .models import ModelDetails
 from .names import normalize_model_name
+from .reading import LineTooLong
+from .reading import NDJSONSplitter
+from .reading import RecordDeadline
 
 if TYPE_CHECKING:
     import aiohttp

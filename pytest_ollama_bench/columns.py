@@ -174,7 +174,8 @@ def _columns() -> tuple[Mapping[str, Column], Mapping[str, str]]:
 #: Every selectable column by canonical name (``ttft``, ``ttft_p95``, ``itl_p50``, ``gate``...).
 COLUMNS: Mapping[str, Column] = _columns()[0]
 
-#: Columns shown when none are selected.
+#: Columns shown when none are selected: the times and rates, and the work each row measured
+#: (prompt tokens in, tokens out: medians of the server's counts).
 DEFAULT_COLUMNS: tuple[str, ...] = (
     "ttft",
     "ttft_p95",
@@ -182,6 +183,7 @@ DEFAULT_COLUMNS: tuple[str, ...] = (
     "tps",
     "prompt_tps",
     "load",
+    "prompt_tokens",
     "tokens",
     "rounds",
     "gate",
@@ -199,6 +201,7 @@ VERBOSE_COLUMNS: tuple[str, ...] = (
     "tps",
     "prompt_tps",
     "load",
+    "prompt_tokens",
     "tokens",
     "chunks",
     "rounds",
@@ -207,7 +210,7 @@ VERBOSE_COLUMNS: tuple[str, ...] = (
 
 #: The order in which columns stay when a table is wider than the terminal, most important
 #: first: columns are left out from the end of this order, and columns not listed here (other
-#: statistics, ``prompt_tokens``, ``bytes``...) before any listed one. The sort column always
+#: statistics, ``cached_tokens``, ``bytes``...) before any listed one. The sort column always
 #: stays.
 COLUMN_PRIORITY: tuple[str, ...] = (
     "ttft",
@@ -219,6 +222,7 @@ COLUMN_PRIORITY: tuple[str, ...] = (
     "tokens",
     "rounds",
     "ttft_p95",
+    "prompt_tokens",
     "tpot",
     "itl_p50",
     "prompt_tps",

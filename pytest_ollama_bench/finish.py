@@ -230,12 +230,7 @@ class SessionOutput:
                     f"{fmt} export {_shown(path)} has no entries (no such metric was measured); "
                     "github-action-benchmark rejects an empty file"
                 )
-            try:
-                write_json_atomic(path, text)
-            except OSError as exc:
-                self.warnings.append(f"cannot write the {fmt} export {path}: {exc}")
-                continue
-            self.notes.append(f"{fmt} export written to {_shown(path)}")
+            self._write(path, text, f"the {fmt} export", f"{fmt} export")
 
     def _html(self, report: Report) -> None:
         if self.settings.html_path is None:
@@ -252,12 +247,16 @@ class SessionOutput:
         except Exception as exc:  # a page that cannot be drawn must not cost the session
             self.warnings.append(f"cannot build the HTML report: {type(exc).__name__}: {exc}")
             return
+        self._write(path, page, "the HTML report", "HTML report")
+
+    def _write(self, path: Path, text: str, what: str, written: str) -> None:
+        """``text`` to ``path`` atomically, noted; a path that cannot be written is a warning."""
         try:
-            write_json_atomic(path, page)
+            write_json_atomic(path, text)
         except OSError as exc:
-            self.warnings.append(f"cannot write the HTML report to {path}: {exc}")
+            self.warnings.append(f"cannot write {what} to {path}: {_why(exc)}")
             return
-        self.notes.append(f"HTML report written to {path}")
+        self.notes.append(f"{written} written to {_shown(path)}")
 
     def _step_summary(self, report: Report) -> None:
         target = os.environ.get("GITHUB_STEP_SUMMARY")

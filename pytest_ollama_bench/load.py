@@ -2,16 +2,18 @@
 
 :func:`run_load` runs a :class:`~.loadplan.LoadPlan` (``ollama_bench.load()``'s arguments,
 checked) on a client and returns the run's :class:`~.models.LoadRecord` (summarised by
-:mod:`.loadresult`); :func:`run_sweep` runs one plan per level. No pytest here: scripts can
-drive it with a client of their own.
+:mod:`.loadresult`); :func:`run_sweep` runs one plan per level
+(:func:`~.loadplan.sweep_plans`). No pytest here: scripts can drive it with a client of
+their own.
 
 * **Closed loop** (``concurrency=N``): N workers, each sending its next request as soon as its
   last one ended, so N requests are always in flight.
 * **Open loop** (``rate=R``): requests arrive as a Poisson process of R per second (exponential
-  gaps from ``random.Random(seed)``, see :func:`arrival_times`; scheduled on absolute times so
-  sleep errors never add up, the last moments of each wait slept in a thread, finer than the
-  event loop's millisecond timer), whatever is in flight; with ``concurrency=N`` too, at most N are
-  in flight and the others wait in the client (their clock starts when they are sent).
+  gaps from ``random.Random(seed)``, see :func:`~.loadplan.arrival_times`; scheduled on
+  absolute times so sleep errors never add up, the last moments of each wait slept in a
+  thread, finer than the event loop's millisecond timer), whatever is in flight; with
+  ``concurrency=N`` too, at most N are in flight and the others wait in the client (their
+  clock starts when they are sent).
 * Stopped by ``requests`` (measured requests sent) and/or ``duration_s`` (no request sent
   after that many seconds); requests in flight then are awaited and counted.
 * ``warmup`` requests go first, at most ``concurrency`` at a time, and are kept out of every
@@ -32,35 +34,34 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import gc
-import itertools
-import math
-import random
 import time
 from collections.abc import Awaitable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from typing import Any
 from typing import cast
 
-from .calls import send_request
+from .calls import bust_prefix
 from .checks import Check
 from .checks import run_check
 from .errors import ServerError
 from .errors import ServerHTTPError
 from .loadplan import LoadPlan
+from .loadplan import arrival_times
 from .loadresult import saturation_level
 from .loadresult import summarize
 from .models import LoadRecord
 from .models import LoadRequestRecord
 from .models import Measurement
+from .synthetic import SizedPrompt
 
 if TYPE_CHECKING:
     from .runtime import BenchClient
 
-__all__ = ["FATAL_KINDS", "arrival_times", "error_kind", "run_load", "run_sweep", "sweep_plans"]
+__all__ = ["FATAL_KINDS", "error_kind", "run_load", "run_sweep"]
 
 #: Error kinds that end a run: nothing more can be measured.
 FATAL_KINDS = frozenset({"model_not_found", "redirect"})
@@ -146,7 +147,7 @@ class _Run:
         if taken is None:
             self.stopped = self.stopped or "the prompts ran out"
             return
-        prompt_index, prompt, options = taken
+        prompt_index, prompt, options, asked_in, asked_out = taken
         if not warmup:
             self.measured_sent += 1
             self.in_flight += 1
@@ -157,18 +158,7 @@ class _Run:
         measurement: Measurement | None = None
         error: ServerError | None = None
         try:
-            measurement = await send_request(
-                self.client,
-                model=plan.model,
-                endpoint=plan.endpoint,
-                prompt=prompt if isinstance(prompt, str) else "",
-                messages=prompt if isinstance(prompt, list) else [],
-                system=plan.system,
-                options=merged,
-                fields=plan.fields,
-                cache=plan.cache,
-                warmup=warmup,
-            )
+            measurement = await _send(self.client, plan, prompt, merged, warmup, number)
         except ServerError as exc:
             error = exc
         finally:
@@ -178,6 +168,7 @@ class _Run:
         if measurement is not None:
             sent = measurement.started_ns or sent
             self.completed += 1
+            measurement = _asked(measurement, asked_in, asked_out or plan.output_tokens)
         kind = None if error is None else error_kind(error)
         text = None if error is None else str(error)
         self.done.append(_Done(number, warmup, sent, ended, prompt_index, measurement, kind, text))
@@ -254,36 +245,6 @@ class _Run:
             raise failed[0]
 
 
-def arrival_times(
-    rate: float, seed: int | None, requests: int | None = None, duration_s: float | None = None
-) -> Iterator[float]:
-    """When an open loop sends its requests: seconds after its start, in order.
-
-    With ``requests`` and no ``duration_s``: ``requests`` exponential gaps of ``random.Random
-    (seed)``, scaled so that the last request is sent at ``requests / rate`` exactly, i.e. a
-    Poisson process of rate ``rate`` conditioned on its ``requests``-th arrival falling there
-    (the arrivals before it are then uniform order statistics): the achieved rate is the
-    requested one, the local fluctuations are Poisson's. Otherwise (a duration): unscaled
-    exponential gaps of mean ``1 / rate`` until ``duration_s`` (and ``requests``, if given).
-    """
-    rng = random.Random(seed)
-    if requests is not None and duration_s is None:
-        gaps = [rng.expovariate(rate) for _ in range(requests)]
-        scale = requests / rate / math.fsum(gaps)
-        t = 0.0
-        for gap in gaps:
-            t += gap * scale
-            yield t
-        return
-    t, sent = 0.0, 0
-    while requests is None or sent < requests:
-        t += rng.expovariate(rate)
-        if duration_s is not None and t >= duration_s:
-            return
-        sent += 1
-        yield t
-
-
 async def _all_or_none(coros: Sequence[Awaitable[None]]) -> None:
     """Run ``coros`` concurrently; the first exception cancels the others and is raised (so is
     a cancellation of the caller)."""
@@ -332,6 +293,62 @@ async def run_load(plan: LoadPlan, client: BenchClient) -> tuple[LoadRecord, Ser
     return record, run.fatal
 
 
+async def _send(
+    client: BenchClient,
+    plan: LoadPlan,
+    prompt: str | list[dict[str, Any]],
+    options: dict[str, Any],
+    warmup: bool,
+    number: int,
+) -> Measurement:
+    """Request ``number`` of a run: ``prompt`` (a chat's messages, a generate's text), busted
+    under the ``bust`` cache policy: a unique prefix first, or for a sized prompt (its count
+    must not change) another variant of the same size.
+
+    :raises ServerError: the request failed.
+    """
+    bust = plan.cache == "bust"
+    if plan.endpoint == "chat":
+        messages = list(prompt) if isinstance(prompt, list) else []
+        if bust and messages:
+            at = next(
+                (i for i, m in enumerate(messages) if isinstance(m.get("content"), SizedPrompt)), 0
+            )
+            content = messages[at].get("content")
+            if isinstance(content, SizedPrompt):
+                busted = str(content.variant(number + 1))
+            else:
+                busted = bust_prefix() + str(content or "")
+            messages[at] = {**messages[at], "content": busted}
+        return await client.chat(
+            plan.model, messages, options=options or None, warmup=warmup, **plan.fields
+        )
+    text, system = str(prompt), plan.system
+    if bust:
+        if isinstance(prompt, SizedPrompt):
+            text = str(prompt.variant(number + 1))
+        elif system:  # the system text comes first in the rendered prompt
+            system = bust_prefix() + system
+        else:
+            text = bust_prefix() + text
+    return await client.generate(
+        plan.model, text, system=system, options=options or None, warmup=warmup, **plan.fields
+    )
+
+
+def _asked(m: Measurement, asked_in: int | None, asked_out: int | None) -> Measurement:
+    """``m`` with what its request asked for: prompt and answer tokens, and whether the
+    answer reached its length."""
+    update: dict[str, Any] = {}
+    if asked_in is not None:
+        update["input_tokens_asked"] = asked_in
+    if asked_out is not None:
+        update["output_tokens_asked"] = asked_out
+        if m.eval_count is not None:
+            update["output_reached"] = m.eval_count >= asked_out
+    return m.model_copy(update=update) if update else m
+
+
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """No garbage collection while requests are measured (as vLLM's benchmark freezes it).
@@ -360,42 +377,6 @@ def _checked(request: LoadRequestRecord, check: Check) -> LoadRequestRecord:
     outcome = run_check(check, m.text)
     update = {"pass_rate": 1.0 if outcome.passed else 0.0, "check_error": outcome.error}
     return request.model_copy(update={"measurement": m.model_copy(update=update)})
-
-
-def sweep_plans(plan: LoadPlan, levels: Sequence[float], sweep: int) -> list[LoadPlan]:
-    """One plan per level of a sweep: ``plan`` at each concurrency (closed loop) or rate (open
-    loop) of ``levels``, the warmup only before the first level.
-
-    :raises ValueError: no levels, or levels not in increasing order (each a valid
-        concurrency or rate).
-    """
-    if not levels:
-        raise ValueError("ollama_bench.sweep() needs at least one level")
-    if any(b <= a for a, b in itertools.pairwise(levels)):
-        raise ValueError(
-            f"ollama_bench.sweep(): levels must increase (saturation is read across them in "
-            f"order), got {list(levels)}"
-        )
-    plans = []
-    for i, level in enumerate(levels):
-        concurrency, rate = plan.concurrency, plan.rate
-        if plan.mode == "concurrency":
-            if isinstance(level, bool) or not isinstance(level, int) or level < 1:
-                raise ValueError(
-                    f"ollama_bench.sweep(): a concurrency must be an integer >= 1, got {level!r}"
-                )
-            concurrency = level
-        else:
-            if isinstance(level, bool) or not isinstance(level, (int, float)) or not level > 0:
-                raise ValueError(f"ollama_bench.sweep(): a rate must be a number > 0: {level!r}")
-            rate = float(level)
-        warmup = plan.warmup if i == 0 else 0
-        plans.append(
-            dataclasses.replace(
-                plan, concurrency=concurrency, rate=rate, warmup=warmup, sweep=sweep
-            )
-        )
-    return plans
 
 
 async def run_sweep(

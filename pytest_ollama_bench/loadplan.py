@@ -9,6 +9,8 @@ with options of their own. Pure: no pytest, no I/O.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 import random
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 from typing import Literal
+from typing import NamedTuple
 from typing import cast
 
 from .api_fields import check_fields
@@ -35,8 +38,18 @@ from .models import LoadRecord
 from .openai_fields import request_fields
 from .settings import Api
 from .settings import CachePolicy
+from .workload import WorkItem
+from .workload import output_options
 
-__all__ = ["LoadPlan", "LoadRequest", "PromptSource", "Taken", "plan_load"]
+__all__ = [
+    "LoadPlan",
+    "LoadRequest",
+    "PromptSource",
+    "Taken",
+    "arrival_times",
+    "plan_load",
+    "sweep_plans",
+]
 
 
 @dataclass(frozen=True)
@@ -48,19 +61,31 @@ class LoadRequest:
     options: Mapping[str, Any] | None = None
 
 
-#: What a prompt source gives for one request: the index of the prompt in a list (None
-#: otherwise), the chat's messages (or the generate prompt), and the request's own options.
-Taken = tuple[int | None, "str | list[dict[str, Any]]", Mapping[str, Any] | None]
+class Taken(NamedTuple):
+    """What a prompt source gives for one request.
+
+    :ivar prompt_index: the index of the prompt in a list (None otherwise).
+    :ivar prompt: the chat's messages, or the generate prompt.
+    :ivar options: the request's own options (merged over the run's), or None.
+    :ivar input_tokens: the prompt tokens a workload asked for (a sized prompt), or None.
+    :ivar output_tokens: the answer tokens a workload asked for, or None.
+    """
+
+    prompt_index: int | None
+    prompt: str | list[dict[str, Any]]
+    options: Mapping[str, Any] | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 class PromptSource:
     """The prompts of a load run, one per request.
 
     :param prompts: a string or a messages list (every request sends it); a list or tuple of
-        strings, messages lists or :class:`LoadRequest` s (used in turn); a function of the
-        request's number (from 0, warmup requests first) returning one of those, or None when
-        the workload is over; or any other iterable, read one item per request (the run ends
-        when it is exhausted).
+        strings, messages lists, :class:`LoadRequest` s or :class:`~.workload.WorkItem` s
+        (used in turn); a function of the request's number (from 0, warmup requests first)
+        returning one of those, or None when the workload is over; or any other iterable,
+        read one item per request (the run ends when it is exhausted).
     :param endpoint: ``chat`` (messages) or ``generate`` (a prompt string).
     :param system: a system message put first (chat) or sent as ``system`` (generate).
     :raises TypeError: a prompt of the wrong type (for a list: checked now; otherwise when it
@@ -104,18 +129,27 @@ class PromptSource:
 
     def _convert(self, item: object, index: int | None) -> Taken:
         options: Mapping[str, Any] | None = None
-        if isinstance(item, LoadRequest):
-            options = item.options
-            item = item.prompt
+        asked_in = asked_out = None
+        if _is_request(item):  # a LoadRequest or a workload's WorkItem
+            if getattr(item, "prompt", None) is None:
+                raise TypeError(
+                    f"{self._call}: the workload's request {getattr(item, 'index', '?')} has "
+                    "no prompt; give the Workload input_tokens or prompts"
+                )
+            options = getattr(item, "options", None) or None
+            asked_in = getattr(item, "input_tokens", None)
+            asked_out = getattr(item, "output_tokens", None)
+            item = getattr(item, "prompt")  # noqa: B009  # duck-typed, see _is_request
             if options is not None and not isinstance(options, Mapping):
-                raise TypeError(f"{self._call}: LoadRequest options must be a dict: {options!r}")
+                raise TypeError(f"{self._call}: a request's options must be a dict: {options!r}")
         if self._endpoint == "chat":
-            return index, to_messages(cast(Prompt, item), self._system, self._call), options
+            messages = to_messages(cast(Prompt, item), self._system, self._call)
+            return Taken(index, messages, options, asked_in, asked_out)
         if not isinstance(item, str):
             raise TypeError(
                 f"ollama_bench.load(endpoint='generate') takes prompt strings: {item!r}"
             )
-        return index, item, options
+        return Taken(index, item, options, asked_in, asked_out)
 
     def take(self, number: int) -> Taken | None:
         """The prompt of request ``number``; None when the workload is over."""
@@ -131,12 +165,22 @@ class PromptSource:
             return None
 
 
+def _is_request(item: object) -> bool:
+    """Whether ``item`` is a request (a prompt with options): a :class:`LoadRequest` or a
+    :class:`~.workload.WorkItem`, told by their attributes (pytester's inner runs import
+    modules afresh, so a class test may not be the one a test file imported)."""
+    return (
+        isinstance(item, (LoadRequest, WorkItem))
+        or (hasattr(item, "prompt") and hasattr(item, "options"))
+    ) and not isinstance(item, (str, Mapping, list, tuple))
+
+
 def _as_given(item: object) -> str | list[dict[str, Any]]:
     """A prompt as the record keeps it: the string, or the messages as plain dicts."""
-    if isinstance(item, LoadRequest):
-        item = item.prompt
+    if _is_request(item):
+        item = getattr(item, "prompt")  # noqa: B009
     if isinstance(item, str):
-        return item
+        return str(item)
     return [dict(cast(Mapping[str, Any], m)) for m in cast(Sequence[object], item)]
 
 
@@ -172,6 +216,8 @@ class LoadPlan:
     slos: tuple[Slo, ...] = ()
     slo: dict[str, float] = field(default_factory=dict)
     sweep: int | None = None
+    output_tokens: int | None = None
+    workload: dict[str, Any] | None = None
 
     def base_record(self) -> LoadRecord:
         """The record of what was asked (the results are filled in by the run)."""
@@ -195,6 +241,7 @@ class LoadPlan:
             slo=self.slo,
             check=None if self.check is None else check_name(self.check),
             sweep=self.sweep,
+            workload=self.workload,
         )
 
 
@@ -238,10 +285,15 @@ def plan_load(
     check: Check | None,
     slo: Mapping[str, Any] | None,
     own: Sequence[str] = (),
+    output_tokens: int | None = None,
+    workload: Mapping[str, Any] | None = None,
 ) -> LoadPlan:
     """Check a load run's arguments and return its plan; nothing is sent.
 
     ``seed=None`` picks one at random (recorded, so the arrivals can be repeated).
+    ``output_tokens`` adds :func:`~.workload.output_options` to ``options`` (every request
+    asks for answers of that length); ``workload`` describes the workload the prompts come
+    from, for the record (:meth:`~.workload.Workload.describe`).
 
     :raises ValueError: neither ``concurrency`` nor ``rate``, neither ``requests`` nor
         ``duration_s``, a value out of range, an SLO on a metric that has none, or a request
@@ -271,6 +323,17 @@ def plan_load(
     if check is not None and not callable(check):
         raise TypeError(f"{call}: check= must be a function of the answer text, got {check!r}")
     slos = parse_slo(slo)
+    merged = dict(options)
+    described = None if workload is None else dict(workload)
+    if output_tokens is not None:
+        wanted = output_options(output_tokens)
+        if merged.get("num_predict", output_tokens) != output_tokens:
+            raise ValueError(
+                f"{call}: output_tokens={output_tokens} and options num_predict="
+                f"{merged['num_predict']} disagree; give one of them"
+            )
+        merged = {**wanted, **merged}
+        described = {**(described or {}), "output_tokens": output_tokens}
     return LoadPlan(
         nodeid=nodeid,
         model=model,
@@ -278,7 +341,7 @@ def plan_load(
         api=api,
         source=PromptSource(prompts, endpoint, system),
         system=system,
-        options=dict(options),
+        options=merged,
         fields=sent,
         mode="rate" if r is not None else "concurrency",
         concurrency=n,
@@ -291,4 +354,72 @@ def plan_load(
         check=check,
         slos=slos,
         slo={s.metric: s.limit for s in slos},
+        output_tokens=output_tokens,
+        workload=described,
     )
+
+
+def arrival_times(
+    rate: float, seed: int | None, requests: int | None = None, duration_s: float | None = None
+) -> Iterator[float]:
+    """When an open loop sends its requests: seconds after its start, in order.
+
+    With ``requests`` and no ``duration_s``: ``requests`` exponential gaps of ``random.Random
+    (seed)``, scaled so that the last request is sent at ``requests / rate`` exactly, i.e. a
+    Poisson process of rate ``rate`` conditioned on its ``requests``-th arrival falling there
+    (the arrivals before it are then uniform order statistics): the achieved rate is the
+    requested one, the local fluctuations are Poisson's. Otherwise (a duration): unscaled
+    exponential gaps of mean ``1 / rate`` until ``duration_s`` (and ``requests``, if given).
+    """
+    rng = random.Random(seed)
+    if requests is not None and duration_s is None:
+        gaps = [rng.expovariate(rate) for _ in range(requests)]
+        scale = requests / rate / math.fsum(gaps)
+        t = 0.0
+        for gap in gaps:
+            t += gap * scale
+            yield t
+        return
+    t, sent = 0.0, 0
+    while requests is None or sent < requests:
+        t += rng.expovariate(rate)
+        if duration_s is not None and t >= duration_s:
+            return
+        sent += 1
+        yield t
+
+
+def sweep_plans(plan: LoadPlan, levels: Sequence[float], sweep: int) -> list[LoadPlan]:
+    """One plan per level of a sweep: ``plan`` at each concurrency (closed loop) or rate (open
+    loop) of ``levels``, the warmup only before the first level.
+
+    :raises ValueError: no levels, or levels not in increasing order (each a valid
+        concurrency or rate).
+    """
+    if not levels:
+        raise ValueError("ollama_bench.sweep() needs at least one level")
+    if any(b <= a for a, b in itertools.pairwise(levels)):
+        raise ValueError(
+            f"ollama_bench.sweep(): levels must increase (saturation is read across them in "
+            f"order), got {list(levels)}"
+        )
+    plans = []
+    for i, level in enumerate(levels):
+        concurrency, rate = plan.concurrency, plan.rate
+        if plan.mode == "concurrency":
+            if isinstance(level, bool) or not isinstance(level, int) or level < 1:
+                raise ValueError(
+                    f"ollama_bench.sweep(): a concurrency must be an integer >= 1, got {level!r}"
+                )
+            concurrency = level
+        else:
+            if isinstance(level, bool) or not isinstance(level, (int, float)) or not level > 0:
+                raise ValueError(f"ollama_bench.sweep(): a rate must be a number > 0: {level!r}")
+            rate = float(level)
+        warmup = plan.warmup if i == 0 else 0
+        plans.append(
+            dataclasses.replace(
+                plan, concurrency=concurrency, rate=rate, warmup=warmup, sweep=sweep
+            )
+        )
+    return plans

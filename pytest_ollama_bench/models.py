@@ -121,6 +121,20 @@ class Measurement(_Frozen):
     check_error: str | None = Field(
         default=None, description="why the answer failed the check (its exception)"
     )
+    # what the request asked for (sized prompts, output_tokens=)
+    input_tokens_asked: int | None = Field(
+        default=None,
+        description="the prompt tokens a sized prompt was made for (compare prompt_eval_count)",
+    )
+    output_tokens_asked: int | None = Field(
+        default=None, description="output_tokens=N of the call or workload: the answer asked for"
+    )
+    output_reached: bool | None = Field(
+        default=None,
+        description="whether eval_count reached output_tokens_asked; when not, done_reason "
+        "says why (stop: the model ended its answer, as Ollama's models may despite "
+        "ignore_eos)",
+    )
 
 
 class Stats(_Frozen):
@@ -189,6 +203,12 @@ class CallRecord(_Frozen):
         description="keep: prompts as given; bust: a unique prefix on each round's prompt",
     )
     check: str | None = Field(default=None, description="the name of the call's check=")
+    workload: dict[str, Any] | None = Field(
+        default=None,
+        description="what the call asked for, to repeat it: input_tokens and seed of a sized "
+        "prompt (with its words and the model's calibration: base, per_word, samples) and "
+        "output_tokens",
+    )
     round_count: int | None = Field(
         default=None,
         description="measured rounds the call was set to run (call argument > marker > option)",
@@ -274,6 +294,11 @@ class LoadRecord(_Frozen):
         default_factory=dict, description="metric -> limit every request had to meet (slo=)"
     )
     check: str | None = Field(default=None, description="the name of check=")
+    workload: dict[str, Any] | None = Field(
+        default=None,
+        description="the workload the prompts came from (Workload.describe()), and "
+        "output_tokens=N of the run",
+    )
     sweep: int | None = Field(
         default=None, description="the number of the sweep (in the test) this run is a level of"
     )

@@ -44,10 +44,7 @@ from .api_fields import check_fields
 from .errors import ServerError
 from .errors import StreamError
 from .hosts import redact_host
-from .http import MAX_LINE_BYTES
 from .http import HTTPClient
-from .http import LineTooLong
-from .http import RecordDeadline
 from .http import error_info
 from .http import is_connect_timeout
 from .measure import Recorder
@@ -62,6 +59,9 @@ from .openai_fields import final_record
 from .openai_fields import message_pieces
 from .openai_fields import openai_message
 from .openai_fields import request_fields
+from .reading import MAX_LINE_BYTES
+from .reading import LineTooLong
+from .reading import RecordDeadline
 from .sse import SSEEvent
 from .sse import SSEParser
 

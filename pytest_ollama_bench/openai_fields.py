@@ -34,7 +34,8 @@ __all__ = [
     "request_fields",
 ]
 
-#: Ollama option -> request body field. ``top_k``, ``min_p`` and ``repeat_penalty`` are not in
+#: Ollama option -> request body field. ``top_k``, ``min_p``, ``repeat_penalty`` and
+#: ``ignore_eos`` (an option of llama.cpp's, which Ollama ignores; ``output_tokens=``) are not in
 #: the OpenAI API but llama.cpp and vLLM accept them as extra top-level fields (Ollama's ``/v1``
 #: ignores them). Other options (``num_ctx``, ``num_gpu``, ``mirostat``, ...) have no OpenAI
 #: counterpart and are not sent.
@@ -49,6 +50,7 @@ OPTION_FIELDS: Mapping[str, str] = {
     "top_k": "top_k",
     "min_p": "min_p",
     "repeat_penalty": "repeat_penalty",
+    "ignore_eos": "ignore_eos",
 }
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .resources import ResourceSampler
     from .runtime import HostRuntime
     from .runtime import Runtime
+    from .sizing import Calibrations
 
 __all__ = ["HOST_PARAM", "MARKER", "MODEL_PARAM", "BenchTests", "calls_compare", "skip_here"]
 
@@ -75,6 +76,8 @@ class BenchTests:
         self.progress = progress
         #: server URL -> its label in test ids, when the session has several
         self.labels = host_labels(settings.hosts) if settings.hosts else {}
+        #: prompt sizes: each server's models once
+        self.calibrations: dict[str, Calibrations] = {}
 
     # ----------------------------------------------------------------- collection
 
@@ -154,11 +157,13 @@ class BenchTests:
     def make_bench(self, item: pytest.Item, model: str | None) -> OllamaBench:
         """The ``ollama_bench`` fixture's value for ``item``."""
         from .fixture import OllamaBench
+        from .sizing import Calibrations
 
         def attach(record: CallRecord | LoadRecord) -> None:
             item.stash.setdefault(records_key, []).append(record)
 
         host = self.host_of(item)
+        calibrations = self.calibrations.setdefault(host.settings.host, Calibrations())
 
         def available(models: Sequence[str], some: bool = False) -> list[str]:
             return self.ensure_available(models, host, item=item if some else None)
@@ -173,6 +178,7 @@ class BenchTests:
             attach=attach,
             host=host.display_host,
             progress=self.progress.round_done if self.progress is not None else None,
+            calibrations=calibrations,
         )
 
     def ensure_available(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .reading import LineTooLong
+
 __all__ = ["SSEEvent", "SSEParser"]
 
 _BOM = b"\xef\xbb\xbf"
@@ -78,8 +80,6 @@ class SSEParser:
 
     def _check(self, longest: int) -> None:
         if self._limit is not None and longest > self._limit:
-            from .http import LineTooLong
-
             raise LineTooLong(self._limit)
 
     def flush(self) -> list[SSEEvent]:

@@ -60,19 +60,32 @@ def write_json_atomic(path: Path | str, text: str) -> None:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    # O_EXCL: never write through a file someone else created; 0o666 lets the umask decide.
+    tmp = write_aside(target.parent, text, prefix=f".{target.name}")
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def write_aside(directory: Path, text: str, prefix: str = "") -> Path:
+    """``text`` in a new temporary file of ``directory``, flushed to disk; returns its path.
+
+    The name is ``<prefix>.<pid>.<random>.tmp`` (hidden). It is created with ``O_EXCL``, so
+    nothing is ever written through a file someone else made; ``0o666`` lets the umask decide.
+    """
+    tmp = directory / f"{prefix}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    return tmp
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -230,7 +243,7 @@ class RunStore:
         suffix = f"_{report.name}" if report.name else ""
         stamp = _utc_stamp(report.created_at)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._write_aside(text)
+        tmp = write_aside(self.runs_dir, text)
         try:
             number = self._highest_number() + 1
             for _ in range(_CLAIM_ATTEMPTS):
@@ -249,19 +262,6 @@ class RunStore:
         _fsync_dir(self.runs_dir)
         write_json_atomic(self.latest_path, text)
         return path
-
-    def _write_aside(self, text: str) -> Path:
-        tmp = self.runs_dir / f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return tmp
 
     def _highest_number(self) -> int:
         """The highest run number used or claimed so far."""

@@ -21,8 +21,8 @@ from pytest_ollama_bench.errors import OllamaStreamError
 from pytest_ollama_bench.errors import OllamaTimeoutError
 from pytest_ollama_bench.hosts import parse_host
 from pytest_ollama_bench.hosts import redact_host
-from pytest_ollama_bench.http import NDJSONSplitter
 from pytest_ollama_bench.models import Measurement
+from pytest_ollama_bench.reading import NDJSONSplitter
 from pytest_ollama_bench.testing import FakeOllama
 from pytest_ollama_bench.testing import Fault
 

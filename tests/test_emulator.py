@@ -954,3 +954,67 @@ async def test_headers_wait_for_the_first_chunk_and_one_line_per_chunk() -> None
         chunked = chunked[size + 2 :]
     assert len(pieces) == 3
     assert all(piece.count(b"\n") == 1 and piece.endswith(b"\n") for piece in pieces)
+
+
+# -- prompt token counts and answer lengths (workloads) ----------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_prompt_tokens_are_counted_roughly_as_a_bpe_tokenizer_counts_them(
+    emu: OllamaEmulator, http: aiohttp.ClientSession
+) -> None:
+    async def count(text: str) -> int:
+        got = await chat(http, emu, model="llama3.2", messages=[{"role": "user", "content": text}])
+        return int(got.lines()[-1]["prompt_eval_count"]) - 12  # the chat template and role
+
+    assert await count("river stone light") == 3  # common words: one token each
+    assert await count("Hello, world!") == 4  # punctuation marks are tokens of their own
+    assert await count("internationalization") == 4  # a long word costs a token per 6 letters
+    assert await count("in 2024: 12345 items") == 7  # numbers cost a token per 3 digits
+    assert await count("  padded  ") == 1  # a message's ends are trimmed, as templates do
+
+
+@pytest.mark.asyncio
+async def test_ignore_eos_goes_on_to_num_predict_and_without_it_the_answer_ends(
+    emu: OllamaEmulator, http: aiohttp.ClientSession
+) -> None:
+    on = await chat(http, emu, model="llama3.2", options={"num_predict": 12, "ignore_eos": True})
+    final = on.lines()[-1]
+    assert (final["eval_count"], final["done_reason"]) == (12, "length")
+    assert text_of(on.lines()[:-1]) == "2 + 2 equals 4. 2 + 2 equals 4. 2 +"
+    off = await chat(http, emu, model="llama3.2", options={"num_predict": 12})
+    assert (off.lines()[-1]["eval_count"], off.lines()[-1]["done_reason"]) == (5, "stop")
+    emu.engine.profile("llama3.2").honours_ignore_eos = False  # type: ignore[attr-defined]
+    ignored = await chat(
+        http, emu, model="llama3.2", options={"num_predict": 12, "ignore_eos": True}
+    )
+    assert (ignored.lines()[-1]["eval_count"], ignored.lines()[-1]["done_reason"]) == (5, "stop")
+
+
+@pytest.mark.asyncio
+async def test_ignore_eos_without_a_cap_fills_the_context_and_honours_stop(
+    emu: OllamaEmulator, http: aiohttp.ClientSession
+) -> None:
+    emu.engine.profile("llama3.2").context_length = 40  # type: ignore[attr-defined]
+    got = await chat(http, emu, model="llama3.2", options={"ignore_eos": True})
+    final = got.lines()[-1]
+    assert final["eval_count"] + final["prompt_eval_count"] == 40
+    assert final["done_reason"] == "length"
+    stopped = await chat(
+        http, emu, model="llama3.2", options={"ignore_eos": True, "num_predict": 30, "stop": ["4"]}
+    )
+    assert (stopped.lines()[-1]["done_reason"], text_of(stopped.lines()[:-1])) == (
+        "stop",
+        "2 + 2 equals ",
+    )
+
+
+@pytest.mark.asyncio
+async def test_openai_max_tokens_and_ignore_eos_reach_the_model(
+    emu: OllamaEmulator, http: aiohttp.ClientSession
+) -> None:
+    body = {"model": "llama3.2", "messages": USER, "max_tokens": 9, "ignore_eos": True}
+    got = await call(http, emu, "POST", "/v1/chat/completions", body)
+    answer = got.json()
+    assert answer["usage"]["completion_tokens"] == 9
+    assert answer["choices"][0]["finish_reason"] == "length"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ollama_bench.cli import DEMO_DIR as EXAMPLES
-from pytest_ollama_bench.cli import demo_command
+from pytest_ollama_bench.commands import DEMO_DIR as EXAMPLES
+from pytest_ollama_bench.commands import demo_command
 from pytest_ollama_bench.models import Report
 from pytest_ollama_bench.testing import FakeOllama
 

@@ -31,9 +31,9 @@ from pytest_ollama_bench.errors import MalformedResponseError
 from pytest_ollama_bench.errors import ProtocolError
 from pytest_ollama_bench.errors import RedirectError
 from pytest_ollama_bench.errors import ResponseTooLargeError
-from pytest_ollama_bench.http import NDJSONSplitter
 from pytest_ollama_bench.models import Report
 from pytest_ollama_bench.openai import OpenAIClient
+from pytest_ollama_bench.reading import NDJSONSplitter
 from pytest_ollama_bench.settings import Settings
 from pytest_ollama_bench.sse import SSEParser
 from pytest_ollama_bench.storage import RunStore

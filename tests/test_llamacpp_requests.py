@@ -53,6 +53,12 @@ def test_options_map_to_llamacpp_names_with_ollama_defaults() -> None:
     assert "n_predict" not in ollama_options_to_llamacpp({})
 
 
+def test_ignore_eos_reaches_llamacpp_as_a_boolean() -> None:
+    assert ollama_options_to_llamacpp({"num_predict": 8, "ignore_eos": True})["ignore_eos"] is True
+    assert ollama_options_to_llamacpp({"ignore_eos": 0})["ignore_eos"] is False
+    assert "ignore_eos" not in ollama_options_to_llamacpp({"num_predict": 8})
+
+
 def test_requests_for_chat_generate_and_raw() -> None:
     kind, payload = build_llamacpp_request(chat(STORY, temperature=0))
     assert kind == "chat"

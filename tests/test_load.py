@@ -19,7 +19,7 @@ import pytest
 
 from pytest_ollama_bench.htmlreport.load import load_series
 from pytest_ollama_bench.htmlreport.page import render_html
-from pytest_ollama_bench.load import arrival_times
+from pytest_ollama_bench.loadplan import arrival_times
 from pytest_ollama_bench.loadresult import LoadResult
 from pytest_ollama_bench.loadresult import parse_slo
 from pytest_ollama_bench.loadresult import summarize
@@ -602,3 +602,39 @@ def test_the_collector_is_paused_while_requests_are_measured(pytester: pytest.Py
     with FakeOllama(["llama3.2"]) as fake:
         result = run(pytester, fake)
     result.assert_outcomes(passed=1)
+
+
+def test_a_workload_feeds_a_load_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        # from the modules: pytester's inner runs import them afresh
+        from pytest_ollama_bench.workload import Uniform, Workload
+
+        def test_sized(ollama_bench):
+            workload = Workload(input_tokens=Uniform(80, 160), output_tokens=Uniform(4, 12), seed=9)
+            result = ollama_bench.load(workload, concurrency=3, requests=9, warmup=1)
+            assert result.completed == 9
+
+        def test_output_tokens(ollama_bench):
+            result = ollama_bench.load("hi", concurrency=2, requests=4, warmup=0, output_tokens=6)
+            assert all(m.output_reached for m in result.measurements)
+        """
+    )
+    with FakeOllama(["llama3.2"]) as fake:
+        result = run(pytester, fake)
+        bodies = [r["body"] for r in fake.requests if r["path"] == "/api/chat"]
+    result.assert_outcomes(passed=2)
+    sized, sixes = load_runs(pytester)
+    assert sized["workload"]["seed"] == 9
+    assert sized["workload"]["input_tokens"] == {"dist": "uniform", "low": 80, "high": 160}
+    measured = [q["measurement"] for q in sized["requests"] if not q["warmup"]]
+    assert len({m["input_tokens_asked"] for m in measured}) > 3  # drawn per request
+    for m in measured:  # the emulator counts prompts as the calibration expects
+        assert abs(m["prompt_eval_count"] - m["input_tokens_asked"]) <= 2
+        assert m["eval_count"] == m["output_tokens_asked"]
+        assert m["output_reached"] is True
+    # the calibration's two requests, the warmup and the 9 measured, then the second test's 4
+    asked = [b for b in bodies if b.get("options", {}).get("ignore_eos")]
+    assert len(asked) == 2 + 10 + 4
+    assert sixes["workload"] == {"output_tokens": 6}
+    assert sixes["options"] == {"num_predict": 6, "ignore_eos": True}

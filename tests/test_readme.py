@@ -47,7 +47,7 @@ def test_the_metrics_command_prints_the_table() -> None:
 
 
 def test_the_readme_shows_first_the_demo_test_that_passes_on_the_embedded_model() -> None:
-    from pytest_ollama_bench.cli import DEMO_DIR
+    from pytest_ollama_bench.commands import DEMO_DIR
 
     text = README.read_text(encoding="utf-8")
     first = text.split("```python\n", 1)[1].split("```", 1)[0]

@@ -17,8 +17,8 @@ import pytest
 
 pytest.importorskip("xllamacpp")
 
-from pytest_ollama_bench.cli import DEMO_DIR
 from pytest_ollama_bench.client import OllamaClient
+from pytest_ollama_bench.commands import DEMO_DIR
 from pytest_ollama_bench.models import Measurement
 from pytest_ollama_bench.models import Report
 from pytest_ollama_bench.server.llamacpp import embedded_engine
@@ -37,8 +37,8 @@ def run_examples(pytester: pytest.Pytester, *args: str) -> Report:
     for example in EXAMPLES.glob("test_*.py"):
         shutil.copy(example, pytester.path / example.name)
     result = pytester.runpytest("--ollama-embedded", "--ollama-json=run.json", *args)
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*llm_bench leaderboard: 1 model, 3 tests*"])
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*llm_bench leaderboard: 1 model, 4 tests*"])
     return Report.model_validate_json((pytester.path / "run.json").read_text())
 
 
@@ -55,6 +55,12 @@ def assert_real(report: Report) -> None:
                 assert m.ttft_ms > 0
                 assert m.tokens_per_s is not None  # from llama.cpp's own timings
                 assert m.tokens_per_s > 0
+        for run in case.load:  # test_capacity's sweep: every request real
+            assert run.completed == 8
+            assert run.request_throughput is not None
+            assert run.request_throughput > 0
+            done = [r.measurement for r in run.requests if r.measurement is not None]
+            assert all(m.eval_count for m in done)
 
 
 def test_examples_native_and_openai_agree_on_tokens(pytester: pytest.Pytester) -> None:

@@ -231,13 +231,13 @@ def test_default_columns_and_layout() -> None:
     assert lines[:5] == [
         "llm_bench: tests/test_q.py::test_arith (2 models)",
         "model        ttft (ms)    ttft p95 (ms)     total (ms)         tok/s    prompt tok/s"
-        "    load (ms)    tokens    rounds   gate",
+        "    load (ms)    prompt tokens    tokens    rounds   gate",
         "-------  -------------  ---------------  -------------  ------------  --------------"
-        "  -----------  --------  --------  ------",
+        "  -----------  ---------------  --------  --------  ------",
         "a        100.0* (1.00)    120.0* (1.00)  900.0  (1.50)  30.0  (0.50)           300.0"
-        "          5.0      31.5         3    ✔",
+        "          5.0                -      31.5         3    ✔",
         "b        200.0  (2.00)    210.0  (1.75)  600.0* (1.00)  60.0* (1.00)               -"
-        "            -         -         3    ✘",
+        "            -                -         -         3    ✘",
     ]
     assert lines[-1].startswith("legend: * best, (x.xx) value / best; medians over measured")
 
@@ -517,11 +517,11 @@ def test_markdown_has_a_github_table_bold_best_and_lists() -> None:
     assert header.split("|")[1:4] == [" model        ", "        ttft (ms) ", "    ttft p95 (ms) "]
     assert lines[lines.index(header) + 2 :][:3] == [
         "| fast         | **100.0** (1.00) | **100.0** (1.00) | **800.0** (1.00) | **50.0** (1.00) "
-        "|              - |           - |        - |        3 |   -    |",
+        "|              - |           - |               - |        - |        3 |   -    |",
         "| slow         |     150.0 (1.50) |     150.0 (1.50) |    1000.0 (1.25) |     40.0 (0.80) "
-        "|              - |           - |        - |        3 |   -    |",
+        "|              - |           - |               - |        - |        3 |   -    |",
         "| bad [failed] |                - |                - |                - |               - "
-        "|              - |           - |        - |        - |   -    |",
+        "|              - |           - |               - |        - |        - |   -    |",
     ]
     assert "- **failed** `bad`: AssertionError: a\\|b \\*x\\*" in lines
     assert "- skipped: `gone` (not installed)" in lines

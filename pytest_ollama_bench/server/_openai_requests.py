@@ -65,6 +65,9 @@ _OPENAI_FIELDS = (
     Field("reasoning_effort", string),
     Field("logprobs", boolean),
     Field("top_logprobs", integer),
+    # not Ollama's (which ignores it): llama.cpp's and vLLM's, passed on to the engine, which
+    # honours it as the native option (the llama.cpp engine; a simulated model by its profile)
+    Field("ignore_eos", boolean),
 )
 
 _EFFORT_TO_THINK: dict[str, bool | str] = {
@@ -163,7 +166,7 @@ def decode_openai_chat(body: bytes) -> InferenceParams:
     options["temperature"] = data.get("temperature", 1.0)
     if "seed" in data:
         options["seed"] = data["seed"]
-    for key in ("frequency_penalty", "presence_penalty"):
+    for key in ("frequency_penalty", "presence_penalty", "ignore_eos"):
         if key in data:
             options[key] = data[key]
     options["top_p"] = data.get("top_p", 1.0)

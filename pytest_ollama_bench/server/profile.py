@@ -1,8 +1,15 @@
-"""What one simulated model says and how fast: :class:`ModelProfile`, its tokenizer and prompts.
+"""What one simulated model says and how fast: :class:`ModelProfile`, its tokenizers and prompts.
 
-The simulated tokenizer makes each word (with its leading whitespace) a token; a prompt is the
-template's tokens, then each message's role tokens and words, so a repeated prefix is a
-repeated token prefix, as a real prompt cache sees it.
+Two simulated tokenizers. An answer streams a word (with its leading whitespace) per token
+(:func:`split_tokens`). A prompt is counted roughly as a BPE tokenizer counts it
+(:func:`text_tokens`): as Llama 3's pre-tokenizer, it splits the text into words (runs of
+letters and digits, with the space or punctuation mark before them), punctuation runs and
+whitespace; a word costs a token per six characters (a number per three digits), a
+punctuation mark one. On English text this comes within about 15 % of SmolLM2's tokenizer
+(1.02 times its count on the prose of this project's README, 1.04 on the whole README, 1.13 on
+the Zen of Python, where counting words gives 0.44 to 0.71). A prompt is the template's
+tokens, then each message's role tokens and text tokens, so a repeated prefix is a repeated
+token prefix, as a real prompt cache sees it.
 """
 
 from __future__ import annotations
@@ -20,15 +27,50 @@ from .engine import GenerationRequest
 from .engine import ModelCard
 from .engine import SlotLimits
 
-__all__ = ["ModelProfile", "estimate_prompt_tokens", "prompt_tokens", "split_tokens"]
+__all__ = [
+    "ModelProfile",
+    "estimate_prompt_tokens",
+    "prompt_tokens",
+    "split_tokens",
+    "text_tokens",
+]
 
 _TOKEN_RE = re.compile(r"\s*\S+")
+# Llama 3's pre-tokenizer, roughly: contractions; a run of letters and digits with the space or
+# punctuation mark before it; punctuation runs; newlines; other whitespace
+_PIECE_RE = re.compile(
+    r"'(?:s|t|re|ve|m|ll|d)\b|(?:[^\w\r\n]|_)?[^\W_]+| ?(?:[^\s\w]|_)+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_WORD_PIECE = 6  # characters per token of a long word
+_NUMBER_PIECE = 3  # digits per token of a number
+_PUNCT_PIECE = 1  # characters per token of a punctuation run
 _last_modified_ns = 0
 
 
 def split_tokens(text: str) -> list[str]:
-    """The simulated tokenizer: each word with its leading whitespace."""
+    """The answer's simulated tokens: each word with its leading whitespace."""
     return _TOKEN_RE.findall(text)
+
+
+def text_tokens(text: str) -> list[str]:
+    """A prompt text's simulated tokens, about as many as a BPE tokenizer makes (module doc);
+    whitespace at its ends is left out, as chat templates trim a message."""
+    tokens: list[str] = []
+    for piece in _PIECE_RE.findall(text.strip()):
+        if piece[-1:].isalnum():  # a word or number, after its space or punctuation mark
+            lead = "" if piece[:1].isalnum() else piece[:1]
+            core = piece[len(lead) :]
+            size = _NUMBER_PIECE if core.isdigit() else _WORD_PIECE
+        elif piece.strip():
+            lead, core, size = "", piece, _PUNCT_PIECE
+        else:
+            tokens.append(piece)
+            continue
+        chunks = [core[i : i + size] for i in range(0, len(core), size)]
+        tokens.append(lead + chunks[0])
+        tokens.extend(chunks[1:])
+    return tokens
 
 
 def _next_modified_ns() -> int:
@@ -56,7 +98,11 @@ class ModelProfile:
     words plus a small template overhead. With ``prompt_cache`` the model keeps its last
     prompt's tokens and reports the common prefix as ``prompt_eval_cached_count`` (as newer
     Ollama does; always at least one token is processed); ``prefill_ms_per_token`` adds that
-    much prompt time per processed (uncached) token.
+    much prompt time per processed (uncached) token. With ``honours_ignore_eos`` (the
+    default) a request whose options say ``ignore_eos: true`` (llama.cpp's option, which
+    ``output_tokens=`` sends; Ollama itself ignores it) gets its answer said again until
+    ``num_predict`` tokens (or the context) are reached, ``done_reason`` ``length``; set it
+    False for a server that ignores it, where answers end at the text's end (``stop``).
 
     Concurrency (applied by the server's front, ``slots.py``): ``parallel`` mirrors
     ``OLLAMA_NUM_PARALLEL`` (default 1: concurrent requests wait for the slot), ``max_queue``
@@ -80,6 +126,7 @@ class ModelProfile:
     prompt_tokens: int | None = None
     prompt_cache: bool = False
     prefill_ms_per_token: float = 0.0
+    honours_ignore_eos: bool = True
     parallel: int | None = 1
     max_queue: int | None = 512
     batch_slowdown: float = 0.0
@@ -152,15 +199,15 @@ class ModelProfile:
 
 
 def _words(text: Any) -> list[str]:
-    return split_tokens(text) if isinstance(text, str) else []
+    return text_tokens(text) if isinstance(text, str) else []
 
 
 def prompt_tokens(request: GenerationRequest) -> list[str]:
-    """The rendered prompt as simulated tokens: template, then per message its role and words.
+    """The rendered prompt as simulated tokens: template, then per message its role and text.
 
-    Chat: 8 template tokens, then 4 role tokens and the words of each message. Generate: 12
-    template tokens (+4 with a ``system``) before the system's and the prompt's words; a
-    ``raw`` prompt is its words only.
+    Chat: 8 template tokens, then 4 role tokens and the :func:`text_tokens` of each message.
+    Generate: 12 template tokens (+4 with a ``system``) before the system's and the prompt's
+    text tokens; a ``raw`` prompt is its text tokens only.
     """
     if request.endpoint == "chat":
         tokens = ["<|template|>"] * 8
@@ -176,5 +223,5 @@ def prompt_tokens(request: GenerationRequest) -> list[str]:
 
 
 def estimate_prompt_tokens(request: GenerationRequest) -> int:
-    """A deterministic ``prompt_eval_count``: prompt words plus a small template overhead."""
+    """A deterministic ``prompt_eval_count``: the prompt's text tokens plus the template's."""
     return max(len(prompt_tokens(request)), 1)

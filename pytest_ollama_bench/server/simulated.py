@@ -31,6 +31,7 @@ from .profile import ModelProfile
 from .profile import estimate_prompt_tokens
 from .profile import prompt_tokens
 from .profile import split_tokens
+from .profile import text_tokens
 
 __all__ = [
     "ModelProfile",
@@ -102,6 +103,19 @@ def _stops(options: dict[str, Any]) -> list[str]:
     if isinstance(stop, list):
         return [s for s in stop if isinstance(s, str) and s]
     return []
+
+
+def _past_the_end(plan: list[tuple[str, str]], room: int) -> list[tuple[str, str]]:
+    """``plan`` with its answer said again (a space between) until it has ``room`` tokens: a
+    model told to ignore its end of text (``ignore_eos``, llama.cpp's option) goes on."""
+    answer = [token for channel, token in plan if channel == "content"]
+    if not answer:
+        return plan
+    again = [answer[0] if answer[0][:1].isspace() else " " + answer[0], *answer[1:]]
+    out = list(plan)
+    while len(out) < room:
+        out.extend(("content", token) for token in again[: room - len(out)])
+    return out
 
 
 def _num_predict(options: dict[str, Any]) -> int:
@@ -270,17 +284,21 @@ class SimulatedEngine:
             turn = self._turns.get(key, 0)
             self._turns[key] = turn + 1
             plan.extend(("content", token) for token in profile.content_tokens(turn))
+        tokens = prompt_tokens(request)
+        prompt_count = (
+            profile.prompt_tokens if profile.prompt_tokens is not None else max(len(tokens), 1)
+        )
         done_reason = "stop"
         limit = _num_predict(request.options)
+        if not calls and profile.honours_ignore_eos and request.options.get("ignore_eos") is True:
+            if limit < 0:  # no cap: on to the end of the context, as a runner stops there
+                limit = max(profile.context_length - prompt_count, 1)
+            plan = _past_the_end(plan, limit)
         if 0 <= limit <= len(plan):
             plan = plan[:limit]
             done_reason = "length"
         stops = _stops(request.options)
         keep = max((len(stop) for stop in stops), default=1) - 1  # tail a stop can start in
-        tokens = prompt_tokens(request)
-        prompt_count = (
-            profile.prompt_tokens if profile.prompt_tokens is not None else max(len(tokens), 1)
-        )
         cached: int | None = None
         if profile.prompt_cache:  # one cache: the previous prompt's prefix is reused
             hit = _common_prefix(self._last_prompt.get(key, []), tokens)
@@ -338,7 +356,7 @@ class SimulatedEngine:
         context: tuple[int, ...] | None = None
         if request.endpoint == "generate":
             # prompt_eval_count ids (template filler, then the prompt's words) + one per token
-            words = split_tokens(request.system or "") + split_tokens(request.prompt)
+            words = text_tokens(request.system or "") + text_tokens(request.prompt)
             prompt_ids = [_token_id(word) for word in words][-prompt_count:] if prompt_count else []
             filler = [_TEMPLATE_IDS[i % len(_TEMPLATE_IDS)] for i in range(prompt_count)]
             prompt_ids = filler[: max(prompt_count - len(prompt_ids), 0)] + prompt_ids

@@ -54,8 +54,9 @@ def ollama_options_to_llamacpp(options: Mapping[str, Any]) -> dict[str, Any]:
     Sampling options the request leaves out get :data:`OLLAMA_DEFAULT_OPTIONS`. ``num_predict``
     becomes ``n_predict`` (``-2``, "fill the context", becomes ``-1``: llama.cpp stops at the end
     of the context anyway); a negative ``seed`` (Ollama's "random") is left out; ``stop`` is
-    always a list. Load-time options (``num_ctx``, ``num_thread``, ``num_gpu``...) are ignored:
-    the model is loaded once with the engine's settings.
+    always a list; ``ignore_eos`` (llama.cpp's option, not Ollama's; ``output_tokens=`` sends
+    it) goes through as a boolean. Load-time options (``num_ctx``, ``num_thread``,
+    ``num_gpu``...) are ignored: the model is loaded once with the engine's settings.
     """
     merged: dict[str, Any] = dict(OLLAMA_DEFAULT_OPTIONS)
     merged.update({key: value for key, value in options.items() if value is not None})
@@ -71,6 +72,8 @@ def ollama_options_to_llamacpp(options: Mapping[str, Any]) -> dict[str, Any]:
         out["n_predict"] = -1 if n_predict < -1 else n_predict
     if "seed" in merged and int(merged["seed"]) >= 0:
         out["seed"] = int(merged["seed"]) % (1 << 32)
+    if "ignore_eos" in merged:
+        out["ignore_eos"] = bool(merged["ignore_eos"])
     if "stop" in merged:
         stop = merged["stop"]
         out["stop"] = [stop] if isinstance(stop, str) else [str(item) for item in stop]

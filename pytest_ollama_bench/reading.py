@@ -1,0 +1,126 @@
+"""Reading a streamed response: lines cut at any network boundary with a size cap, and a
+deadline per record.
+
+Both clients read with these: :class:`NDJSONSplitter` (Ollama's native stream; the SSE parser
+has its own line rules) and :class:`RecordDeadline` (what ``--ollama-timeout`` means). Pure
+asyncio, no aiohttp, no pytest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from types import TracebackType
+from typing import Any
+
+__all__ = ["MAX_LINE_BYTES", "LineTooLong", "NDJSONSplitter", "RecordDeadline"]
+
+
+#: The longest line (or Server-Sent Event line) a response may have: 64 MiB. A longer one is
+#: :class:`~pytest_ollama_bench.errors.ResponseTooLargeError`, not a memory exhaustion.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+class LineTooLong(ValueError):
+    """A line grew past the splitter's limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a line is longer than {limit:,} bytes")
+        self.limit = limit
+
+
+class NDJSONSplitter:
+    """Split a byte stream into lines, whatever the network chunk boundaries.
+
+    ``feed`` returns the complete, non-blank lines (without the newline) that the new data
+    finished; a partial line waits for the next call. ``flush`` returns what is left at EOF.
+    Work is linear in the bytes fed, however long a line is; a line longer than ``limit``
+    bytes raises :class:`LineTooLong`.
+    """
+
+    __slots__ = ("_buf", "_limit")
+
+    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
+        self._buf = bytearray()
+        self._limit = limit
+
+    def feed(self, data: bytes) -> list[bytes]:
+        end = data.rfind(b"\n")
+        if end == -1:
+            self._buf += data
+            if len(self._buf) > self._limit:
+                raise LineTooLong(self._limit)
+            return []
+        if self._buf:
+            self._buf += data[: end + 1]
+            head = bytes(self._buf)
+        else:
+            head = data[: end + 1]
+        self._buf = bytearray(data[end + 1 :])
+        lines = head.split(b"\n")[:-1]
+        if len(self._buf) > self._limit or any(len(line) > self._limit for line in lines):
+            raise LineTooLong(self._limit)
+        return [line for line in lines if line.strip()]
+
+    def flush(self) -> bytes:
+        rest = bytes(self._buf)
+        self._buf = bytearray()
+        return rest if rest.strip() else b""
+
+
+class RecordDeadline:
+    """A deadline per record: the first within ``seconds`` of entering, each next one within
+    ``seconds`` of the one before (:meth:`renew` marks a completed record).
+
+    What ``--ollama-timeout`` means: a server that trickles its headers or a line a byte at a
+    time is cut off when the record is late, however often bytes arrive (a per-read socket
+    timeout would wait forever). When a deadline passes, the task inside ``async with`` is
+    cancelled and the block raises :class:`TimeoutError`, as :func:`asyncio.timeout` does.
+    Renewing costs one clock read: the timer is only moved when it fires early.
+    """
+
+    __slots__ = ("_due", "_handle", "_loop", "_task", "expired", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._due = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> RecordDeadline:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._task = asyncio.current_task()
+        self._due = loop.time() + self.seconds
+        self._handle = loop.call_at(self._due, self._fire)
+        return self
+
+    def renew(self) -> None:
+        """A record completed: the next one has ``seconds`` from now."""
+        assert self._loop is not None
+        self._due = self._loop.time() + self.seconds
+
+    def _fire(self) -> None:
+        assert self._loop is not None
+        assert self._task is not None
+        if self._loop.time() < self._due:  # renewed since the timer was set
+            self._handle = self._loop.call_at(self._due, self._fire)
+            return
+        self.expired = True
+        self._task.cancel()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        if self.expired and exc_type is asyncio.CancelledError:
+            if sys.version_info >= (3, 11):
+                assert self._task is not None
+                self._task.uncancel()
+            raise asyncio.TimeoutError from exc
