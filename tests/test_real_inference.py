@@ -248,8 +248,16 @@ def test_the_demo_command_passes_on_the_embedded_model_from_any_directory(
         env={**os.environ, "COLUMNS": "80"},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 passed" in done.stdout
+    assert "4 passed" in done.stdout
     report = Report.model_validate_json((tmp_path / ".ollama-bench" / "latest.json").read_text())
+    capacity = next(c for c in report.cases if c.test.endswith("test_capacity"))
+    assert [run.max_in_flight for run in capacity.load] == [1, 2, 4]
+    # the demo's own pytest.ini gives the engine four slots: at concurrency 4 no request
+    # waits for a slot the whole time another takes (one slot: about 3/4 of its total)
+    four = capacity.load[2].stats
+    assert four["queue_ms"].median < 0.4 * four["total_ms"].median
+    assert all(g.passed for g in capacity.gates)
+    assert len(capacity.gates) == 2 * 3  # error_rate and ttft_ms.p99, per level
     quickstart = next(c for c in report.cases if c.test.endswith("test_arithmetic_in_one_sentence"))
     assert quickstart.outcome == "passed"
     assert quickstart.gates
