@@ -62,6 +62,9 @@ _EXPORTS = {
     "Report": "models",
     "BenchResult": "result",
     "OllamaBench": "fixture",
+    "LoadResult": "loadresult",
+    "SweepResult": "loadresult",
+    "LoadRequest": "loadplan",
     **dict.fromkeys(
         ("Fixed", "Normal", "PromptSet", "Uniform", "WorkItem", "Workload", "read_prompts"),
         "workload",
@@ -76,6 +79,8 @@ __all__ = [
     "EmptyReplyError",
     "Fixed",
     "IncompleteStreamError",
+    "LoadRequest",
+    "LoadResult",
     "MalformedResponseError",
     "Measurement",
     "ModelNotFoundError",
@@ -100,6 +105,7 @@ __all__ = [
     "SizedPrompt",
     "Stats",
     "StreamError",
+    "SweepResult",
     "Uniform",
     "WorkItem",
     "Workload",
@@ -165,6 +171,9 @@ if TYPE_CHECKING:
     from .errors import ServerUnreachableError as ServerUnreachableError
     from .errors import StreamError as StreamError
     from .fixture import OllamaBench as OllamaBench
+    from .loadplan import LoadRequest as LoadRequest
+    from .loadresult import LoadResult as LoadResult
+    from .loadresult import SweepResult as SweepResult
     from .models import Measurement as Measurement
     from .models import Report as Report
     from .models import Stats as Stats

@@ -13,13 +13,15 @@ from collections.abc import Sequence
 
 from .models import CallRecord
 from .models import CaseRecord
+from .models import LoadRecord
+from .models import Measurement
 from .models import ModelDetails
 from .models import Outcome
 from .models import ResourceUse
 from .stats import stats_over
 from .transport import Payload
 
-__all__ = ["CaseCollector", "build_cases", "trim_text"]
+__all__ = ["CaseCollector", "build_cases", "trim_load_text", "trim_text"]
 
 
 class CaseCollector:
@@ -34,9 +36,11 @@ class CaseCollector:
     def __bool__(self) -> bool:
         return bool(self._cases)
 
-    def _update(self, nodeid: str, test: str, model: str, **changes: object) -> None:
+    def _update(
+        self, nodeid: str, test: str, model: str, host: str | None = None, **changes: object
+    ) -> None:
         key = (nodeid, model)
-        case = self._cases.get(key) or CaseRecord(nodeid=nodeid, test=test, model=model)
+        case = self._cases.get(key) or CaseRecord(nodeid=nodeid, test=test, model=model, host=host)
         self._cases[key] = case.model_copy(update=changes)
 
     def add(
@@ -78,13 +82,16 @@ class CaseCollector:
                     nodeid,
                     test,
                     model,
+                    payload.host,
                     outcome=state,
                     error=error if outcome != "passed" else None,
                     duration_s=duration,
                 )
         elif outcome != "passed":
             if when == "setup" and payload.model is not None:
-                self._update(nodeid, payload.test, payload.model, outcome=verdict, error=error)
+                self._update(
+                    nodeid, payload.test, payload.model, payload.host, outcome=verdict, error=error
+                )
             elif when == "teardown" and outcome == "failed":
                 for (case_nodeid, model), case in list(self._cases.items()):
                     if case_nodeid == nodeid and case.outcome == "passed":
@@ -98,7 +105,9 @@ class CaseCollector:
         """
         payload = self._running.pop(nodeid, None)
         if payload is not None and payload.model is not None:
-            self._update(nodeid, payload.test, payload.model, outcome="error", error=error)
+            self._update(
+                nodeid, payload.test, payload.model, payload.host, outcome="error", error=error
+            )
             return
         base, bracket, params = nodeid.partition("[")
         parts = params.rstrip("]").split("-") if bracket else []
@@ -119,22 +128,26 @@ def build_cases(
     nodeid: str,
     test: str,
     fanned_model: str | None,
-    records: Sequence[CallRecord],
+    records: Sequence[CallRecord | LoadRecord],
     details: Callable[[str], ModelDetails | None],
     resources: ResourceUse | None = None,
+    host: str | None = None,
 ) -> list[CaseRecord]:
-    """One case per model among ``records`` (a test's calls), statistics computed here once.
+    """One case per model among ``records`` (a test's calls and load runs), statistics computed
+    here once.
 
     A model's statistics are its one call's when it made one call, else computed over the
-    measured rounds of all its calls. The outcome is left ``passed``: the controller sets it
-    from the test's report. A model that is not the test's fanned-out model (a ``compare`` or
-    ``model=`` call) is grouped under the full node id.
+    measured rounds of all its calls (a load run's requests keep their own, in its record).
+    The outcome is left ``passed``: the controller sets it from the test's report. A model
+    that is not the test's fanned-out model (a ``compare`` or ``model=`` call) is grouped
+    under the full node id. ``host`` is recorded when the run has several servers.
     """
-    by_model: dict[str, list[CallRecord]] = {}
+    by_model: dict[str, list[CallRecord | LoadRecord]] = {}
     for record in records:
         by_model.setdefault(record.model, []).append(record)
     cases = []
-    for model, calls in by_model.items():
+    for model, made in by_model.items():
+        calls = [r for r in made if isinstance(r, CallRecord)]
         if len(calls) == 1:
             stats = dict(calls[0].stats)
         else:
@@ -144,13 +157,24 @@ def build_cases(
                 nodeid=nodeid,
                 test=test if model == fanned_model else nodeid,
                 model=model,
+                host=host,
                 model_details=details(model),
-                calls=list(calls),
+                calls=calls,
+                load=[r for r in made if isinstance(r, LoadRecord)],
                 stats=stats,
                 resources=resources,
             )
         )
     return cases
+
+
+def _trimmed(m: Measurement, limit: int) -> Measurement:
+    update: dict[str, object] = {}
+    if len(m.text) > limit:
+        update.update(text=m.text[:limit], text_chars=len(m.text))
+    if len(m.thinking) > limit:
+        update.update(thinking=m.thinking[:limit], thinking_chars=len(m.thinking))
+    return m.model_copy(update=update) if update else m
 
 
 def trim_text(record: CallRecord, limit: int | None) -> CallRecord:
@@ -161,16 +185,20 @@ def trim_text(record: CallRecord, limit: int | None) -> CallRecord:
     """
     if limit is None:
         return record
-    rounds = []
-    changed = False
-    for m in record.rounds:
-        update: dict[str, object] = {}
-        if len(m.text) > limit:
-            update.update(text=m.text[:limit], text_chars=len(m.text))
-        if len(m.thinking) > limit:
-            update.update(thinking=m.thinking[:limit], thinking_chars=len(m.thinking))
-        if update:
-            changed = True
-            m = m.model_copy(update=update)
-        rounds.append(m)
+    rounds = [_trimmed(m, limit) for m in record.rounds]
+    changed = any(a is not b for a, b in zip(rounds, record.rounds, strict=True))
     return record.model_copy(update={"rounds": rounds}) if changed else record
+
+
+def trim_load_text(record: LoadRecord, limit: int | None) -> LoadRecord:
+    """``record`` with each request's text and thinking cut as :func:`trim_text` cuts a
+    call's."""
+    if limit is None:
+        return record
+    requests = []
+    for r in record.requests:
+        m = r.measurement
+        if m is not None and (cut := _trimmed(m, limit)) is not m:
+            r = r.model_copy(update={"measurement": cut})
+        requests.append(r)
+    return record.model_copy(update={"requests": requests})

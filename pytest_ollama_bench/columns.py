@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from typing import Literal
 
 from .metrics import GATE_STATS
-from .metrics import METRICS
+from .metrics import REQUEST_METRICS
 from .metrics import Direction
 from .metrics import Metric
 from .metrics import stat_direction
@@ -154,7 +154,7 @@ def _metric_column(m: Metric, stat: str) -> Column:
 def _columns() -> tuple[Mapping[str, Column], Mapping[str, str]]:
     columns: dict[str, Column] = {}
     aliases: dict[str, str] = {}
-    for m in METRICS:
+    for m in REQUEST_METRICS:
         for stat in GATE_STATS:
             column = _metric_column(m, stat)
             columns[column.name] = column
@@ -259,7 +259,7 @@ def column_for(name: str) -> Column | None:
 
 
 def _valid_columns() -> str:
-    keys = ", ".join(m.key for m in METRICS)
+    keys = ", ".join(m.key for m in REQUEST_METRICS)
     stats = ", ".join(GATE_STATS)
     return (
         f"{keys} (the median, pass_rate the mean; KEY_STAT for another statistic, STAT one of "
@@ -306,7 +306,7 @@ def parse_sort(text: str) -> str:
         return key
     column = column_for(key)
     if column is None or column.direction == "none":
-        ranked = ", ".join(m.key for m in METRICS if m.direction != "none")
+        ranked = ", ".join(m.key for m in REQUEST_METRICS if m.direction != "none")
         raise ValueError(
             f"cannot sort by {text!r}; valid sort keys: {ranked} (or KEY_STAT for another "
             "statistic), model, name"

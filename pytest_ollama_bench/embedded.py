@@ -45,7 +45,7 @@ def start_embedded(
         url, close = _serve(gguf, name, settings.api, settings.embedded_parallel)
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(_EmbeddedXdistHooks(url), XDIST_HOOKS)
-    settings = dataclasses.replace(settings, host=url, models=settings.models or (name,))
+    settings = dataclasses.replace(settings, host=url, hosts=(), models=settings.models or (name,))
     return settings, close
 
 

@@ -7,13 +7,18 @@ registry, so a new metric is exported with no change here.
 - ``csv``: one row per round of every call (warmup rounds included and marked): the run's
   date, the test, its model and outcome, the call, the round, every per-round metric of the
   registry (``itl_ms_median`` and ``itl_ms_max`` for the round's inter-token gaps), and the
-  prompt, options and answer text, to score answers later.
+  prompt, options and answer text, to score answers later. Then one row per request of every
+  load run: ``load_run`` (its number in the case), ``load_mode`` and ``load_level``
+  (concurrency or rate), ``round`` the request's number from 1, its metrics, ``sent_ms``,
+  ``error_kind`` and ``error`` for a failed one, and the run's run-level metrics
+  (``request_throughput``, ``goodput``, ...) repeated on each of its rows.
 - ``github-smaller`` / ``github-bigger``: the entries of github-action-benchmark's
   ``customSmallerIsBetter`` / ``customBiggerIsBetter`` tools, one file each, as that action
   reads them (``src/extract.ts``): a JSON array of ``{name, unit, value, range, extra}``
   objects, ``name``, ``unit``, ``range`` and ``extra`` strings and ``value`` a number. One entry
   per case (test x model) and metric of that direction: its median over the measured rounds,
-  the standard deviation as ``range``, the other statistics in ``extra``.
+  the standard deviation as ``range``, the other statistics in ``extra``; and one per load run
+  and run-level metric of that direction (``... concurrency 4 request_throughput``).
 """
 
 from __future__ import annotations
@@ -24,11 +29,14 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
 
-from .metrics import METRICS
+from .metrics import REQUEST_METRICS
+from .metrics import RUN_METRICS
 from .metrics import Metric
 
 if TYPE_CHECKING:  # the option parser reads this module at start-up: no pydantic then
     from .models import CaseRecord
+    from .models import LoadRecord
+    from .models import LoadRequestRecord
     from .models import Measurement
     from .models import Report
 
@@ -47,8 +55,8 @@ FORMATS: dict[str, str] = {
     "github-bigger": "github-action-benchmark, tool: customBiggerIsBetter (rates)",
 }
 
-_ROUND_METRICS: tuple[Metric, ...] = tuple(m for m in METRICS if not m.pooled)
-_POOLED_METRICS: tuple[Metric, ...] = tuple(m for m in METRICS if m.pooled)
+_ROUND_METRICS: tuple[Metric, ...] = tuple(m for m in REQUEST_METRICS if not m.pooled)
+_POOLED_METRICS: tuple[Metric, ...] = tuple(m for m in REQUEST_METRICS if m.pooled)
 
 #: The CSV's columns, in order.
 CSV_COLUMNS: tuple[str, ...] = (
@@ -69,7 +77,16 @@ CSV_COLUMNS: tuple[str, ...] = (
     "options",
     "text",
     "thinking",
+    "host",
+    "load_run",
+    "load_mode",
+    "load_level",
+    "sent_ms",
+    "error_kind",
+    "error",
+    *(m.name for m in RUN_METRICS),
 )
+_LOAD_TAIL = len(RUN_METRICS) + 6  # the load columns after host
 
 
 def parse_export(text: str) -> tuple[str, str]:
@@ -98,16 +115,23 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _round_row(
-    report: Report, case: CaseRecord, call_number: int, round_number: int, m: Measurement
-) -> list[str]:
+def _measured_cells(m: Measurement | None) -> list[object]:
+    """A measurement's metric columns (empty cells without one)."""
     import statistics
 
-    call = case.calls[call_number - 1]
+    if m is None:
+        return [None] * (len(_ROUND_METRICS) + 2 * len(_POOLED_METRICS))
     pooled: list[object] = []
     for metric in _POOLED_METRICS:
         gaps: list[float] = list(getattr(m, metric.name))
         pooled += [statistics.median(gaps) if gaps else None, max(gaps) if gaps else None]
+    return [*(getattr(m, metric.name) for metric in _ROUND_METRICS), *pooled]
+
+
+def _round_row(
+    report: Report, case: CaseRecord, call_number: int, round_number: int, m: Measurement
+) -> list[str]:
+    call = case.calls[call_number - 1]
     values: list[object] = [
         report.created_at.isoformat(),
         case.test,
@@ -119,13 +143,52 @@ def _round_row(
         call.api,
         round_number,
         m.warmup,
-        *(getattr(m, metric.name) for metric in _ROUND_METRICS),
-        *pooled,
+        *_measured_cells(m),
         m.done_reason,
         call.prompt,
         call.options,
         m.text,
         m.thinking,
+        case.host,
+        *[None] * _LOAD_TAIL,
+    ]
+    return [_cell(v) for v in values]
+
+
+def _request_row(
+    report: Report, case: CaseRecord, run_number: int, run: LoadRecord, r: LoadRequestRecord
+) -> list[str]:
+    m = r.measurement
+    prompt: object = None
+    if r.prompt is not None and r.prompt < len(run.prompts):
+        prompt = run.prompts[r.prompt]
+    elif len(run.prompts) == 1:
+        prompt = run.prompts[0]
+    values: list[object] = [
+        report.created_at.isoformat(),
+        case.test,
+        case.nodeid,
+        case.model,
+        case.outcome,
+        None,
+        run.endpoint,
+        run.api,
+        r.index + 1,
+        r.warmup,
+        *_measured_cells(m),
+        None if m is None else m.done_reason,
+        prompt,
+        run.options,
+        None if m is None else m.text,
+        None if m is None else m.thinking,
+        case.host,
+        run_number,
+        run.mode,
+        f"{run.level:g}",
+        f"{r.sent_ms:.3f}",
+        r.error_kind,
+        r.error,
+        *(getattr(run, metric.name) for metric in RUN_METRICS),
     ]
     return [_cell(v) for v in values]
 
@@ -141,6 +204,9 @@ def _csv(report: Report) -> str:
         for call_number, call in enumerate(case.calls, start=1):
             for round_number, m in enumerate(call.rounds, start=1):
                 writer.writerow(_round_row(report, case, call_number, round_number, m))
+        for run_number, run in enumerate(case.load, start=1):
+            for request in run.requests:
+                writer.writerow(_request_row(report, case, run_number, run, request))
     return out.getvalue()
 
 
@@ -149,11 +215,33 @@ def _entry_name(case: CaseRecord, metric: Metric) -> str:
     return f"{case.test} ({case.model}) {metric.name}"
 
 
+def _run_entries(case: CaseRecord, direction: str) -> Iterator[dict[str, Any]]:
+    for run in case.load:
+        level = f"{run.mode} {run.level:g}"
+        for metric in RUN_METRICS:
+            value = getattr(run, metric.name)
+            if metric.direction != direction or value is None:
+                continue
+            extra = [
+                f"load run at {level}: {run.sent} requests sent, {run.completed} completed, "
+                f"{run.failed} failed",
+                f"outcome: {case.outcome}",
+            ]
+            yield {
+                "name": f"{case.test} ({case.model}) {level} {metric.name}",
+                "unit": metric.unit,
+                "value": value,
+                "range": "",
+                "extra": "\n".join(extra),
+            }
+
+
 def _entries(report: Report, direction: Literal["lower", "higher"]) -> Iterator[dict[str, Any]]:
     for case in report.cases:
         if case.outcome == "skipped":
             continue
-        for metric in METRICS:
+        yield from _run_entries(case, direction)
+        for metric in REQUEST_METRICS:
             found = case.stats.get(metric.name)
             if metric.direction != direction or found is None:
                 continue

@@ -6,7 +6,6 @@ reached through the small :class:`Terminal` protocol.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
 from collections.abc import Callable
@@ -121,11 +120,12 @@ class SessionOutput:
             plugin_version=__version__,
             created_at=datetime.now(timezone.utc),
             host=self.display_host,
+            hosts=list(self.settings.redacted().hosts),
             api=self.settings.api,
             ollama_version=None if interrupted else self._version(),
             system=system_info(),
             git=git_info(self.rootdir),
-            settings=dataclasses.replace(self.settings, host=self.display_host),
+            settings=self.settings.redacted(),
             name=self.settings.save_name,
             interrupted=interrupted,
             exit_status=exitstatus,

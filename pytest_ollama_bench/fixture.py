@@ -33,8 +33,10 @@ from .checks import Check
 from .collect import trim_text
 from .errors import ServerError
 from .hostlock import HostLockTimeout
+from .loadfixture import LoadCalls
 from .models import CallRecord
 from .models import Endpoint
+from .models import LoadRecord
 from .result import BenchResult
 from .settings import Settings
 from .sizing import Calibrations
@@ -72,8 +74,10 @@ class EnsureAvailable(Protocol):
     def __call__(self, models: Sequence[str], some: bool = False) -> list[str]: ...
 
 
-class OllamaBench:
+class OllamaBench(LoadCalls):
     """Benchmark calls for one test; the ``ollama_bench`` fixture returns one per test.
+
+    ``load()`` and ``sweep()`` (many requests at once) are :class:`~.loadfixture.LoadCalls`'.
 
     :ivar model: the model this test instance runs with (``test_x[llama3.2]`` -> ``"llama3.2"``),
         or None for a test that is not fanned out over models.
@@ -88,7 +92,7 @@ class OllamaBench:
         settings: Settings,
         runner: Runner,
         ensure_available: EnsureAvailable,
-        attach: Callable[[CallRecord], None],
+        attach: Callable[[CallRecord | LoadRecord], None],
         host: str,
         progress: RoundDone | None = None,
         calibrations: Calibrations | None = None,
@@ -104,6 +108,7 @@ class OllamaBench:
         self._calibrations = calibrations if calibrations is not None else Calibrations()
         self.model = model
         self.results: list[BenchResult] = []
+        self._sweeps = 0
 
     def __repr__(self) -> str:
         return f"<OllamaBench model={self.model!r} host={self._host!r}>"

@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Literal
@@ -33,14 +34,18 @@ from .metrics import find_metric
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .models import CaseRecord
     from .models import GateResult
+    from .models import LoadRecord
     from .models import Stats
 
 __all__ = [
     "SHORTHANDS",
     "GateRule",
     "Shorthand",
+    "case_gates",
     "evaluate",
+    "level_label",
     "marker_gate",
     "merge_rules",
     "option_rules",
@@ -151,6 +156,11 @@ def _checked(
     found = find_metric(metric)
     if found is None:
         raise ValueError(f"{what}: unknown metric {metric!r}; {_syntax(form)}")
+    if stat is not None and found.level == "run":
+        raise ValueError(
+            f"{what}: {metric} is one number per load run, it has no statistic; write "
+            f"{metric}{'<=' if found.direction == 'lower' else '>='}N"
+        )
     if stat is not None and stat not in GATE_STATS:
         raise ValueError(f"{what}: unknown statistic {stat!r}; {_syntax(form)}")
     if not math.isfinite(limit):
@@ -265,6 +275,7 @@ def evaluate(
     label: str,
     rounds: int,
     default_stat: str = "median",
+    counted: str = "round",
 ) -> list[GateResult]:
     """Check ``rules`` against ``values`` (metric name -> :class:`Stats`, or a plain number).
 
@@ -273,13 +284,15 @@ def evaluate(
     rate) and says so.
 
     :param label: what the values are of, named in the messages (a model).
-    :param rounds: how many measured rounds they cover.
+    :param rounds: how many measured rounds (or requests) they cover.
     :param default_stat: the marker's ``stat``, for rules that name no statistic.
+    :param counted: what ``rounds`` counts, for the messages (``round``; ``request`` for a
+        load run).
     :returns: one :class:`GateResult` per rule, in order.
     """
     from .models import GateResult
 
-    where = f"({label}, {rounds} round{'s' if rounds != 1 else ''})"
+    where = f"({label}, {rounds} {counted}{'s' if rounds != 1 else ''})"
     results: list[GateResult] = []
     for rule in rules:
         stat = rule.stat_for(default_stat)
@@ -300,6 +313,10 @@ def evaluate(
                 why = "was not reported by the server"
             elif spec is not None and spec.source == "check":
                 why = "has no value: no call of the test gave a check="
+            elif spec is not None and spec.level == "run" and "request_throughput" in values:
+                why = "has no value: the load run had no slo= and no check="
+            elif spec is not None and spec.level == "run":
+                why = "has no value: the test ran no load()"
             else:
                 why = "has no value in any measured round"
             message = f"{metric} {why} {where}; cannot check {limit_text}"
@@ -309,7 +326,8 @@ def evaluate(
             passed = _PASSES[rule.op](value, rule.limit)
             verdict = rule.op if passed else _MISSED[rule.op]
             shown = _fmt(value, metric)
-            message = f"{metric} {stat} {shown} {verdict} {limit_text} {where}{note}"
+            named = metric if stat == "value" else f"{metric} {stat}"
+            message = f"{named} {shown} {verdict} {limit_text} {where}{note}"
         results.append(
             GateResult(
                 metric=metric,
@@ -325,3 +343,53 @@ def evaluate(
             )
         )
     return results
+
+
+def _run_level(rule: GateRule) -> bool:
+    found = find_metric(rule.metric)
+    return found is not None and found.level == "run"
+
+
+def level_label(record: LoadRecord) -> str:
+    """How messages name a load run: ``llama3.2, concurrency 4`` or ``llama3.2, rate 2/s``."""
+    level = f"{record.level:g}" + ("/s" if record.mode == "rate" else "")
+    return f"{record.model}, {record.mode} {level}"
+
+
+def case_gates(
+    case: CaseRecord, rules: Sequence[GateRule], *, default_stat: str = "median"
+) -> list[GateResult]:
+    """Every gate of one case: ``rules`` over its calls' measured rounds, and over each of its
+    load runs.
+
+    A call's rounds are checked against the per-request rules (plus the default ``pass_rate``
+    gate of a ``check=``, ``min_pass_rate 1``); a load run against every rule, its run-level
+    metrics (``request_throughput``, ``goodput``, ...) and the statistics of its completed
+    requests alike (a ``check=`` of a load run counts in goodput, not in a default gate). A
+    marker's rule on a run-level metric in a test without a load run fails (no value); the
+    command line's applies only to load runs.
+    """
+    out: list[GateResult] = []
+    measured = [m for call in case.calls for m in call.rounds if not m.warmup]
+    if measured:
+        no_load = not case.load
+        in_force = [r for r in rules if not _run_level(r) or (r.source == "marker" and no_load)]
+        checked = any(m.pass_rate is not None for m in measured)
+        if checked and not any(r.metric == "pass_rate" for r in rules):
+            default = GateRule("pass_rate", ">=", 1.0, name="min_pass_rate", source="default")
+            in_force = [*in_force, default]
+        out += evaluate(
+            in_force, case.stats, label=case.model, rounds=len(measured), default_stat=default_stat
+        )
+    for number, record in enumerate(case.load):
+        values: dict[str, Stats | float] = {**record.stats, **record.run_values()}
+        results = evaluate(
+            rules,
+            values,
+            label=level_label(record),
+            rounds=record.sent,
+            default_stat=default_stat,
+            counted="request",
+        )
+        out += [g.model_copy(update={"load_run": number}) for g in results]
+    return out

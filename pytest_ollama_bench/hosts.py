@@ -14,6 +14,8 @@ from urllib.parse import urlunsplit
 __all__ = [
     "DEFAULT_HOST",
     "HostError",
+    "host_label",
+    "host_labels",
     "is_loopback",
     "parse_host",
     "redact_host",
@@ -140,3 +142,32 @@ def is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def host_label(url: str) -> str:
+    """A server's short name for test ids and tables: its URL without scheme or credentials
+    (``127.0.0.1:11434``, ``gpu1:11434/ollama``); an IPv6 address is written out without
+    ``::`` (pytest separates node id parts with it): ``[0:0:0:0:0:0:0:1]:11434``."""
+    shown = redact_host(url)
+    rest = shown.split("://", 1)[1] if "://" in shown else shown
+    if rest.startswith("["):
+        address, _, tail = rest[1:].partition("]")
+        try:
+            groups = ipaddress.IPv6Address(address).exploded.split(":")
+            rest = "[" + ":".join(g.lstrip("0") or "0" for g in groups) + "]" + tail
+        except ValueError:
+            pass
+    return rest
+
+
+def host_labels(urls: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """URL -> :func:`host_label` for several servers, the scheme kept where two would read
+    alike (``http://h:1`` and ``https://h:1``)."""
+    labels = {url: host_label(url) for url in urls}
+    seen: dict[str, int] = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {
+        url: label if seen[label] == 1 else redact_host(url).split("://", 1)[0] + "://" + label
+        for url, label in labels.items()
+    }

@@ -155,6 +155,10 @@ class HTTPClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
+                # no cap on connections (aiohttp's default is 100): a load run's concurrency is
+                # the caller's, and a capped pool would hold requests back after their clock
+                # started
+                connector=aiohttp.TCPConnector(limit=0),
                 # no per-read timeout: RecordDeadline bounds each whole record instead
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
             )

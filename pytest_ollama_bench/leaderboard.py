@@ -20,6 +20,7 @@ from .fit import shorten
 from .fit import widest
 from .models import Report
 from .table import Style
+from .table import case_label
 from .table import group_by_test
 from .table import ranked_cells
 
@@ -68,7 +69,8 @@ def _standings(report: Report) -> list[_Standing]:
     ttft_col = COLUMNS["ttft"]
     tps_col = COLUMNS["tps"]
     for case in report.cases:
-        row = board.setdefault(case.model, _Standing(case.model))
+        name = case_label(case)
+        row = board.setdefault(name, _Standing(name))
         row.cases += 1
         if case.outcome == "passed":
             row.passed += 1
@@ -79,17 +81,18 @@ def _standings(report: Report) -> list[_Standing]:
         row.gates_missed += sum(1 for g in case.gates if not g.passed)
         if case.outcome != "skipped":
             if (v := ttft_col.value(case)) is not None:
-                ttfts.setdefault(case.model, []).append(v)
+                ttfts.setdefault(name, []).append(v)
             rate, client_side = tps_col.lookup(case)
             if rate is not None:
-                rates.setdefault(case.model, []).append(rate)
+                rates.setdefault(name, []).append(rate)
                 row.tps_client = row.tps_client or client_side
     for cases in group_by_test(report.cases).values():
         per_model: dict[str, float] = {}
         for case in cases:
             value = ttft_col.value(case)
-            if case.outcome != "skipped" and value is not None and case.model not in per_model:
-                per_model[case.model] = value
+            name = case_label(case)
+            if case.outcome != "skipped" and value is not None and name not in per_model:
+                per_model[name] = value
         for model, rank in _average_ranks(per_model).items():
             ranks.setdefault(model, []).append(rank)
     for model, row in board.items():

@@ -179,6 +179,11 @@ class Recorder:
         ratio = None
         if cached is not None and prompt_count:
             ratio = min(max(cached / prompt_count, 0.0), 1.0)
+        queue_ms = None
+        if total_ns is not None and eval_ns is not None:
+            # Ollama omits zero durations: an absent one took no time
+            busy = (load_ns or 0) + (prompt_ns or 0) + eval_ns
+            queue_ms = max(0.0, _ms(total_ns - busy))
         reason = final.get("done_reason")
         return Measurement(
             model=self.model,
@@ -203,6 +208,7 @@ class Recorder:
             prompt_eval_ms=None if prompt_ns is None else _ms(prompt_ns),
             eval_ms=None if eval_ns is None else _ms(eval_ns),
             server_total_ms=None if total_ns is None else _ms(total_ns),
+            queue_ms=queue_ms,
             eval_count=eval_count,
             prompt_eval_count=prompt_count,
             prompt_cached_count=cached,

@@ -24,9 +24,12 @@ __all__ = [
     "GATE_METRICS",
     "GATE_STATS",
     "METRICS",
+    "REQUEST_METRICS",
     "ROUND_METRICS",
+    "RUN_METRICS",
     "STAT_NAMES",
     "Direction",
+    "Level",
     "Metric",
     "find_metric",
     "markdown_table",
@@ -36,14 +39,23 @@ __all__ = [
 ]
 
 Direction = Literal["lower", "higher", "none"]
-Source = Literal["client", "server", "wire", "check"]
+Source = Literal["client", "server", "wire", "check", "load"]
+#: ``request``: one value per request (a round of a call, a request of a load run), summarised
+#: across them; ``run``: one value per load run (a level of ``load()``/``sweep()``).
+Level = Literal["request", "run"]
 
 #: The statistics computed over rounds, in the order of :class:`~.models.Stats`' fields.
 STAT_NAMES: tuple[str, ...] = ("n", "min", "max", "mean", "stddev", "median", "p90", "p95", "p99")
 #: Statistics a gate or a regression rule may name (``n`` is not a performance number).
 GATE_STATS: tuple[str, ...] = tuple(s for s in STAT_NAMES if s != "n")
 _SOURCE_TEXT: Mapping[str, str] = MappingProxyType(
-    {"client": "client clock", "server": "server field", "wire": "wire", "check": "check="}
+    {
+        "client": "client clock",
+        "server": "server field",
+        "wire": "wire",
+        "check": "check=",
+        "load": "load run",
+    }
 )
 
 
@@ -59,7 +71,8 @@ class Metric:
     :ivar direction: ``lower`` or ``higher`` is better, or ``none`` (a count or a share: never
         ranked or compared as a regression; gated only with an explicit ``<=``/``>=``).
     :ivar source: ``client`` (the client's clock), ``server`` (a field of the server's final
-        record), ``wire`` (what crossed the network) or ``check`` (the test's ``check=``).
+        record), ``wire`` (what crossed the network), ``check`` (the test's ``check=``) or
+        ``load`` (counted over a whole load run).
     :ivar definition: how the value is obtained (the README's metric table).
     :ivar pooled: one value per gap (``itl_ms``), pooled over every round, not one per round.
     :ivar median_suffix: the statistic label its median column carries (``itl p50``).
@@ -68,6 +81,9 @@ class Metric:
         ``pass_rate``).
     :ivar fallback: a metric that stands in where this one is absent (the client-side decode
         rate for the server's): tables mark such a cell, gates say so.
+    :ivar level: ``request`` (a field of :class:`~.models.Measurement`, summarised across
+        rounds or requests) or ``run`` (one number per load run, a field of
+        :class:`~.models.LoadRecord`: no statistic, gated as it is).
     """
 
     name: str
@@ -81,6 +97,7 @@ class Metric:
     median_suffix: str = ""
     summary: str = "median"
     fallback: str | None = None
+    level: Level = "request"
 
     @property
     def header_unit(self) -> str:
@@ -144,6 +161,10 @@ METRICS: tuple[Metric, ...] = (
     Metric("load_ms", "load", "load", "ms", "lower", "server",
            "`load_duration`: a cold start and the scheduler's queue show here, not the wait "
            "for a parallel slot (that is only in total and TTFT)"),
+    Metric("queue_ms", "queue", "queue", "ms", "lower", "server",
+           "`total_duration` − (`load_duration` + `prompt_eval_duration` + `eval_duration`), an "
+           "absent one counted as 0 (Ollama omits zeros): the wait for a parallel slot plus the "
+           "server's own overhead; only where the server reports `total_duration` (native API)"),
     Metric("prompt_eval_ms", "prompt_eval", "prompt eval", "ms", "lower", "server",
            "`prompt_eval_duration`: prefill of the uncached prompt tokens"),
     Metric("eval_ms", "eval", "eval", "ms", "lower", "server",
@@ -169,16 +190,41 @@ METRICS: tuple[Metric, ...] = (
            "stream records received"),
     Metric("bytes", "bytes", "bytes", "bytes", "none", "wire",
            "response body bytes received"),
+    Metric("request_throughput", "req_s", "req/s", "req/s", "higher", "load",
+           "run-level: completed requests / the run's wall time (first measured request sent → "
+           "last one ended; warmup requests left out)",
+           summary="value", level="run"),
+    Metric("output_throughput", "out_tps", "out tok/s", "tok/s", "higher", "load",
+           "run-level: Σ `eval_count` of the completed requests / the run's wall time (the "
+           "server's token counts, no tokenizer)",
+           summary="value", level="run"),
+    Metric("goodput", "goodput", "goodput", "req/s", "higher", "load",
+           "run-level: requests that met every SLO of `slo=` (each request on its own, p100, as "
+           "vLLM and aiperf count) and whose answer passed `check=` / the run's wall time; "
+           "absent without `slo=` or `check=`",
+           summary="value", level="run"),
+    Metric("slo_attainment", "slo", "slo met", "ratio", "higher", "load",
+           "run-level: share of the run's requests, failed ones included, that goodput counts "
+           "(0 to 1); absent without `slo=` or `check=`",
+           summary="value", level="run"),
+    Metric("error_rate", "err", "err rate", "ratio", "lower", "load",
+           "run-level: failed requests / requests sent (warmup left out); the record counts them "
+           "by kind (`http_503` queue full, `timeout`, `stream_error`, ...)",
+           summary="value", level="run"),
 )
 # fmt: on
 
 _BY_NAME: Mapping[str, Metric] = MappingProxyType({m.name: m for m in METRICS})
 
+#: The per-request metrics (fields of a Measurement), summarised across rounds or requests.
+REQUEST_METRICS: tuple[Metric, ...] = tuple(m for m in METRICS if m.level == "request")
+#: The run-level metrics: one number per load run (a level of ``load()``/``sweep()``).
+RUN_METRICS: tuple[Metric, ...] = tuple(m for m in METRICS if m.level == "run")
 #: Per-round scalar metrics summarised across rounds (pooled metrics are summarised per gap).
-ROUND_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if not m.pooled)
-#: Metrics that are better when lower or higher: ranked, compared against baselines, and gated
-#: in that direction when a gate gives a bare limit.
-DIRECTED_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.direction != "none")
+ROUND_METRICS: tuple[str, ...] = tuple(m.name for m in REQUEST_METRICS if not m.pooled)
+#: Per-request metrics that are better when lower or higher: ranked and compared against
+#: baselines (a gate with a bare limit takes any metric's direction).
+DIRECTED_METRICS: tuple[str, ...] = tuple(m.name for m in REQUEST_METRICS if m.direction != "none")
 #: Every metric a gate may name (counts and shares need an explicit ``<=``/``>=``).
 GATE_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS)
 

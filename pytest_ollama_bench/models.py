@@ -80,6 +80,11 @@ class Measurement(_Frozen):
     prompt_eval_ms: float | None = None
     eval_ms: float | None = None
     server_total_ms: float | None = None
+    queue_ms: float | None = Field(
+        default=None,
+        description="server_total - (load + prompt_eval + eval), an absent one counted as 0: "
+        "the wait for a parallel slot plus server overhead (None without total_duration)",
+    )
     eval_count: int | None = None
     prompt_eval_count: int | None = None
     prompt_cached_count: int | None = Field(
@@ -168,6 +173,10 @@ class GateResult(_Frozen):
     rounds: int
     passed: bool
     message: str
+    load_run: int | None = Field(
+        default=None,
+        description="the load run it checked (an index into the case's load), None for calls",
+    )
 
 
 class CallRecord(_Frozen):
@@ -210,6 +219,131 @@ class CallRecord(_Frozen):
     rounds: list[Measurement] = Field(default_factory=list)
     stats: dict[str, Stats] = Field(default_factory=dict)
     error: str | None = None
+
+
+# --------------------------------------------------------------------------- load runs
+
+#: ``concurrency``: a closed loop (N requests always in flight); ``rate``: an open loop
+#: (Poisson arrivals at R requests/s).
+LoadMode = Literal["concurrency", "rate"]
+
+
+class LoadRequestRecord(_Frozen):
+    """One request of a load run: its measurement when it completed, its error when not."""
+
+    index: int = Field(description="the request's number in send order, from 0 (warmup first)")
+    warmup: bool = False
+    sent_ms: float = Field(
+        description="when it was sent, ms after the run's measured phase started (warmup: "
+        "negative, before it)"
+    )
+    ended_ms: float = Field(description="when it completed or failed, on the same clock")
+    prompt: int | None = Field(
+        default=None, description="which of the prompts (a list's index) it sent; None otherwise"
+    )
+    measurement: Measurement | None = Field(
+        default=None, description="the request's measurement (check= outcome included)"
+    )
+    error_kind: str | None = Field(
+        default=None,
+        description="why it failed: http_503 (queue full), http_500, timeout, stream_error, "
+        "incomplete, malformed, empty_reply, ... (the structured error's kind; http_STATUS for "
+        "an HTTP error)",
+    )
+    error: str | None = Field(default=None, description="the error message")
+    good: bool | None = Field(
+        default=None,
+        description="met every SLO and passed check= (None without slo= and check=, and for "
+        "warmup requests)",
+    )
+    slo_misses: list[str] = Field(
+        default_factory=list, description="the SLOs it missed, e.g. 'ttft_ms 2312.4 > 2000'"
+    )
+
+
+class LoadRecord(_Frozen):
+    """One load run of a test (``load()``, or one level of ``sweep()``): what was asked, what
+    came back, and every request."""
+
+    nodeid: str
+    model: str
+    endpoint: Endpoint = "chat"
+    api: Api = "native"
+    mode: LoadMode
+    concurrency: int | None = Field(
+        default=None, description="requests kept in flight (closed loop), or an open loop's cap"
+    )
+    rate: float | None = Field(default=None, description="requested arrivals per second")
+    request_limit: int | None = Field(
+        default=None, description="measured requests asked for (requests=)"
+    )
+    duration_limit_s: float | None = Field(
+        default=None, description="seconds after which no new request was sent (duration_s=)"
+    )
+    warmup: int = Field(default=0, description="warmup requests sent before the run")
+    seed: int | None = Field(default=None, description="the seed of the Poisson arrivals")
+    options: dict[str, Any] = Field(default_factory=dict)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    prompts: list[str | list[dict[str, Any]]] = Field(
+        default_factory=list,
+        description="the prompts, used in turn (empty when a function or an iterator made them)",
+    )
+    prompt_source: Literal["list", "function", "iterator"] = "list"
+    cache: Literal["keep", "bust"] = "keep"
+    slo: dict[str, float] = Field(
+        default_factory=dict, description="metric -> limit every request had to meet (slo=)"
+    )
+    check: str | None = Field(default=None, description="the name of check=")
+    workload: dict[str, Any] | None = Field(
+        default=None,
+        description="the workload the prompts came from (Workload.describe()), and "
+        "output_tokens=N of the run",
+    )
+    sweep: int | None = Field(
+        default=None, description="the number of the sweep (in the test) this run is a level of"
+    )
+    saturation: float | None = Field(
+        default=None,
+        description="the sweep's saturation level (the same on every level of the sweep)",
+    )
+    sent: int = Field(default=0, description="measured requests sent")
+    completed: int = 0
+    failed: int = 0
+    errors: dict[str, int] = Field(
+        default_factory=dict, description="failed requests by error kind"
+    )
+    duration_s: float | None = Field(
+        default=None, description="wall time: the first measured request sent -> the last ended"
+    )
+    achieved_rate: float | None = Field(
+        default=None, description="open loop: measured requests sent per second of the run"
+    )
+    request_throughput: float | None = None
+    output_throughput: float | None = None
+    goodput: float | None = None
+    slo_attainment: float | None = None
+    error_rate: float | None = None
+    max_in_flight: int = Field(default=0, description="the most measured requests in flight")
+    stats: dict[str, Stats] = Field(
+        default_factory=dict, description="per-request metrics over the completed requests"
+    )
+    stopped: str | None = Field(
+        default=None, description="why the run ended before its limits, if it did"
+    )
+    requests: list[LoadRequestRecord] = Field(default_factory=list)
+
+    @property
+    def level(self) -> float:
+        """The run's level: its concurrency (closed loop) or its request rate (open loop)."""
+        value = self.concurrency if self.mode == "concurrency" else self.rate
+        return float(value or 0)
+
+    def run_values(self) -> dict[str, float]:
+        """The run-level metrics it has, by name (what gates on them read)."""
+        from .metrics import RUN_METRICS
+
+        values = ((m.name, getattr(self, m.name)) for m in RUN_METRICS)
+        return {name: float(value) for name, value in values if value is not None}
 
 
 # --------------------------------------------------------------------------- session report
@@ -291,10 +425,19 @@ class CaseRecord(_Frozen):
     """One test x model: every call it made, its statistics, gates and outcome."""
 
     nodeid: str
-    test: str = Field(description="the test function's node id without the model parameter")
+    test: str = Field(
+        description="the test function's node id without the model (and host) parameter"
+    )
     model: str
+    host: str | None = Field(
+        default=None,
+        description="the server (credentials removed) when the run had several (--ollama-host)",
+    )
     model_details: ModelDetails | None = None
     calls: list[CallRecord] = Field(default_factory=list)
+    load: list[LoadRecord] = Field(
+        default_factory=list, description="the test's load runs (load(), each level of sweep())"
+    )
     stats: dict[str, Stats] = Field(
         default_factory=dict, description="over the measured rounds of all calls"
     )
@@ -347,7 +490,11 @@ class Report(_Frozen):
     schema_version: int = SCHEMA_VERSION
     plugin_version: str
     created_at: datetime
-    host: str = Field(description="server URL with credentials stripped")
+    host: str = Field(description="server URL with credentials stripped (the first server)")
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="every server, credentials stripped, when --ollama-host named several",
+    )
     api: Api = "native"
     ollama_version: str | None = None
     system: SystemInfo | None = None

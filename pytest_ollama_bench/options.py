@@ -163,11 +163,22 @@ def _models(opt: Option, where: str, value: Any) -> tuple[str, ...]:
     return models
 
 
-def _host(opt: Option, where: str, value: Any) -> str:
-    try:
-        return parse_host(str(value).strip())
-    except HostError as exc:  # its message never repeats the value (it holds credentials)
-        raise pytest.UsageError(f"{where}: {exc}") from None
+def _hosts(opt: Option, where: str, value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else list(value)
+    hosts: list[str] = []
+    for item in items:
+        for part in str(item).replace("\n", ",").split(","):
+            if not part.strip():
+                continue
+            try:
+                host = parse_host(part.strip())
+            except HostError as exc:  # its message never repeats the value (credentials)
+                raise pytest.UsageError(f"{where}: {exc}") from None
+            if host not in hosts:
+                hosts.append(host)
+    if not hosts:
+        raise _Invalid("a server URL, or several separated by commas")
+    return tuple(hosts)
 
 
 def _text(opt: Option, where: str, value: Any) -> str:
@@ -244,10 +255,11 @@ def _record_text(opt: Option, where: str, value: Any) -> int | None:
 
 # fmt: off
 OPTIONS: tuple[Option, ...] = (
-    Option("host", "--ollama-host", "URL", "OLLAMA_HOST", _host,
+    Option("hosts", "--ollama-host", "URL", "OLLAMA_HOST", _hosts, kind="append",
            default_text=f"$OLLAMA_HOST, else {DEFAULT_HOST}",
            help="Ollama server to benchmark, parsed with Ollama's own rules (:1234, 0.0.0.0, "
-                "https://host/prefix, ...)"),
+                "https://host/prefix, ...); several (repeated or comma-separated): every "
+                "benchmark runs on each, ids and tables show which"),
     Option("api", "--ollama-api", "{native,openai}", "PYTEST_OLLAMA_API", _api,
            help="API to drive: Ollama's native /api/chat, or an OpenAI-compatible "
                 "/v1/chat/completions (llama.cpp server, vLLM, LM Studio, Ollama's /v1)"),
@@ -438,6 +450,10 @@ def resolve(config: pytest.Config) -> Settings:
         values["compare"] = "latest"
     if "embedded_gguf" in values:
         values["embedded"] = True
+    hosts = values.pop("hosts", ())
+    if hosts:
+        values["host"] = hosts[0]
+        values["hosts"] = hosts if len(hosts) > 1 else ()
     return Settings(**values)
 
 

@@ -81,6 +81,12 @@ def ollama_model(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture
+def ollama_host(request: pytest.FixtureRequest) -> str | None:
+    """The server this test instance runs on when ``--ollama-host`` names several."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
 def ollama_bench(request: pytest.FixtureRequest, ollama_model: str | None) -> OllamaBench:
     """Benchmark chat/generate calls against Ollama; see :class:`OllamaBench`."""
     return request.config.stash[tests_key].make_bench(request.node, ollama_model)

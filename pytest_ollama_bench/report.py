@@ -26,6 +26,8 @@ from .fit import name_width
 from .fit import shorten
 from .fit import wrap
 from .leaderboard import render_leaderboard
+from .loadtable import SATURATION_MARK
+from .loadtable import render_load_tables
 from .models import CaseRecord
 from .models import Report
 from .table import BEST_MARK
@@ -210,6 +212,14 @@ def _legend(style: Style) -> str:
     )
 
 
+#: How to read a load table.
+_LOAD_LEGEND = (
+    "load: one row per run (a sweep's levels); req/s and out tok/s over the run's wall time; "
+    "ttft and tpot over its completed requests; goodput = requests/s that met every SLO and "
+    f"passed check=; {SATURATION_MARK} = saturation"
+)
+
+
 def _baseline_line(baseline: Report) -> str:
     created = baseline.created_at.isoformat(timespec="seconds")
     return f"baseline: run of {created} on {baseline.host} ({len(baseline.cases)} cases)"
@@ -227,32 +237,51 @@ def _body(
     columns_flag: str = "--ollama-columns",
 ) -> list[list[str]]:
     """The summary as blocks of lines (the caller joins them with blank lines)."""
-    if verbosity < 0:
-        return [render_leaderboard(report, compact=True, style=style, width=width)]
+    if verbosity < 0:  # the leaderboard has no place for load runs: their tables stay
+        load = render_load_tables(report.cases, style=style, width=width)
+        return [*load.blocks, render_leaderboard(report, compact=True, style=style, width=width)]
     chosen = _resolve_columns(columns, verbosity)
     sort_key = parse_sort(sort) if sort is not None else DEFAULT_SORT
     base_index = None if baseline is None else {_case_key(c): c for c in baseline.cases}
     blocks: list[list[str]] = []
     dropped: list[str] = []
-    for test, cases in group_by_test(report.cases).items():
-        lines, left_out = _test_table(
-            test,
-            cases,
-            columns=chosen,
-            sort=sort_key,
-            baseline=base_index,
-            style=style,
-            width=width,
-            explicit=columns is not None,
-        )
-        blocks.append(lines)
-        dropped.extend(left_out)
+    load_dropped: list[str] = []
+    by_host: dict[str | None, list[CaseRecord]] = {}
+    for case in report.cases:  # one server's tables after the other's
+        by_host.setdefault(case.host, []).append(case)
+    for cases_of_host in by_host.values():
+        # a case of load runs only has its own table (a row per run), not a row here
+        tabled = [c for c in cases_of_host if c.calls or not c.load]
+        for test, cases in group_by_test(tabled).items():
+            lines, left_out = _test_table(
+                test,
+                cases,
+                columns=chosen,
+                sort=sort_key,
+                baseline=base_index,
+                style=style,
+                width=width,
+                explicit=columns is not None,
+            )
+            blocks.append(lines)
+            dropped.extend(left_out)
+        load = render_load_tables(cases_of_host, style=style, width=width)
+        blocks.extend(load.blocks)
+        load_dropped.extend(load.dropped)
     blocks.append(render_leaderboard(report, compact=False, style=style, width=width))
     tail = [_legend(style)]
+    if any(c.load for c in report.cases):
+        tail.append(_LOAD_LEGEND)
     if baseline is not None:
         tail.insert(0, _baseline_line(baseline))
     if dropped and width is not None:
         tail.append(_dropped_note(dropped, width, columns_flag))
+    if load_dropped and width is not None:
+        names = ", ".join(dict.fromkeys(load_dropped))
+        tail.append(
+            f"left out of the load tables to fit {width} characters: {names}; show them in a "
+            "wider terminal or with -vv"
+        )
     if style == "markdown":  # one paragraph each
         blocks.extend([line] for line in tail)
     else:
@@ -273,8 +302,9 @@ def render_summary(
     """The terminal summary of ``report`` as lines (no trailing newlines).
 
     One table per test function (first-seen order) with a row per model sorted by ``sort``
-    (default ``ttft``, best first), failures and skips listed under it, then a leaderboard per
-    model across tests and a legend line.
+    (default ``ttft``, best first), failures and skips listed under it, and one per load test
+    and model with a row per run (:mod:`.loadtable`); with several servers, one server's
+    tables after the other's. Then a leaderboard per model across tests and a legend line.
 
     :param columns: column names (see :data:`COLUMNS`); default :data:`DEFAULT_COLUMNS`, or
         :data:`VERBOSE_COLUMNS` at ``verbosity >= 1``. An explicit selection is used as given.

@@ -19,7 +19,9 @@ from typing import Protocol
 import pytest
 
 from . import transport
+from .hosts import host_labels
 from .hosts import is_loopback
+from .hosts import redact_host
 from .settings import Settings
 from .spec import BenchSpec
 from .spec import MarkerError
@@ -29,21 +31,24 @@ if TYPE_CHECKING:
     from .fixture import OllamaBench
     from .models import CallRecord
     from .models import CaseRecord
+    from .models import LoadRecord
     from .models import Measurement
     from .models import ModelDetails
     from .resources import ResourceSampler
+    from .runtime import HostRuntime
     from .runtime import Runtime
     from .sizing import Calibrations
 
-__all__ = ["MARKER", "MODEL_PARAM", "BenchTests", "calls_compare", "skip_here"]
+__all__ = ["HOST_PARAM", "MARKER", "MODEL_PARAM", "BenchTests", "calls_compare", "skip_here"]
 
 MARKER = "llm_bench"
 MODEL_PARAM = "ollama_model"
+HOST_PARAM = "ollama_host"
 FIXTURE = "ollama_bench"
 
 spec_key = pytest.StashKey[BenchSpec]()
 meta_key = pytest.StashKey[transport.Payload]()
-records_key = pytest.StashKey["list[CallRecord]"]()
+records_key = pytest.StashKey["list[CallRecord | LoadRecord]"]()
 cases_key = pytest.StashKey["list[CaseRecord]"]()
 
 
@@ -69,7 +74,10 @@ class BenchTests:
         self.settings = settings
         self.runtime = runtime
         self.progress = progress
-        self.calibrations: Calibrations | None = None  # prompt sizes: each model once
+        #: server URL -> its label in test ids, when the session has several
+        self.labels = host_labels(settings.hosts) if settings.hosts else {}
+        #: prompt sizes: each server's models once
+        self.calibrations: dict[str, Calibrations] = {}
 
     # ----------------------------------------------------------------- collection
 
@@ -90,8 +98,9 @@ class BenchTests:
             for name, value, default in (("start", s.start, "warm"), ("cache", s.cache, "keep"))
             if value != default
         )
+        hosts = ", ".join(redact_host(h) for h in s.targets)
         line = (
-            f"ollama-bench: host={self.runtime.display_host}{embedded}, api={s.api}, "
+            f"ollama-bench: host{'s' if s.hosts else ''}={hosts}{embedded}, api={s.api}, "
             f"models={models}, {rounds}{policies}{serial}"
         )
         from .fit import output_width
@@ -101,14 +110,29 @@ class BenchTests:
         return wrap(line, width)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        """Parametrize every benchmark over its models: ids ``test_x[llama3.2]``.
+        """Parametrize every benchmark over its models: ids ``test_x[llama3.2]``; with several
+        servers over server x model: ``test_x[127.0.0.1:11434-llama3.2]``.
 
         A benchmark is a test marked ``llm_bench`` or using the ``ollama_bench`` fixture; one
-        that calls ``ollama_bench.compare()`` runs several models itself, so it runs once.
+        that calls ``ollama_bench.compare()`` runs several models itself, so it runs once (per
+        server). A server's instances come one after the other, and under pytest-xdist carry
+        ``xdist_group`` marks named after it (``--dist loadgroup`` keeps each server on one
+        worker).
         """
         marker = metafunc.definition.get_closest_marker(MARKER)
         if marker is None and FIXTURE not in metafunc.fixturenames:
             return
+        if self.labels:
+            if HOST_PARAM not in metafunc.fixturenames:
+                metafunc.fixturenames.append(HOST_PARAM)
+            grouped = metafunc.config.pluginmanager.hasplugin("xdist")
+            params = [
+                pytest.param(
+                    url, id=label, marks=[pytest.mark.xdist_group(label)] if grouped else []
+                )
+                for url, label in self.labels.items()
+            ]
+            metafunc.parametrize(HOST_PARAM, params, indirect=True)
         if calls_compare(metafunc.function):
             return
         models: Sequence[str] | None = None
@@ -124,42 +148,50 @@ class BenchTests:
 
     # ----------------------------------------------------------------- the fixture
 
+    def host_of(self, item: pytest.Item) -> HostRuntime:
+        """The run context of the server ``item`` runs on (its ``ollama_host`` parameter)."""
+        callspec = getattr(item, "callspec", None)
+        url = callspec.params.get(HOST_PARAM) if callspec is not None else None
+        return self.runtime.host(url)
+
     def make_bench(self, item: pytest.Item, model: str | None) -> OllamaBench:
         """The ``ollama_bench`` fixture's value for ``item``."""
         from .fixture import OllamaBench
         from .sizing import Calibrations
 
-        if self.calibrations is None:
-            self.calibrations = Calibrations()
-
-        def attach(record: CallRecord) -> None:
+        def attach(record: CallRecord | LoadRecord) -> None:
             item.stash.setdefault(records_key, []).append(record)
 
+        host = self.host_of(item)
+        calibrations = self.calibrations.setdefault(host.settings.host, Calibrations())
+
         def available(models: Sequence[str], some: bool = False) -> list[str]:
-            return self.ensure_available(models, item=item if some else None)
+            return self.ensure_available(models, host, item=item if some else None)
 
         return OllamaBench(
             nodeid=item.nodeid,
             model=model,
             spec=item.stash.get(spec_key, None) or BenchSpec(),
-            settings=self.settings,
-            runner=self.runtime,
+            settings=host.settings,
+            runner=host,
             ensure_available=available,
             attach=attach,
-            host=self.runtime.display_host,
+            host=host.display_host,
             progress=self.progress.round_done if self.progress is not None else None,
-            calibrations=self.calibrations,
+            calibrations=calibrations,
         )
 
-    def ensure_available(self, models: Sequence[str], item: pytest.Item | None = None) -> list[str]:
-        """The models of ``models`` the server has.
+    def ensure_available(
+        self, models: Sequence[str], host: HostRuntime, item: pytest.Item | None = None
+    ) -> list[str]:
+        """The models of ``models`` the server ``host`` has.
 
         Without ``item``, every model must be there: the test is skipped (or, under
         ``--ollama-require``, failed) otherwise. With ``item`` (``compare()``), each missing
         model is recorded as a skipped case of ``item`` with its reason and the others run;
         the test is skipped only when none is there.
         """
-        reasons = {m: r for m in models if (r := self.runtime.catalog.missing([m])) is not None}
+        reasons = {m: r for m in models if (r := host.catalog.missing([m])) is not None}
         if not reasons:
             return list(models)
         first = next(iter(reasons.values()))
@@ -170,10 +202,14 @@ class BenchTests:
             skip_here(first)
         from .models import CaseRecord
 
+        shown = self._shown_host(item)
         skipped = [
-            CaseRecord(nodeid=item.nodeid, test=item.nodeid, model=m, outcome="skipped", error=r)
+            CaseRecord(
+                nodeid=item.nodeid, test=item.nodeid, model=m, host=shown, outcome="skipped",
+                error=r,
+            )
             for m, r in reasons.items()
-        ]
+        ]  # fmt: skip
         item.stash.setdefault(cases_key, []).extend(skipped)
         return present
 
@@ -186,10 +222,12 @@ class BenchTests:
             return
         callspec = getattr(item, "callspec", None)
         model = callspec.params.get(MODEL_PARAM) if callspec is not None else None
-        item.stash[meta_key] = transport.Payload(test=_test_id(item, model), model=model)
+        item.stash[meta_key] = transport.Payload(
+            test=_test_id(item, model, self._label(item)), model=model, host=self._shown_host(item)
+        )
         if marker is None:  # the fixture alone: a call without a model says how to select one
             if model is not None:
-                self.ensure_available([model])
+                self.ensure_available([model], self.host_of(item))
             return
         error: str | None = None
         try:
@@ -200,12 +238,14 @@ class BenchTests:
             if model is None:  # a test run once: its error shows for each selected model
                 from .models import CaseRecord
 
+                host = self._shown_host(item)
                 item.stash[cases_key] = [
                     CaseRecord(
-                        nodeid=item.nodeid, test=item.nodeid, model=m, outcome="error", error=error
+                        nodeid=item.nodeid, test=item.nodeid, model=m, host=host,
+                        outcome="error", error=error,
                     )
                     for m in self.settings.models
-                ]
+                ]  # fmt: skip
             pytest.fail(error, pytrace=False)
         item.stash[spec_key] = spec
         if model is None and not calls_compare(getattr(item, "function", None)):
@@ -215,7 +255,7 @@ class BenchTests:
                 "@pytest.mark.llm_bench(models=[...])"
             )
         if model is not None:
-            self.ensure_available([model])
+            self.ensure_available([model], self.host_of(item))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -224,7 +264,8 @@ class BenchTests:
         if spec_key in item.stash or FIXTURE in getattr(item, "fixturenames", ()):
             from .resources import ResourceSampler
 
-            sampler = ResourceSampler(track_ollama=is_loopback(self.settings.host)).start()
+            host = self.host_of(item).settings.host
+            sampler = ResourceSampler(track_ollama=is_loopback(host)).start()
         try:
             result = yield
         except BaseException:
@@ -241,7 +282,7 @@ class BenchTests:
         if sampler is not None:
             resources = sampler.stop()
             if records:
-                vram, size = self.runtime.loaded_model_memory(records[-1].model)
+                vram, size = self.host_of(item).loaded_model_memory(records[-1].model)
                 if vram is not None or size is not None:
                     resources = resources.model_copy(
                         update={"vram_mb": vram, "model_size_mb": size}
@@ -277,26 +318,39 @@ class BenchTests:
         pytest.fail("benchmark gate(s) missed: " + "; ".join(missed) + details, pytrace=False)
 
     def _cases(
-        self, item: pytest.Item, records: list[CallRecord], resources: Any = None
+        self, item: pytest.Item, records: list[CallRecord | LoadRecord], resources: Any = None
     ) -> list[CaseRecord]:
         from .collect import build_cases
 
         meta = item.stash.get(meta_key, None)
+        catalog = self.host_of(item).catalog
+
+        def details(model: str) -> ModelDetails | None:
+            return catalog.find(model)
+
         return build_cases(
             nodeid=item.nodeid,
             test=meta.test if meta is not None else item.nodeid,
             fanned_model=meta.model if meta is not None else None,
             records=records,
-            details=self._details,
+            details=details,
             resources=resources,
+            host=self._shown_host(item),
         )
 
-    def _details(self, model: str) -> ModelDetails | None:
-        return self.runtime.catalog.find(model)
+    def _label(self, item: pytest.Item) -> str | None:
+        """The id label of ``item``'s server when the session has several, else None."""
+        if not self.labels:
+            return None
+        return self.labels.get(self.host_of(item).settings.host)
+
+    def _shown_host(self, item: pytest.Item) -> str | None:
+        """``item``'s server as records show it (no credentials) when the session has
+        several, else None."""
+        return self.host_of(item).display_host if self.labels else None
 
     def _gated(self, item: pytest.Item, cases: list[CaseRecord]) -> list[CaseRecord]:
-        from .gates import GateRule
-        from .gates import evaluate
+        from .gates import case_gates
         from .gates import merge_rules
         from .gates import option_rules
 
@@ -306,24 +360,8 @@ class BenchTests:
             rules = [r for r in rules if r.metric == "pass_rate"]  # but answers still count
         out = []
         for case in cases:
-            measured = [m for call in case.calls for m in call.rounds if not m.warmup]
-            if measured:
-                in_force = rules
-                checked = any(m.pass_rate is not None for m in measured)
-                if checked and not any(r.metric == "pass_rate" for r in rules):
-                    default = GateRule(
-                        "pass_rate", ">=", 1.0, name="min_pass_rate", source="default"
-                    )
-                    in_force = [*rules, default]
-                gates = evaluate(
-                    in_force,
-                    case.stats,
-                    label=case.model,
-                    rounds=len(measured),
-                    default_stat=spec.stat,
-                )
-                case = case.model_copy(update={"gates": gates})
-            out.append(case)
+            gates = case_gates(case, rules, default_stat=spec.stat)
+            out.append(case.model_copy(update={"gates": gates}) if gates else case)
         return out
 
     @pytest.hookimpl(tryfirst=True)
@@ -357,6 +395,7 @@ class BenchTests:
                 test=payload.test,
                 model=payload.model,
                 cases=[c.model_dump(mode="json") for c in cases],
+                host=payload.host,
             ),
         )
         return report
@@ -392,18 +431,22 @@ def calls_compare(function: object) -> bool:
     return False
 
 
-def _test_id(item: pytest.Item, model: str | None) -> str:
-    """``item``'s node id without the model parameter: the row group of the summary."""
+def _test_id(item: pytest.Item, model: str | None, host: str | None = None) -> str:
+    """``item``'s node id without the model (and server) parameter: the row group of the
+    summary."""
     callspec = getattr(item, "callspec", None)
-    if callspec is None or model is None:
+    if callspec is None or (model is None and host is None):
         return item.nodeid
     suffix = f"[{callspec.id}]"
     base = item.nodeid[: -len(suffix)] if item.nodeid.endswith(suffix) else item.nodeid
     rest = callspec.id
-    for pattern in (f"{model}-", f"-{model}"):
-        if pattern in f"-{rest}-":
-            rest = f"-{rest}-".replace(pattern, "-", 1).strip("-")
-            break
-    else:
-        rest = "" if rest == model else rest
+    for part in (host, model):
+        if part is None:
+            continue
+        for pattern in (f"{part}-", f"-{part}"):
+            if pattern in f"-{rest}-":
+                rest = f"-{rest}-".replace(pattern, "-", 1).strip("-")
+                break
+        else:
+            rest = "" if rest == part else rest
     return f"{base}[{rest}]" if rest else base

@@ -1,10 +1,11 @@
-"""The run context of one pytest process: clients, the private event loop, the host lock and
-the model catalog.
+"""The run context of one pytest process: the private event loop and, per server, its
+clients, its host lock and its model catalog.
 
 No pytest here. Sync benchmark calls run on a private loop in a thread (so they work in plain
-tests and inside another plugin's running loop alike) with one client shared across tests;
-async calls run on the test's own loop with a client of their own. Under pytest-xdist each call
-holds the host lock, so workers take turns on the server.
+tests and inside another plugin's running loop alike) with one client per server shared across
+tests; async calls run on the test's own loop with a client of their own. Under pytest-xdist
+each call holds its server's lock, so workers take turns on a server, and workers on different
+servers run at once.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from .models import Measurement
     from .models import ModelDetails
 
-__all__ = ["BenchClient", "Runtime"]
+__all__ = ["BenchClient", "HostRuntime", "Runtime"]
 
 T = TypeVar("T")
 
@@ -75,21 +76,21 @@ Call = Callable[[BenchClient], Awaitable[T]]
 SIDE_REQUEST_TIMEOUT_S = 5.0
 
 
-class Runtime:
-    """Clients, loop thread, host lock and model catalog of one process.
+class HostRuntime:
+    """The shared client, host lock and model catalog of one server (a :class:`Runner`).
 
-    :param settings: the session's settings.
-    :param serialize: take the per-host lock around every call (xdist workers).
+    :param settings: the session's settings with ``host`` set to this server.
+    :param loop: the process's private loop thread (started on first use).
+    :param serialize: take this server's lock around every call (xdist workers).
     """
 
-    def __init__(self, settings: Settings, *, serialize: bool = False) -> None:
-        from .credentials import authorization
-
-        authorization(settings.host, settings.api)  # HostError now, not in every test
+    def __init__(
+        self, settings: Settings, loop: Callable[[], LoopThread], *, serialize: bool = False
+    ) -> None:
         self.settings = settings
         self.display_host = redact_host(settings.host)
+        self._loop = loop
         self._serialize = serialize
-        self._loop_thread: LoopThread | None = None
         self._client: BenchClient | None = None
         self._lock: HostLock | None = None
         self._catalog: ModelCatalog | None = None
@@ -97,7 +98,7 @@ class Runtime:
     # ----------------------------------------------------------------- clients
 
     def new_client(self, timeout: float | None = None) -> BenchClient:
-        """A fresh client for the configured host and API, bound to the running loop."""
+        """A fresh client for this server and the API, bound to the running loop."""
         seconds = self.settings.timeout if timeout is None else timeout
         if self.settings.api == "openai":
             from .openai import OpenAIClient
@@ -106,15 +107,6 @@ class Runtime:
         from .client import OllamaClient
 
         return OllamaClient(self.settings.host, timeout=seconds)
-
-    @property
-    def loop(self) -> LoopThread:
-        """The private loop of sync calls, started on first use."""
-        if self._loop_thread is None:
-            from .loop import LoopThread
-
-            self._loop_thread = LoopThread()
-        return self._loop_thread
 
     def _host_lock(self) -> HostLock | None:
         if not self._serialize:
@@ -144,9 +136,9 @@ class Runtime:
         lock = self._host_lock()
         try:
             if lock is None:
-                return self.loop.run(call())
+                return self._loop().run(call())
             with lock:
-                return self.loop.run(call())
+                return self._loop().run(call())
         except BaseException:
             self._drop_client()
             raise
@@ -154,11 +146,16 @@ class Runtime:
     def _drop_client(self) -> None:
         """Close the shared client (a fresh one serves the next call)."""
         client, self._client = self._client, None
-        if client is None or self._loop_thread is None:
+        if client is None:
             return
         # best effort: the connections die with the loop anyway
         with contextlib.suppress(Exception):
-            self._loop_thread.run(client.aclose(), timeout=SIDE_REQUEST_TIMEOUT_S)
+            self._loop().run(client.aclose(), timeout=SIDE_REQUEST_TIMEOUT_S)
+
+    def take_client(self) -> BenchClient | None:
+        """Hand over the shared client (to be closed by the caller), keeping none."""
+        client, self._client = self._client, None
+        return client
 
     async def run_async(self, fn: Call[T]) -> T:
         """Run ``fn(client)`` on the caller's loop with a client of its own (holding the lock).
@@ -207,7 +204,7 @@ class Runtime:
                 return await client.installed_models()
 
             def fetch() -> list[ModelDetails]:
-                return self.loop.run(self._side_request(installed))
+                return self._loop().run(self._side_request(installed))
 
             self._catalog = ModelCatalog(fetch, self.settings, self.display_host)
         return self._catalog
@@ -221,7 +218,7 @@ class Runtime:
 
         short = min(self.settings.timeout, SIDE_REQUEST_TIMEOUT_S)
         try:  # a deadline for the whole exchange, not only between bytes
-            return self.loop.run(self._side_request(version, short), timeout=2 * short) or None
+            return self._loop().run(self._side_request(version, short), timeout=2 * short) or None
         except (ServerError, OSError, ValueError, TimeoutError, concurrent.futures.TimeoutError):
             return None
 
@@ -242,15 +239,94 @@ class Runtime:
                 return await client.ps()
 
         try:
-            return vram_from_ps(self.loop.run(ps(), timeout=2 * SIDE_REQUEST_TIMEOUT_S), model)
+            found = self._loop().run(ps(), timeout=2 * SIDE_REQUEST_TIMEOUT_S)
+            return vram_from_ps(found, model)
         except (ServerError, ValueError, TimeoutError, concurrent.futures.TimeoutError):
             return None, None
 
+
+class Runtime:
+    """The run context of one process: a :class:`HostRuntime` per server (its client, lock
+    and catalog) on one private loop thread.
+
+    The methods of one server (``run_sync``, ``catalog``, ...) here are the first server's,
+    where the session has one.
+
+    :param settings: the session's settings.
+    :param serialize: take each server's lock around every call on it (xdist workers).
+    """
+
+    def __init__(self, settings: Settings, *, serialize: bool = False) -> None:
+        from .credentials import authorization
+
+        for host in settings.targets:
+            authorization(host, settings.api)  # HostError now, not in every test
+        self.settings = settings
+        self.display_host = redact_host(settings.host)
+        self._serialize = serialize
+        self._loop_thread: LoopThread | None = None
+        self._hosts: dict[str, HostRuntime] = {}
+
+    @property
+    def loop(self) -> LoopThread:
+        """The private loop of sync calls, started on first use."""
+        if self._loop_thread is None:
+            from .loop import LoopThread
+
+            self._loop_thread = LoopThread()
+        return self._loop_thread
+
+    def host(self, url: str | None = None) -> HostRuntime:
+        """The run context of the server ``url`` (one of the session's; None: the first)."""
+        url = self.settings.host if url is None else url
+        found = self._hosts.get(url)
+        if found is None:
+            import dataclasses
+
+            settings = dataclasses.replace(self.settings, host=url)
+            found = HostRuntime(settings, lambda: self.loop, serialize=self._serialize)
+            self._hosts[url] = found
+        return found
+
+    # the first server's, for a session of one
+    def new_client(self, timeout: float | None = None) -> BenchClient:
+        """A fresh client for the first server (see :meth:`HostRuntime.new_client`)."""
+        return self.host().new_client(timeout)
+
+    def run_sync(self, fn: Call[T]) -> T:
+        """:meth:`HostRuntime.run_sync` on the first server."""
+        __tracebackhide__ = True
+        return self.host().run_sync(fn)
+
+    async def run_async(self, fn: Call[T]) -> T:
+        """:meth:`HostRuntime.run_async` on the first server."""
+        __tracebackhide__ = True
+        return await self.host().run_async(fn)
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        """The first server's models."""
+        return self.host().catalog
+
+    def server_version(self) -> str | None:
+        """The first server's version string, or None when it cannot be read."""
+        return self.host().server_version()
+
+    def loaded_model_memory(self, model: str) -> tuple[float | None, float | None]:
+        """:meth:`HostRuntime.loaded_model_memory` on the first server."""
+        return self.host().loaded_model_memory(model)
+
     def close(self) -> None:
-        """Close the shared client and stop the private loop."""
-        client, self._client = self._client, None
+        """Close the shared clients and stop the private loop."""
+        clients = [c for h in self._hosts.values() if (c := h.take_client()) is not None]
         if self._loop_thread is not None:
-            self._loop_thread.close(client.aclose() if client is not None else None)
+
+            async def close_all() -> None:
+                for client in clients:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
+
+            self._loop_thread.close(close_all() if clients else None)
             self._loop_thread = None
 
 

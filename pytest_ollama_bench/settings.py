@@ -46,6 +46,8 @@ class Settings:
     """
 
     host: str = "http://127.0.0.1:11434"
+    # every server when --ollama-host names several (host is the first); () for one
+    hosts: tuple[str, ...] = ()
     api: Api = "native"
     models: tuple[str, ...] = ()
     rounds: int = 3
@@ -89,7 +91,25 @@ class Settings:
 
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["host"] = redact_host(self.host)
+        shown["hosts"] = tuple(redact_host(h) for h in self.hosts)
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every server to benchmark: ``hosts``, or ``host`` alone."""
+        return self.hosts or (self.host,)
+
+    def redacted(self) -> Settings:
+        """These settings with every server URL's credentials removed (for the run record)."""
+        from dataclasses import replace
+
+        from .hosts import redact_host
+
+        return replace(
+            self,
+            host=redact_host(self.host),
+            hosts=tuple(redact_host(h) for h in self.hosts),
+        )
 
 
 def split_names(values: Iterable[str] | str) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Iterable
 from collections.abc import Sequence
 
-from .metrics import METRICS
+from .metrics import REQUEST_METRICS
 from .models import Measurement
 from .models import Stats
 
@@ -89,7 +89,7 @@ def stats_over(rounds: Iterable[Measurement]) -> dict[str, Stats]:
     """
     measured = [m for m in rounds if not m.warmup]
     out: dict[str, Stats] = {}
-    for metric in METRICS:
+    for metric in REQUEST_METRICS:
         if metric.pooled:
             values = [v for m in measured for v in getattr(m, metric.name)]
         else:

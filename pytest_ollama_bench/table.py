@@ -21,6 +21,7 @@ from .models import Report
 __all__ = [
     "BEST_MARK",
     "Style",
+    "case_label",
     "first_line",
     "format_change",
     "group_by_test",
@@ -139,16 +140,34 @@ def render_table(
 
 
 def group_by_test(cases: Iterable[CaseRecord]) -> dict[str, list[CaseRecord]]:
+    """The cases by test function (first-seen order); with several servers by test and server
+    (``test_x.py::test_a on http://127.0.0.1:11434``), one server's tests after the other's."""
     groups: dict[str, list[CaseRecord]] = {}
+    hosts: dict[str, int] = {}
     for case in cases:
-        groups.setdefault(case.test, []).append(case)
-    return groups
+        key = case.test if case.host is None else f"{case.test} on {case.host}"
+        groups.setdefault(key, []).append(case)
+        hosts.setdefault(case.host or "", len(hosts))
+    if len(hosts) < 2:
+        return groups
+    order = sorted(groups.items(), key=lambda kv: hosts[kv[1][0].host or ""])
+    return dict(order)
+
+
+def case_label(case: CaseRecord) -> str:
+    """How a leaderboard names a case's model: ``llama3.2``, or ``llama3.2 @ 127.0.0.1:11434``
+    when the run had several servers."""
+    if case.host is None:
+        return case.model
+    from .hosts import host_label
+
+    return f"{case.model} @ {host_label(case.host)}"
 
 
 def run_line(report: Report) -> str:
     parts = [
         f"run of {report.created_at.isoformat(timespec='seconds')}",
-        f"host {report.host}",
+        f"hosts {', '.join(report.hosts)}" if report.hosts else f"host {report.host}",
     ]
     if report.ollama_version:
         parts.append(f"ollama {report.ollama_version}")

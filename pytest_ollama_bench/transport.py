@@ -25,6 +25,8 @@ class Payload:
 
     :ivar test: the test's node id without the model parameter (a table's row group).
     :ivar model: the model of a fanned-out test instance, None for a test that is not.
+    :ivar host: the server of the test instance (credentials removed) when the session has
+        several, else None.
     :ivar cases: ``CaseRecord`` dumps (JSON mode, outcome not yet set) of the calls this phase
         made, one per model.
     """
@@ -32,6 +34,7 @@ class Payload:
     test: str
     model: str | None
     cases: Sequence[Mapping[str, Any]] = ()
+    host: str | None = None
 
 
 def attach(report: object, payload: Payload) -> None:
@@ -39,7 +42,12 @@ def attach(report: object, payload: Payload) -> None:
     setattr(
         report,
         ATTRIBUTE,
-        {"test": payload.test, "model": payload.model, "cases": [dict(c) for c in payload.cases]},
+        {
+            "test": payload.test,
+            "model": payload.model,
+            "host": payload.host,
+            "cases": [dict(c) for c in payload.cases],
+        },
     )
 
 
@@ -49,9 +57,11 @@ def read(report: object) -> Payload | None:
     if not isinstance(data, Mapping):
         return None
     model = data.get("model")
+    host = data.get("host")
     cases = data.get("cases")
     return Payload(
         test=str(data.get("test") or ""),
         model=None if model is None else str(model),
         cases=[c for c in cases if isinstance(c, Mapping)] if isinstance(cases, list) else [],
+        host=None if host is None else str(host),
     )

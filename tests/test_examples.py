@@ -33,7 +33,7 @@ def test_examples_under_xdist_bring_every_record_to_the_controller(
         "-n", "2", f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2,qwen2.5:0.5b",
         "--ollama-json=run.json",
     )  # fmt: skip
-    result.assert_outcomes(passed=5)  # quickstart and async per model, one compare
+    result.assert_outcomes(passed=7)  # quickstart, async and capacity per model, one compare
     report = Report.model_validate_json((examples.path / "run.json").read_text())
     cases = {(c.nodeid.split("::")[-1], c.model) for c in report.cases}
     assert cases == {
@@ -41,6 +41,8 @@ def test_examples_under_xdist_bring_every_record_to_the_controller(
         ("test_arithmetic_in_one_sentence[qwen2.5:0.5b]", "qwen2.5:0.5b"),
         ("test_chat_and_generate_async[llama3.2]", "llama3.2"),
         ("test_chat_and_generate_async[qwen2.5:0.5b]", "qwen2.5:0.5b"),
+        ("test_capacity[llama3.2]", "llama3.2"),
+        ("test_capacity[qwen2.5:0.5b]", "qwen2.5:0.5b"),
         ("test_compare_models", "llama3.2"),
         ("test_compare_models", "qwen2.5:0.5b"),
     }
@@ -52,9 +54,13 @@ def test_examples_under_xdist_bring_every_record_to_the_controller(
     assert rounds[("test_arithmetic_in_one_sentence", "llama3.2")] == [4]
     assert rounds[("test_chat_and_generate_async", "qwen2.5:0.5b")] == [3, 3]
     assert rounds[("test_compare_models", "llama3.2")] == [3]
-    # and the workers' server requests match: 4 + 6 + 3 per model
+    # the sweep's three levels of 8 requests, after one warmup request, in the record
+    capacity = next(c for c in report.cases if c.nodeid.endswith("test_capacity[llama3.2]"))
+    assert [(run.concurrency, run.completed) for run in capacity.load] == [(1, 8), (2, 8), (4, 8)]
+    assert sum(len(run.requests) for run in capacity.load) == 25
+    # and the workers' server requests match: 4 + 6 + 25 + 3 per model
     assert (
-        len([r for r in fake_ollama.requests if r["path"] in ("/api/chat", "/api/generate")]) == 26
+        len([r for r in fake_ollama.requests if r["path"] in ("/api/chat", "/api/generate")]) == 76
     )
 
 
@@ -101,7 +107,8 @@ def test_the_demo_command_runs_the_shipped_suite_from_any_directory(
     (its own pytest.ini is ignored), with the emulator as "your Ollama"."""
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --this-option-does-not-exist\n")
     assert sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".py", ".ini")) == [
-        "pytest.ini", "test_async.py", "test_compare.py", "test_quickstart.py",
+        "pytest.ini", "test_async.py", "test_capacity.py", "test_compare.py",
+        "test_quickstart.py",
     ]  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-m", "pytest_ollama_bench", "demo", "--models", "llama3.2", "--",
@@ -113,7 +120,10 @@ def test_the_demo_command_runs_the_shipped_suite_from_any_directory(
     assert "llm_bench: test_quickstart.py::test_arithmetic_in_one_sentence (1 model)" in (
         done.stdout
     )
-    assert "3 passed" in done.stdout
+    assert "4 passed" in done.stdout
+    title = next(line for line in done.stdout.splitlines() if line.startswith("llm_bench load:"))
+    assert "test_capacity [llama3.2] (3 runs" in title  # fits 80 columns
+    assert len(title) <= 80
     runs = list((tmp_path / ".ollama-bench" / "runs").glob("0001_*.json"))  # here, not in
     assert len(runs) == 1  # the installed package
     assert not (EXAMPLES / ".ollama-bench").exists()

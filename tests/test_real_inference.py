@@ -37,8 +37,8 @@ def run_examples(pytester: pytest.Pytester, *args: str) -> Report:
     for example in EXAMPLES.glob("test_*.py"):
         shutil.copy(example, pytester.path / example.name)
     result = pytester.runpytest("--ollama-embedded", "--ollama-json=run.json", *args)
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*llm_bench leaderboard: 1 model, 3 tests*"])
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*llm_bench leaderboard: 1 model, 4 tests*"])
     return Report.model_validate_json((pytester.path / "run.json").read_text())
 
 
@@ -55,6 +55,12 @@ def assert_real(report: Report) -> None:
                 assert m.ttft_ms > 0
                 assert m.tokens_per_s is not None  # from llama.cpp's own timings
                 assert m.tokens_per_s > 0
+        for run in case.load:  # test_capacity's sweep: every request real
+            assert run.completed == 8
+            assert run.request_throughput is not None
+            assert run.request_throughput > 0
+            done = [r.measurement for r in run.requests if r.measurement is not None]
+            assert all(m.eval_count for m in done)
 
 
 def test_examples_native_and_openai_agree_on_tokens(pytester: pytest.Pytester) -> None:
@@ -242,8 +248,16 @@ def test_the_demo_command_passes_on_the_embedded_model_from_any_directory(
         env={**os.environ, "COLUMNS": "80"},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 passed" in done.stdout
+    assert "4 passed" in done.stdout
     report = Report.model_validate_json((tmp_path / ".ollama-bench" / "latest.json").read_text())
+    capacity = next(c for c in report.cases if c.test.endswith("test_capacity"))
+    assert [run.max_in_flight for run in capacity.load] == [1, 2, 4]
+    # the demo's own pytest.ini gives the engine four slots: at concurrency 4 no request
+    # waits for a slot the whole time another takes (one slot: about 3/4 of its total)
+    four = capacity.load[2].stats
+    assert four["queue_ms"].median < 0.4 * four["total_ms"].median
+    assert all(g.passed for g in capacity.gates)
+    assert len(capacity.gates) == 2 * 3  # error_rate and ttft_ms.p99, per level
     quickstart = next(c for c in report.cases if c.test.endswith("test_arithmetic_in_one_sentence"))
     assert quickstart.outcome == "passed"
     assert quickstart.gates

@@ -2,7 +2,7 @@
 
 The section draws :class:`LoadSeries`, the page's own view of one load test (one point per
 concurrency level or request rate), with the SLO on TTFT as a dashed line and the saturation
-point marked. :func:`load_series` is where a run record's load results become that view; the
+point marked. :func:`load_series` is where a run record's load runs become that view; the
 page shows the section whenever it returns any.
 """
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from typing import Literal
 
 from ..metrics import metric
+from ..models import LoadRecord
 from ..models import Report
 from .charts import REGRESSION_COLOR
 from .charts import Series
@@ -65,12 +66,41 @@ class LoadSeries:
 
 
 def load_series(report: Report) -> list[LoadSeries]:
-    """The load tests of ``report`` as :class:`LoadSeries`, in record order.
+    """The load runs of ``report`` as :class:`LoadSeries`, in record order.
 
-    This is the hook point between the run record and the load section: the record of this
-    version holds per-call results only, so there are none to draw.
+    One series per sweep of a case (test x model); a case's runs outside any sweep make one
+    series per mode (closed or open loop), their levels in increasing order.
     """
-    return []
+    out: list[LoadSeries] = []
+    for case in report.cases:
+        groups: dict[tuple[int | None, str], list[LoadRecord]] = {}
+        for run in case.load:
+            groups.setdefault((run.sweep, run.mode), []).append(run)
+        test = f"{case.test} on {case.host}" if case.host else case.test
+        for (_, mode), runs in groups.items():
+            runs = sorted(runs, key=lambda r: r.level)
+            ttft_slo = next((r.slo["ttft_ms"] for r in runs if "ttft_ms" in r.slo), None)
+            levels = tuple(
+                LoadLevel(
+                    level=r.level,
+                    request_throughput=r.request_throughput,
+                    output_throughput=r.output_throughput,
+                    ttft_p99_ms=r.stats["ttft_ms"].p99 if "ttft_ms" in r.stats else None,
+                    errors=r.failed,
+                )
+                for r in runs
+            )
+            out.append(
+                LoadSeries(
+                    test=test,
+                    model=case.model,
+                    axis="rate" if mode == "rate" else "concurrency",
+                    levels=levels,
+                    slo_ttft_ms=ttft_slo,
+                    saturation=next((r.saturation for r in runs if r.saturation is not None), None),
+                )
+            )
+    return out
 
 
 def _card(page: Page, series: LoadSeries) -> str:
