@@ -604,6 +604,63 @@ def test_the_collector_is_paused_while_requests_are_measured(pytester: pytest.Py
     result.assert_outcomes(passed=1)
 
 
+PROMPT_SET = (
+    '"Why is the sky blue?"\n'
+    '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a tree."}]\n'
+    '{"prompt": "What is a river?"}\n'
+    "\n"
+    '"Count to three."\n'
+)
+
+
+def test_a_jsonl_prompt_set_feeds_a_load_run_the_same_way_twice(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_ollama_bench.workload import PromptSet, Workload
+
+        def test_from_file(ollama_bench):
+            prompts = PromptSet.from_file("prompts.jsonl", order="sample")
+            workload = Workload(prompts=prompts, output_tokens=5, seed=21)
+            result = ollama_bench.load(workload, concurrency=3, requests=12, warmup=0)
+            assert result.completed == 12
+        """
+    )
+    (pytester.path / "prompts.jsonl").write_text(PROMPT_SET)
+    runs = []
+    for _ in range(2):
+        with FakeOllama(["llama3.2"]) as fake:
+            result = run(pytester, fake)
+            sent = [r["body"] for r in fake.requests if r["path"] == "/api/chat"]
+        result.assert_outcomes(passed=1)
+        (record,) = load_runs(pytester)
+        runs.append((sent, record))
+    (sent1, record1), (sent2, record2) = runs
+    contents = [body["messages"][-1]["content"] for body in sent1]
+    assert len(contents) == 12
+    # every request is one of the file's four prompts, drawn (not in file order)
+    assert set(contents) <= {"Why is the sky blue?", "Name a tree.", "What is a river?",
+                             "Count to three."}  # fmt: skip
+    assert len(set(contents)) > 1
+    assert contents != ["Why is the sky blue?", "Name a tree.", "What is a river?",
+                        "Count to three."] * 3  # fmt: skip
+    tree = [body for body in sent1 if body["messages"][-1]["content"] == "Name a tree."]
+    assert all(body["messages"][0] == {"role": "system", "content": "Be brief."} for body in tree)
+    assert all(body["options"] == {"num_predict": 5, "ignore_eos": True} for body in sent1)
+    # the same seed draws the same prompts (arrival order may interleave under concurrency)
+    assert sorted(map(json.dumps, sent1)) == sorted(map(json.dumps, sent2))
+    described = record1["workload"]
+    assert described == record2["workload"]
+    assert described["seed"] == 21
+    assert described["prompts"]["source"] == "prompts.jsonl"
+    assert described["prompts"]["count"] == 4
+    assert described["prompts"]["order"] == "sample"
+    assert len(described["prompts"]["sha256"]) == 64
+    measured = [q["measurement"] for q in record1["requests"]]
+    assert all(m["eval_count"] == 5 and m["output_reached"] for m in measured)
+
+
 def test_a_workload_feeds_a_load_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
