@@ -50,7 +50,7 @@ from .settings import CachePolicy
 from .settings import StartPolicy
 from .stats import stats_over
 from .synthetic import SizedPrompt
-from .workload import output_options
+from .workload import with_output_tokens
 
 if TYPE_CHECKING:
     from .runtime import BenchClient
@@ -204,15 +204,7 @@ def plan_call(
     elif not isinstance(prompt, str):
         raise TypeError(f"ollama_bench.generate() takes a prompt string, got {prompt!r}")
     sized = _sized_prompt(call, prompt, messages, model, endpoint, system)
-    merged = dict(options)
-    if output_tokens is not None:
-        wanted = output_options(output_tokens)
-        if merged.get("num_predict", output_tokens) != output_tokens:
-            raise ValueError(
-                f"{call}: output_tokens={output_tokens} and options num_predict="
-                f"{merged['num_predict']} disagree; give one of them"
-            )
-        merged = {**wanted, **merged}
+    merged = with_output_tokens(call, options, output_tokens)
     return CallPlan(
         nodeid=nodeid,
         model=model,

@@ -39,7 +39,7 @@ from .openai_fields import request_fields
 from .settings import Api
 from .settings import CachePolicy
 from .workload import WorkItem
-from .workload import output_options
+from .workload import with_output_tokens
 
 __all__ = [
     "LoadPlan",
@@ -323,16 +323,9 @@ def plan_load(
     if check is not None and not callable(check):
         raise TypeError(f"{call}: check= must be a function of the answer text, got {check!r}")
     slos = parse_slo(slo)
-    merged = dict(options)
+    merged = with_output_tokens(call, options, output_tokens)
     described = None if workload is None else dict(workload)
     if output_tokens is not None:
-        wanted = output_options(output_tokens)
-        if merged.get("num_predict", output_tokens) != output_tokens:
-            raise ValueError(
-                f"{call}: output_tokens={output_tokens} and options num_predict="
-                f"{merged['num_predict']} disagree; give one of them"
-            )
-        merged = {**wanted, **merged}
         described = {**(described or {}), "output_tokens": output_tokens}
     return LoadPlan(
         nodeid=nodeid,

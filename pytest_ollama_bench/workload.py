@@ -44,6 +44,7 @@ __all__ = [
     "length",
     "output_options",
     "read_prompts",
+    "with_output_tokens",
 ]
 
 PromptValue = str | list[dict[str, Any]]
@@ -60,6 +61,25 @@ def output_options(tokens: int) -> dict[str, Any]:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         raise ValueError(f"output_tokens must be a whole number >= 1, got {tokens!r}")
     return {"num_predict": tokens, "ignore_eos": True}
+
+
+def with_output_tokens(call: str, options: Mapping[str, Any], tokens: int | None) -> dict[str, Any]:
+    """``options`` with :func:`output_options` of ``tokens`` added (a copy; unchanged for None);
+    an option given explicitly wins over an added one.
+
+    :raises ValueError: ``tokens`` < 1, or an explicit ``num_predict`` other than ``tokens``
+        (the message starts with ``call``, the call as the user wrote it).
+    """
+    merged = dict(options)
+    if tokens is None:
+        return merged
+    wanted = output_options(tokens)
+    if merged.get("num_predict", tokens) != tokens:
+        raise ValueError(
+            f"{call}: output_tokens={tokens} and options num_predict="
+            f"{merged['num_predict']} disagree; give one of them"
+        )
+    return {**wanted, **merged}
 
 
 # --------------------------------------------------------------------------- lengths
