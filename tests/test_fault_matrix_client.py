@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from rawserver import END
@@ -158,6 +164,88 @@ def test_two_ctrl_c():
     assert report.interrupted
     assert report.ollama_version is None
     assert [c.outcome for c in report.cases] == ["passed"]
+
+
+SLOW_GIT = """#!/bin/sh
+# a git that takes its time (a huge repository, a network file system): the session is
+# building its record while this runs
+touch "$GIT_STARTED"
+sleep 3
+exit 1
+"""
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s"
+        time.sleep(0.05)
+
+
+def test_8_a_second_ctrl_c_keeps_the_record_and_shows_no_plugin_frames(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    def handler(request: Request) -> Reply:
+        if request.path == "/api/version" or b"hang" in request.body:
+            return Reply(hang=True)  # a server that stopped answering
+        return ollama(request)
+
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_a_done(ollama_bench):
+            ollama_bench.chat("2+2?")
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_b_hangs(ollama_bench):
+            ollama_bench.chat("hang")
+        """
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(SLOW_GIT)
+    (bin_dir / "git").chmod(0o755)
+    started = tmp_path / "git-started"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GIT_STARTED": str(started),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    with RawServer(handler) as server:
+        command = [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--tb=long",
+            f"--ollama-host={server.url}", "--ollama-models=llama3.2", "--ollama-timeout=120",
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            command, cwd=pytester.path, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            _wait_for(lambda: any(b"hang" in r.body for r in server.requests), 120)
+            time.sleep(0.5)  # the call waits for an answer that never comes
+            proc.send_signal(signal.SIGINT)
+            _wait_for(started.exists, 60)  # the interrupted session is building its record
+            proc.send_signal(signal.SIGINT)
+            output = proc.communicate(timeout=120)[0]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        paths = server.paths()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "GET /api/version" not in paths
+    assert "Traceback" not in output, output
+    assert "Ctrl-C was held until the run record was written" in output
+    assert not re.search(r"pytest_ollama_bench[/\\]\S*\.py", output), output
+    report = record(pytester)
+    assert report.interrupted
+    assert [(c.nodeid.split("::")[-1], c.outcome) for c in report.cases] == [
+        ("test_a_done[llama3.2]", "passed")
+    ]
+    assert report.cases[0].stats["ttft_ms"].n == 1
 
 
 # --------------------------------------------------------------------------- 9-11. the client
