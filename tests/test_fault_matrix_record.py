@@ -131,6 +131,100 @@ def test_1_a_partial_run_does_not_hide_the_other_cases(
     assert [r[:4] for r in report.baseline.runs] == ["0001", "0002"]
 
 
+def test_1_an_interrupted_run_never_becomes_the_baseline(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    set_ttft(fake_ollama, FAST)
+    bench(pytester, fake_ollama).assert_outcomes(passed=4)
+    set_ttft(fake_ollama, SLOW)
+    stop = pytester.makepyfile(test_zz_ctrl_c="def test_ctrl_c():\n    raise KeyboardInterrupt\n")
+    interrupted = pytester.runpytest(  # every case measured, then Ctrl-C
+        f"--ollama-host={fake_ollama.url}",
+        "--ollama-models=llama3.2,qwen2.5:0.5b",
+        no_reraise_ctrlc=True,
+    )
+    assert interrupted.ret == pytest.ExitCode.INTERRUPTED
+    cut = last(pytester)
+    assert cut.interrupted
+    assert cut.exit_status == pytest.ExitCode.INTERRUPTED
+    assert len(cut.cases) == 4
+    assert all(c.outcome == "passed" and c.stats for c in cut.cases)  # it could have been one
+    stop.unlink()
+    slow = bench(pytester, fake_ollama, GATE)  # as slow as the interrupted run: still red
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    report = last(pytester)
+    assert len(report.regressions) == 4
+    assert report.baseline is not None
+    assert [r[:4] for r in report.baseline.runs] == ["0001"]
+    assert (report.baseline.cases_with_baseline, report.baseline.cases_without_baseline) == (4, 0)
+
+
+FAILS_ON_REQUEST = """
+import os
+import pytest
+
+@pytest.mark.llm_bench(rounds=2, warmup=0)
+def test_arith(ollama_bench, ollama_model):
+    ollama_bench.chat("2+2?")
+    assert os.environ.get("FAIL_MODEL") != ollama_model
+
+@pytest.mark.llm_bench(rounds=2, warmup=0)
+def test_gen(ollama_bench):
+    ollama_bench.generate("2+2=")
+"""
+
+
+def test_1_a_run_stopped_by_x_does_not_hide_the_other_cases(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(FAILS_ON_REQUEST)
+    set_ttft(fake_ollama, FAST)
+    bench(pytester, fake_ollama).assert_outcomes(passed=4)
+    set_ttft(fake_ollama, SLOW)
+    monkeypatch.setenv("FAIL_MODEL", "llama3.2")
+    stopped = bench(pytester, fake_ollama, "-x")  # the first test fails, measured slow: stop
+    stopped.assert_outcomes(failed=1)
+    partial = last(pytester)
+    assert [(c.nodeid.split("::")[-1], c.outcome) for c in partial.cases] == [
+        ("test_arith[llama3.2]", "failed")
+    ]
+    assert partial.cases[0].stats  # measured, but failed: never a baseline value
+    monkeypatch.delenv("FAIL_MODEL")
+    slow = bench(pytester, fake_ollama, GATE)  # every case against run 1, none hidden
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    slow.stdout.no_fnmatch_line("*no baseline*")
+    report = last(pytester)
+    assert report.baseline is not None
+    assert [r[:4] for r in report.baseline.runs] == ["0001"]
+    assert (report.baseline.cases_with_baseline, report.baseline.cases_without_baseline) == (4, 0)
+    assert {(r.nodeid.split("::")[-1], r.model) for r in report.regressions} == keys(report)
+
+
+def test_1_a_run_narrowed_by_lf_does_not_hide_the_other_cases(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(FAILS_ON_REQUEST)
+    set_ttft(fake_ollama, FAST)
+    monkeypatch.setenv("FAIL_MODEL", "llama3.2")
+    bench(pytester, fake_ollama).assert_outcomes(passed=3, failed=1)
+    monkeypatch.delenv("FAIL_MODEL")
+    set_ttft(fake_ollama, SLOW)
+    bench(pytester, fake_ollama, "--lf").assert_outcomes(passed=1)  # the failed one, slow
+    assert keys(last(pytester)) == {("test_arith[llama3.2]", "llama3.2")}
+    slow = bench(pytester, fake_ollama, GATE)
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    report = last(pytester)
+    assert report.baseline is not None
+    assert [r[:4] for r in report.baseline.runs] == ["0001", "0002"]
+    assert (report.baseline.cases_with_baseline, report.baseline.cases_without_baseline) == (4, 0)
+    # the --lf run's case is compared with its own slow measurement, the others with run 1's
+    assert {(r.nodeid.split("::")[-1], r.model) for r in report.regressions} == keys(report) - {
+        ("test_arith[llama3.2]", "llama3.2")
+    }
+    assert {r.baseline_run[:4] for r in report.regressions if r.baseline_run} == {"0001"}
+
+
 def test_1_cases_without_a_baseline_are_reported(
     pytester: pytest.Pytester, fake_ollama: FakeOllama
 ) -> None:
