@@ -337,6 +337,72 @@ def test_3_a_baseline_from_another_server_or_version_is_named(
     assert last(pytester).ollama_version == "0.34.1"
 
 
+def test_3_a_baseline_of_another_model_build_is_named(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # each warning on one line, whole digests and all
+    pytester.makepyfile(BENCH)
+    bench(pytester, fake_ollama).assert_outcomes(passed=4)
+    (before,) = [c for c in last(pytester).cases if c.nodeid.endswith("test_arith[llama3.2]")]
+    assert before.model_details is not None
+    old_digest, old_quant = before.model_details.digest, before.model_details.quantization_level
+    assert old_digest
+    assert old_quant == "Q4_K_M"
+    rebuilt = fake_ollama.profile("llama3.2")  # `ollama pull` brought another build
+    rebuilt.digest = "0123abcd" * 8
+    rebuilt.quantization_level = "Q8_0"
+    result = bench(pytester, fake_ollama, "--ollama-compare")
+    result.assert_outcomes(passed=4)
+    for test in ("test_arith", "test_gen"):
+        result.stdout.fnmatch_lines(
+            [
+                f"*warning: model llama3.2 of *::{test}[[]llama3.2[]] differs from baseline "
+                f"run 0001_*.json: digest {old_digest} -> {'0123abcd' * 8}; "
+                "quantization Q4_K_M -> Q8_0*"
+            ]
+        )
+    result.stdout.no_fnmatch_line("*model qwen2.5:0.5b * differs*")  # unchanged: not named
+    result.stdout.no_fnmatch_line("*baseline run 0001_*.json differs:*")  # same machine, server
+    now = {c.model: c.model_details for c in last(pytester).cases}
+    assert now["llama3.2"] is not None
+    assert now["llama3.2"].digest == "0123abcd" * 8
+    assert now["llama3.2"].quantization_level == "Q8_0"
+
+
+def test_3_a_baseline_copied_from_another_machine_is_named(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # the warning on one line, however long the names
+    pytester.makepyfile(BENCH)
+    bench(pytester, fake_ollama).assert_outcomes(passed=4)
+    (saved,) = runs_dir(pytester).glob("0001_*.json")
+    data = json.loads(saved.read_text(encoding="utf-8"))
+    data["system"].update(  # a user copied the baseline from a bigger machine
+        cpu_model="Baseline CPU 9000",
+        cpu_cores_logical=1024,
+        ram_total_mb=4096 * 1024,
+        gpus=[{"name": "Baseline GPU 80GB", "memory_total_mb": 81920.0, "vendor": "NVIDIA"}],
+    )
+    saved.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    result = bench(pytester, fake_ollama, "--ollama-compare")
+    result.assert_outcomes(passed=4)
+    system = last(pytester).system
+    assert system is not None
+    ram = system.ram_total_mb
+    facts = [  # what this machine knows of itself is compared
+        ("CPU", "Baseline CPU 9000", system.cpu_model),
+        ("logical CPUs", "1024", system.cpu_cores_logical),
+        ("GPU", "Baseline GPU 80GB", ", ".join(g.name for g in system.gpus) or "none"),
+        ("RAM", "4096 GiB", None if ram is None else f"{ram / 1024:.0f} GiB"),
+    ]
+    differs = "; ".join(f"{name} {then} -> {now}" for name, then, now in facts if now is not None)
+    assert "GPU Baseline GPU 80GB -> " in differs  # always known ("none" without a GPU)
+    warning = f"ollama-bench: warning: baseline run {saved.name} differs: {differs}"
+    assert warning in result.stdout.lines
+    result.stdout.no_fnmatch_line("*differs:*host*")
+    result.stdout.no_fnmatch_line("*differs:*server version*")
+
+
 # --------------------------------------------------------------------------- 4. the record
 
 
