@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import time
 from datetime import datetime
 from datetime import timezone
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -477,6 +479,63 @@ def test_5_unwritable_storage_is_a_warning_and_leaves_pytest_alone(
         result.stdout.no_fnmatch_line("*Traceback*")
         result.stdout.no_fnmatch_line("*INTERNALERROR*")
         assert "<testsuite" in xml.read_text(), label
+
+
+FAILING_SUITE = """
+import pytest
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_ok(ollama_bench):
+    ollama_bench.chat("2+2?")
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_wrong(ollama_bench):
+    result = ollama_bench.chat("2+2?")
+    assert result.text == "five"
+"""
+
+
+def test_5_unwritable_storage_leaves_a_failing_suite_s_report_intact(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # the warning on one line, whole path and all
+    pytester.makepyfile(FAILING_SUITE)
+    for label, args in _storage_cases(pytester.path):
+        named = args[0].split("=", 1)[1]  # the path the warning must name
+        xml = pytester.path / f"junit-{label.replace(' ', '-')}.xml"
+        result = bench(pytester, fake_ollama, *args, f"--junitxml={xml}")
+        assert result.ret == pytest.ExitCode.TESTS_FAILED, label  # 1: the failing tests, no more
+        result.assert_outcomes(passed=2, failed=2)
+        result.stdout.fnmatch_lines(
+            [
+                "*= FAILURES =*",
+                "*_ test_wrong[[]llama3.2[]] _*",
+                '>*assert result.text == "five"',
+                "E *AssertionError: assert * == 'five'",
+                "*.py:10: AssertionError",
+                "*= ollama-bench summary =*",
+                "ollama-bench: warning: cannot * the run record * /*: *",
+                "*= short test summary info =*",
+                "FAILED *::test_wrong[[]llama3.2[]] - AssertionError: assert * == 'five'",
+                "FAILED *::test_wrong[[]qwen2.5:0.5b[]] - AssertionError: assert * == 'five'",
+            ]
+        )
+        assert re.fullmatch(r"=+ 2 failed, 2 passed in [\d.]+s.* =+", result.stdout.lines[-1])
+        (warning,) = [x for x in result.stdout.lines if "warning: cannot" in x]
+        assert f" {named}: " in warning, label
+        result.stdout.no_fnmatch_line("*Traceback*")
+        result.stdout.no_fnmatch_line("*INTERNALERROR*")
+        assert not result.stderr.str().strip(), label
+        suite = ElementTree.parse(xml).getroot().find("testsuite")
+        assert suite is not None, label
+        assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "2", "0")
+        failed = {
+            case.get("name"): case.find("failure").get("message")  # type: ignore[union-attr]
+            for case in suite.iter("testcase")
+            if case.find("failure") is not None
+        }
+        assert sorted(failed) == ["test_wrong[llama3.2]", "test_wrong[qwen2.5:0.5b]"], label
+        assert all("== 'five'" in (message or "") for message in failed.values()), label
 
 
 # --------------------------------------------------------------------------- 6. numbering race
