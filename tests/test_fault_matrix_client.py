@@ -354,6 +354,48 @@ def test_11_a_reset_after_the_request_is_not_an_unreachable_server() -> None:
         asyncio.run(version())
 
 
+BAD_CHUNK = b"zz\r\n"  # where the next chunk's size should be
+
+
+@pytest.mark.parametrize("where", ["native stream", "openai stream", "json body"])
+def test_11_a_broken_chunk_inside_an_answer_is_a_broken_answer_not_a_slow_server(
+    where: str,
+) -> None:
+    event = {"choices": [{"delta": {"content": "4"}, "finish_reason": None}]}
+    first = {
+        "native stream": ("/api/chat", "application/x-ndjson", chat_stream()[:40]),
+        "openai stream": (
+            "/v1/chat/completions",
+            "text/event-stream",
+            b"data: " + json.dumps(event).encode() + b"\n\n",
+        ),
+        "json body": ("/api/tags", "application/json", b'{"models": ['),
+    }[where]
+    path, ctype, start = first
+    broken = Reply([chunked_head(ctype), chunk(start), BAD_CHUNK], pause_s=0.3)  # head first
+
+    def handler(request: Request) -> Reply:
+        return broken if request.path == path else ollama(request)
+
+    async def call(url: str) -> object:
+        client_type = OpenAIClient if where == "openai stream" else OllamaClient
+        async with client_type(url, timeout=120) as client:
+            if where == "json body":
+                return await client.tags()  # type: ignore[union-attr]
+            return await client.chat("llama3.2", MESSAGES)
+
+    with RawServer(handler) as server:
+        start_s = time.monotonic()
+        with pytest.raises((ProtocolError, IncompleteStreamError, ConnectionLostError)) as info:
+            asyncio.run(call(server.url))
+        elapsed = time.monotonic() - start_s
+    assert elapsed < 60  # at once, not at the 120 s deadline for the next record
+    message = str(info.value)
+    assert "not valid HTTP" in message or "connection was closed" in message, message
+    assert "loading" not in message
+    assert f"{server.url}{path}" in message
+
+
 # --------------------------------------------------------------------------- 12-13. secrets
 
 FAILING = """
