@@ -26,6 +26,9 @@ __all__ = [
 
 #: Seconds between two looks at a watched connection (:meth:`RecordDeadline.watch`).
 PROBE_S = 1.0
+#: Seconds until the look that confirms a connection seen closed under an unfinished body (a
+#: close being processed finishes the body within a turn or two of the event loop).
+CONFIRM_S = 0.1
 
 
 #: The longest line (or Server-Sent Event line) a response may have: 64 MiB. A longer one is
@@ -109,8 +112,9 @@ class RecordDeadline:
     :meth:`watch` also looks at the response's connection every :data:`PROBE_S` seconds: an
     HTTP library that drops a connection on a framing error inside the body (a bad chunk size)
     may leave its reader waiting for bytes that can no longer come. When the probe reports it
-    on two looks in a row, the task is cancelled and the block raises :class:`BrokenStream`,
-    at once instead of at the deadline, as a broken answer instead of a slow server.
+    on two looks in a row (the second :data:`CONFIRM_S` after the first), the task is cancelled
+    and the block raises :class:`BrokenStream`: within about a second instead of at the
+    deadline, as a broken answer instead of a slow server.
     """
 
     __slots__ = (
@@ -178,7 +182,8 @@ class RecordDeadline:
             self._task.cancel()
             return
         self._suspect = why is not None
-        self._probe_handle = self._loop.call_later(every, self._look, every)
+        delay = CONFIRM_S if self._suspect else every
+        self._probe_handle = self._loop.call_later(delay, self._look, every)
 
     async def __aexit__(
         self,
