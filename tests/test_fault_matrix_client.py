@@ -435,6 +435,112 @@ def test_12_url_credentials_never_show_even_with_locals(pytester: pytest.Pyteste
     assert "s3cr" not in repr(OllamaClient(host))
 
 
+BROKEN_CALLS = """
+import pytest
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_sync(ollama_bench):
+    result = ollama_bench.chat("2+2?")
+    assert result.text == "five"
+
+@pytest.mark.asyncio
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+async def test_async(ollama_bench):
+    result = await ollama_bench.agenerate("2+2=")
+    assert result.text == "five"
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_compare(ollama_bench):
+    ollama_bench.compare("2+2?", models=["llama3.2", "llama3.2"])
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_keeps_the_error(ollama_bench):
+    try:
+        ollama_bench.chat("2+2?")
+    except BaseException as exc:  # kept as a local: -l shows it
+        error = exc
+    else:
+        error = None
+    assert error is None
+
+def test_client_directly():  # a script's own client: its error escapes through every frame
+    import asyncio
+    import os
+    from pytest_ollama_bench import OllamaClient
+
+    async def go():
+        async with OllamaClient(os.environ["BENCH_HOST"], timeout=30) as client:
+            await client.version()
+            return await client.chat("llama3.2", [{"role": "user", "content": "hi"}])
+
+    asyncio.run(go())
+"""
+
+GARBAGE = b"SPDY/9 what\r\n\xff\x00\r\n\r\n"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "resets",
+        "sends garbage",
+        "resets the call",
+        "sends garbage to the call",
+        "breaks the stream",
+        "closed port",
+    ],
+)
+def test_12_url_credentials_never_show_when_the_connection_breaks(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: str
+) -> None:
+    password = "pw-Zq9x!7"  # what must never show
+    basic = "YWRhOnB3LVpxOXghNw=="  # base64 of ada:pw-Zq9x!7, the header's value
+
+    def handler(request: Request) -> Reply:
+        calls = request.path in ("/api/chat", "/api/generate")
+        if server == "resets" or (server == "resets the call" and calls):
+            return Reply(reset=True)
+        if server == "sends garbage" or (server == "sends garbage to the call" and calls):
+            return Reply([GARBAGE])
+        if server == "breaks the stream" and calls:  # one piece, then bytes that are no chunk
+            piece = ndjson({"model": "llama3.2", "message": {"content": "4"}, "done": False})
+            return Reply([chunked_head(), chunk(piece), GARBAGE], pause_s=0.05)
+        return ollama(request)
+
+    pytester.makepyfile(BROKEN_CALLS)
+    with RawServer(handler) as raw:
+        url = raw.url if server != "closed port" else f"http://127.0.0.1:{_closed_port()}"
+        host = url.replace("http://", "http://ada:pw-Zq9x%217@")
+        monkeypatch.setenv("BENCH_HOST", host)
+        option = f"--ollama-host={host}"
+        sessions = [[option], ["-l", "--tb=long", option], ["--tb=long"]]
+        for flags in sessions:
+            if option not in flags:  # the last one: the host from OLLAMA_HOST
+                monkeypatch.setenv("OLLAMA_HOST", host)
+            result = pytester.runpytest(
+                *flags, "-rA", "--ollama-models=llama3.2", "--junitxml=junit.xml"
+            )
+            outcomes = result.parseoutcomes()
+            assert outcomes.get("failed", 0) + outcomes.get("skipped", 0) == 5, flags
+            assert outcomes["failed"] >= 1, flags  # the script's own client, at least
+            assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str(), flags
+            for secret in (password, "pw-Zq9x%217", basic):
+                _no_secret(secret, result, pytester)
+        sent = {r.headers.get("authorization") for r in raw.requests}
+    assert sent == (set() if server == "closed port" else {f"Basic {basic}"})
+    runs = RunStore(pytester.path / ".ollama-bench").runs()
+    assert len(runs) == len(sessions)  # a record of each, none holding the password
+    assert {c.outcome for c in record(pytester).cases} <= {"failed", "skipped", "error"}
+
+
 @pytest.mark.parametrize("password", ["pa#ss", "pa?ss", "pa/ss", "pa@ss"])
 def test_12_malformed_credentials_are_rejected_without_echo(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, password: str
