@@ -16,6 +16,10 @@ from typing import Literal
 
 __all__ = ["CHAT_FIELDS", "GENERATE_FIELDS", "check_fields", "passthrough_fields"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 #: ``api.ChatRequest``'s JSON fields, in the struct's order.
 CHAT_FIELDS: tuple[str, ...] = (
     "model",

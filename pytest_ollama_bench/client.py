@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 
 __all__ = ["OllamaClient"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 _TAGS_PATH = "/api/tags"
 _OWN = ("options", "stream", "warmup")
 

@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 
 __all__ = ["HTTPClient", "cut_off", "error_info", "is_connect_timeout"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 _C = TypeVar("_C", bound="HTTPClient")
 #: How much of a malformed line an error keeps (its message shows 200 characters).
 _KEPT_BYTES = 4096

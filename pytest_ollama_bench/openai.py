@@ -72,6 +72,10 @@ if TYPE_CHECKING:
 
 __all__ = ["OPTION_FIELDS", "OpenAIClient", "final_record", "request_fields"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 _CHAT_PATH = "/v1/chat/completions"
 _MODELS_PATH = "/v1/models"
 _DONE = b"[DONE]"

@@ -24,6 +24,10 @@ __all__ = [
     "RecordDeadline",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 #: Seconds between two looks at a watched connection (:meth:`RecordDeadline.watch`).
 PROBE_S = 1.0
 #: Seconds until the look that confirms a connection seen closed under an unfinished body (a

@@ -44,6 +44,7 @@ from pytest_ollama_bench.settings import Settings
 from pytest_ollama_bench.sse import SSEParser
 from pytest_ollama_bench.storage import RunStore
 from pytest_ollama_bench.testing import FakeOllama
+from pytest_ollama_bench.testing import Fault
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 ONE_CALL = """
@@ -539,6 +540,98 @@ def test_12_url_credentials_never_show_when_the_connection_breaks(
     runs = RunStore(pytester.path / ".ollama-bench").runs()
     assert len(runs) == len(sessions)  # a record of each, none holding the password
     assert {c.outcome for c in record(pytester).cases} <= {"failed", "skipped", "error"}
+
+
+FAILING_CALLS = """
+import asyncio
+import os
+
+import pytest
+
+from pytest_ollama_bench import OllamaClient
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_keyword(ollama_bench):
+    ollama_bench.chat("2+2?", bogus_field=1)  # <- TypeError
+
+@pytest.mark.asyncio
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+async def test_async_keyword(ollama_bench):
+    await ollama_bench.agenerate("2+2=", bogus_field=1)  # <- TypeError
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_rounds(ollama_bench):
+    ollama_bench.generate("2+2=", rounds=0)  # <- ValueError
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_compare_keyword(ollama_bench):
+    ollama_bench.compare("2+2?", models=["llama3.2"], bogus_field=1)  # <- TypeError
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_prompt_too_small(ollama_bench):
+    ollama_bench.prompt(tokens=1)  # <- ValueError
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_load_arguments(ollama_bench):
+    ollama_bench.load("2+2?", concurrency=0)  # <- ValueError
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_server_error(ollama_bench):
+    ollama_bench.chat("2+2?", model="broken")
+
+def test_client_directly():
+    async def go():
+        async with OllamaClient(os.environ["BENCH_HOST"]) as client:
+            messages = [{"role": "user", "content": "hi"}]
+            return await client.chat("broken", messages)  # <- ServerHTTPError
+
+    asyncio.run(go())
+"""
+
+
+def _where_each_failure_ends(failures: str) -> set[str]:
+    """``file:line: Error`` of each failure's last shown frame, in any ``--tb`` style."""
+    ends = set()
+    for section in re.split(r"^_{3,} \S+ _{3,}$", failures, flags=re.MULTILINE)[1:]:
+        long_form = re.findall(r"^(\S+\.py:\d+): (\w+)$", section, re.MULTILINE)
+        short_form = re.findall(r"^(\S+\.py:\d+): in \w+$", section, re.MULTILINE)
+        error = re.findall(r"^E +(?:[\w.]+\.)?(\w+):", section, re.MULTILINE)
+        if long_form:
+            ends.add(": ".join(long_form[-1]))
+        elif short_form and error:
+            ends.add(f"{short_form[-1]}: {error[-1]}")
+    return ends
+
+
+def test_12_plugin_frames_are_hidden_from_a_failing_call_s_traceback(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_ollama.add_model("broken")
+    fake_ollama.set_fault("broken", Fault(status=500, message="CUDA error: out of memory"))
+    monkeypatch.setenv("BENCH_HOST", fake_ollama.url)
+    source = pytester.makepyfile(FAILING_CALLS)
+    expected = {  # where each failure must end: the test's own line
+        f"{source.name}:{number}: {line.split('# <- ')[1]}"
+        for number, line in enumerate(source.read_text().splitlines(), 1)
+        if "# <- " in line
+    }
+    assert len(expected) == 7
+    args = [f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2"]
+    for flags in ([], ["--tb=long"], ["-l", "--tb=long"], ["--tb=short"]):
+        result = pytester.runpytest(*flags, *args)
+        result.assert_outcomes(failed=8)
+        failures = result.stdout.str().split("= FAILURES =")[1].split("= ollama-bench summary =")[0]
+        assert not re.search(r"pytest_ollama_bench[/\\]\S*\.py", failures), (flags, failures)
+        assert _where_each_failure_ends(failures) == expected, (flags, failures)
+        result.stdout.fnmatch_lines(  # a failed request: its message, no traceback at all
+            [
+                "*_ test_server_error[[]llama3.2[]] _*",
+                "chat call to 'broken' failed after 0 completed round(s): *HTTP 500: CUDA error*",
+                "*_ test_client_directly _*",
+            ]
+        )
+    full = pytester.runpytest("--full-trace", *args)  # for a bug report: every frame
+    assert re.search(r"pytest_ollama_bench[/\\]calls\.py", full.stdout.str())
 
 
 @pytest.mark.parametrize("password", ["pa#ss", "pa?ss", "pa/ss", "pa@ss"])
