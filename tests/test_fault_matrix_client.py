@@ -8,6 +8,7 @@ validated afterwards.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -667,11 +668,32 @@ def test_13_a_bearer_token_from_the_environment_is_sent_and_never_written(
     _no_secret("tok-9f8e7d", result, pytester)
 
 
+def openai_server(request: Request) -> Reply:
+    """A minimal OpenAI-compatible server (on top of :func:`ollama`): models and a chat."""
+    if request.path == "/v1/models":
+        models = {"object": "list", "data": [{"id": "llama3.2", "object": "model"}]}
+        return Reply([http(200, json.dumps(models), ctype="application/json")])
+    if request.path == "/v1/chat/completions":
+        events = [
+            {"choices": [{"index": 0, "delta": {"content": "4"}, "finish_reason": None}]},
+            {
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
+            },
+        ]
+        body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+        return Reply([http(200, body + b"data: [DONE]\n\n", ctype="text/event-stream")])
+    return ollama(request)
+
+
+API_KEYS = ("PYTEST_OLLAMA_API_KEY", "OLLAMA_API_KEY", "OPENAI_API_KEY")
+
+
 def test_13_openai_with_url_credentials_works_and_finishes(
     pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("PYTEST_OLLAMA_API_KEY", raising=False)
+    for name in API_KEYS:
+        monkeypatch.delenv(name, raising=False)
     pytester.makepyfile(ONE_CALL)
     host = fake_ollama.url.replace("http://", "http://ada:pw@")
     args = [f"--ollama-host={host}", "--ollama-api=openai", "--ollama-models=llama3.2"]
@@ -679,11 +701,75 @@ def test_13_openai_with_url_credentials_works_and_finishes(
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     assert record(pytester).cases[0].outcome == "passed"
+    with RawServer(openai_server) as server:  # what reaches the server: HTTP Basic, no Bearer
+        raw_host = server.url.replace("http://", "http://ada:pw-9%23q@")  # ada:pw-9#q
+        raw = pytester.runpytest(
+            "-l", f"--ollama-host={raw_host}", "--ollama-api=openai", "--ollama-models=llama3.2",
+            "--junitxml=junit.xml",
+        )  # fmt: skip
+        sent = {(r.path, r.headers.get("authorization")) for r in server.requests}
+    raw.assert_outcomes(passed=1)
+    basic = "Basic " + base64.b64encode(b"ada:pw-9#q").decode()
+    assert ("/v1/chat/completions", basic) in sent
+    assert {auth for _, auth in sent} == {basic}  # every request, and never "Bearer ollama"
+    assert record(pytester).host == server.url
+    for secret in ("pw-9#q", "pw-9%23q", basic.split()[1]):
+        _no_secret(secret, raw, pytester)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-abc123")
     both = pytester.runpytest(*args)
     assert both.ret == pytest.ExitCode.USAGE_ERROR
     both.stderr.fnmatch_lines(["ERROR: *environment variable OPENAI_API_KEY holds an API key*"])
     assert "sk-abc123" not in both.stdout.str() + both.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("api", "env", "header"),
+    [
+        ("native", {"PYTEST_OLLAMA_API_KEY": "key-own-1"}, "Bearer key-own-1"),
+        ("native", {"OLLAMA_API_KEY": "key-ollama-2"}, "Bearer key-ollama-2"),
+        ("native", {"OPENAI_API_KEY": "key-openai-3"}, None),  # not read for Ollama's API
+        (
+            "native",
+            {"PYTEST_OLLAMA_API_KEY": "key-own-1", "OLLAMA_API_KEY": "key-ollama-2"},
+            "Bearer key-own-1",
+        ),
+        ("native", {}, None),
+        ("openai", {"PYTEST_OLLAMA_API_KEY": "key-own-1"}, "Bearer key-own-1"),
+        ("openai", {"OPENAI_API_KEY": "key-openai-3"}, "Bearer key-openai-3"),
+        ("openai", {"OLLAMA_API_KEY": "key-ollama-2"}, "Bearer ollama"),  # not read: default
+        (
+            "openai",
+            {"PYTEST_OLLAMA_API_KEY": "key-own-1", "OPENAI_API_KEY": "key-openai-3"},
+            "Bearer key-own-1",
+        ),
+        ("openai", {}, "Bearer ollama"),
+    ],
+)
+def test_13_the_api_key_from_the_environment_is_the_one_sent_and_never_written(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    api: str,
+    env: dict[str, str],
+    header: str | None,
+) -> None:
+    for name in API_KEYS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pytester.makepyfile(FAILING)  # a failing test: -l shows its locals, JUnit its failure
+    with RawServer(openai_server) as server:
+        result = pytester.runpytest(
+            "-l", "--tb=long", f"--ollama-host={server.url}", f"--ollama-api={api}",
+            "--ollama-models=llama3.2", "--junitxml=junit.xml",
+        )  # fmt: skip
+        sent = {r.headers.get("authorization") for r in server.requests}
+        paths = {r.path for r in server.requests}
+    result.assert_outcomes(failed=1)  # the call went through; the answer is not "five"
+    assert ("/v1/chat/completions" if api == "openai" else "/api/chat") in paths
+    assert sent == {header}
+    assert record(pytester).cases[0].stats  # measured
+    for value in env.values():
+        _no_secret(value, result, pytester)
 
 
 # --------------------------------------------------------------------------- plugins
