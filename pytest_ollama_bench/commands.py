@@ -162,7 +162,9 @@ def demo_command(
     server = ["--ollama-embedded"] if models is None else [f"--ollama-models={models}"]
     if examples is not None:
         return [*pytest, examples, *server, *extra]
-    settings = ["-c", str(DEMO_DIR / "pytest.ini"), "--rootdir", "."]
+    # pytest-asyncio, when installed, would warn about its unset settings: the demo needs no
+    # async runner (see its test_async.py)
+    settings = ["-c", str(DEMO_DIR / "pytest.ini"), "--rootdir", ".", "-p", "no:asyncio"]
     return [*pytest, str(DEMO_DIR), *settings, *server, *extra]
 
 
