@@ -32,6 +32,7 @@ from typing import Literal
 from .metrics import REQUEST_METRICS
 from .metrics import RUN_METRICS
 from .metrics import Metric
+from .suggest import did_you_mean
 
 if TYPE_CHECKING:  # the option parser reads this module at start-up: no pydantic then
     from .models import CaseRecord
@@ -101,7 +102,8 @@ def parse_export(text: str) -> tuple[str, str]:
     if not sep or not path.strip():
         raise ValueError(f"expected FORMAT=PATH, got {text!r}; FORMAT one of {valid}")
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r} in {text!r}; FORMAT one of {valid}")
+        hint = did_you_mean(fmt, tuple(FORMATS))
+        raise ValueError(f"unknown export format {fmt!r}{hint} in {text!r}; FORMAT one of {valid}")
     return fmt, path.strip()
 
 

@@ -30,8 +30,11 @@ from typing import Literal
 
 from .metrics import GATE_STATS
 from .metrics import METRICS
+from .metrics import STAT_CHOICES
 from .metrics import find_metric
+from .metrics import metric_choices
 from .settings import Settings
+from .suggest import did_you_mean
 
 if TYPE_CHECKING:
     from .models import CaseRecord
@@ -153,16 +156,19 @@ def _syntax(form: str = _EXPR_FORM) -> str:
 def _checked(
     what: str, metric: str, stat: str | None, limit: float, form: str = _EXPR_FORM
 ) -> None:
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     found = find_metric(metric)
     if found is None:
-        raise ValueError(f"{what}: unknown metric {metric!r}; {_syntax(form)}")
+        hint = did_you_mean(metric, metric_choices())
+        raise ValueError(f"{what}: unknown metric {metric!r}{hint}; {_syntax(form)}")
     if stat is not None and found.level == "run":
         raise ValueError(
             f"{what}: {metric} is one number per load run, it has no statistic; write "
             f"{metric}{'<=' if found.direction == 'lower' else '>='}N"
         )
     if stat is not None and stat not in GATE_STATS:
-        raise ValueError(f"{what}: unknown statistic {stat!r}; {_syntax(form)}")
+        hint = did_you_mean(stat, STAT_CHOICES)
+        raise ValueError(f"{what}: unknown statistic {stat!r}{hint}; {_syntax(form)}")
     if not math.isfinite(limit):
         raise ValueError(f"{what}: the limit must be a finite number")
     if found.unit == "ratio" and not 0 <= limit <= 1:

@@ -58,6 +58,7 @@ def output_options(tokens: int) -> dict[str, Any]:
 
     :raises ValueError: ``tokens`` < 1.
     """
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         raise ValueError(f"output_tokens must be a whole number >= 1, got {tokens!r}")
     return {"num_predict": tokens, "ignore_eos": True}
@@ -70,6 +71,7 @@ def with_output_tokens(call: str, options: Mapping[str, Any], tokens: int | None
     :raises ValueError: ``tokens`` < 1, or an explicit ``num_predict`` other than ``tokens``
         (the message starts with ``call``, the call as the user wrote it).
     """
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     merged = dict(options)
     if tokens is None:
         return merged

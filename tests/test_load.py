@@ -285,7 +285,7 @@ def test_slo_on_a_metric_without_one_is_an_error_naming_the_valid_ones(
     with FakeOllama(["llama3.2"]) as fake:
         result = run(pytester, fake)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*slo= names 'ttft' (did you mean ttft_ms?)*one of ttft_ms, *"])
+    result.stdout.fnmatch_lines(["*slo= names 'ttft' (did you mean 'ttft_ms'?)*one of ttft_ms, *"])
 
 
 @pytest.mark.parametrize(
