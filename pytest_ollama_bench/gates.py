@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Literal
 
@@ -83,6 +84,9 @@ class GateRule:
     :ivar name: the shorthand that set the rule (``max_ttft_ms``), None for an expression.
     :ivar source: ``marker``, ``option`` (command line, ini or environment) or ``default``
         (``min_pass_rate 1`` when a call has a ``check=`` and no pass-rate gate is set).
+    :ivar origin: where an ``option`` rule was given, as messages name it (``--ollama-gate``,
+        ``environment variable PYTEST_OLLAMA_GATE``, ``ini option ollama_gate``); None: its
+        flag.
     """
 
     metric: str
@@ -91,6 +95,7 @@ class GateRule:
     stat: str | None = None
     name: str | None = None
     source: Source = "option"
+    origin: str | None = None
 
     @property
     def expression(self) -> str:
@@ -230,13 +235,15 @@ def shorthand_gate(name: str, limit: float, *, source: Source) -> GateRule:
 
 
 def option_rules(settings: Settings) -> list[GateRule]:
-    """The command line's rules: its shorthands, then each ``--ollama-gate``."""
+    """The command line's rules (or the environment's, or the ini file's): its shorthands,
+    then each ``--ollama-gate``, each with where it was given."""
     rules = [
-        shorthand_gate(s.name, limit, source="option")
+        replace(shorthand_gate(s.name, limit, source="option"), origin=settings.origin(s.name))
         for s in SHORTHANDS
         if (limit := getattr(settings, s.name, None)) is not None
     ]
-    rules.extend(parse_gate(expr) for expr in settings.gates)
+    origin = settings.origin("gates")
+    rules.extend(replace(parse_gate(expr), origin=origin) for expr in settings.gates)
     return rules
 
 
@@ -270,6 +277,8 @@ def _origin(rule: GateRule) -> str:
         return (
             " (the default gate of check=: every answer must pass; set min_pass_rate to allow less)"
         )
+    if rule.origin is not None:
+        return f" from {rule.origin}"
     short = _SHORTHAND.get(rule.name or "")
     return f" from {short.flag if short is not None and short.flag else '--ollama-gate'}"
 

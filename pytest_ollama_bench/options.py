@@ -430,11 +430,13 @@ def _raw(config: pytest.Config, opt: Option) -> tuple[Any, str] | None:
 def resolve(config: pytest.Config) -> Settings:
     """Read every option once and return the session's frozen :class:`Settings`."""
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for opt in OPTIONS:
         found = _raw(config, opt)
         if found is None:
             continue
         raw, where = found
+        origins[opt.name] = where
         try:
             value = opt.parse(opt, where, raw)
         except _Invalid as exc:
@@ -453,7 +455,7 @@ def resolve(config: pytest.Config) -> Settings:
     if hosts:
         values["host"] = hosts[0]
         values["hosts"] = hosts if len(hosts) > 1 else ()
-    return Settings(**values)
+    return Settings(**values, origins=tuple(origins.items()))
 
 
 def markdown_table() -> list[str]:
