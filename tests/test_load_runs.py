@@ -1,0 +1,111 @@
+"""Load runs end to end: stopped by a duration, failing by timeout and broken streams, every
+per-request statistic, a rate sweep, goodput gates and the github-action-benchmark exports.
+
+Real test files under pytester against the emulator's slots, delays and faults on 127.0.0.1;
+times are checked against the injected delays with generous bounds (a busy machine only ever
+makes a stream slower, never faster than the server sends it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Any
+
+import pytest
+
+from pytest_ollama_bench.loadplan import arrival_times
+from pytest_ollama_bench.testing import FakeOllama
+
+TOKENS = ["one ", "two ", "three ", "four ", "five."]
+#: ttft 60 ms + 4 gaps of 10 ms: each request holds its slot >= 100 ms
+SLOW: dict[str, Any] = {"ttft_ms": 60, "itl_ms": 10, "tokens": TOKENS}
+
+
+def run(
+    pytester: pytest.Pytester, fake: FakeOllama, *args: str, models: str = "llama3.2"
+) -> pytest.RunResult:
+    return pytester.runpytest(
+        f"--ollama-host={fake.url}", f"--ollama-models={models}", "--ollama-json=run.json",
+        "--ollama-no-save", *args,
+    )  # fmt: skip
+
+
+def cases(pytester: pytest.Pytester) -> list[dict[str, Any]]:
+    data: dict[str, Any] = json.loads((pytester.path / "run.json").read_text())
+    return list(data["cases"])
+
+
+def load_runs(pytester: pytest.Pytester) -> list[dict[str, Any]]:
+    return [run for case in cases(pytester) for run in case["load"]]
+
+
+# --------------------------------------------------------------------------- duration_s
+
+
+def test_a_closed_loop_stops_sending_at_its_duration(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import time
+
+        def test_timed(ollama_bench):
+            began = time.perf_counter()
+            result = ollama_bench.load("hi", concurrency=2, duration_s=1.0, warmup=0)
+            print("ELAPSED", time.perf_counter() - began)
+            assert result.completed > 0 and result.failed == 0
+            assert 0.98 <= result.duration_s <= 2.5
+        """
+    )
+    with FakeOllama(["llama3.2"], parallel=2, **SLOW) as fake:
+        result = run(pytester, fake, "-s")
+        chats = [r for r in fake.requests if r["path"] == "/api/chat"]
+    result.assert_outcomes(passed=1)
+    (record,) = load_runs(pytester)
+    assert (record["duration_limit_s"], record["request_limit"]) == (1.0, None)
+    assert record["stopped"] is None
+    requests = record["requests"]
+    # two requests of >= 100 ms at a time for one second: about 20, at least a few
+    assert 4 <= record["completed"] == record["sent"] == len(requests) <= 22
+    assert len(chats) == record["sent"]  # nothing went out that the record does not have
+    # no request sent after the deadline; each worker's last one, sent before it, ended after
+    # it and was awaited and counted
+    assert max(q["sent_ms"] for q in requests) <= 1000 + 50
+    assert max(q["ended_ms"] for q in requests) >= 1000
+    assert all(q["measurement"] is not None for q in requests)
+    assert 0.98 <= record["duration_s"] <= 2.5
+    elapsed = re.search(r"ELAPSED (\S+)", result.stdout.str())
+    assert elapsed is not None
+    assert 1.0 <= float(elapsed[1]) <= 3.0  # the call returned then
+
+
+def test_an_open_loop_stops_its_arrivals_at_its_duration(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_timed(ollama_bench):
+            result = ollama_bench.load("hi", rate=20, duration_s=1.0, seed=5, warmup=0)
+            assert result.completed > 0 and result.failed == 0
+        """
+    )
+    with FakeOllama(["llama3.2"], parallel=None, ttft_ms=150, itl_ms=10, tokens=TOKENS) as fake:
+        result = run(pytester, fake)
+    result.assert_outcomes(passed=1)
+    (record,) = load_runs(pytester)
+    assert (record["duration_limit_s"], record["rate"], record["seed"]) == (1.0, 20, 5)
+    # the seed's schedule, by hand: plain exponential gaps of random.Random(seed) (unscaled:
+    # a duration, not a request count), every arrival before the deadline
+    rng, t, due = random.Random(5), 0.0, []
+    while (t := t + rng.expovariate(20)) < 1.0:
+        due.append(t * 1000)
+    assert due == [x * 1000 for x in arrival_times(20, 5, duration_s=1.0)]
+    assert 10 <= len(due) <= 30
+    requests = sorted(record["requests"], key=lambda q: q["sent_ms"])
+    assert record["sent"] == record["completed"] == len(requests) == len(due)
+    late = [q["sent_ms"] - d for q, d in zip(requests, due, strict=True)]
+    assert all(-1 <= x <= 60 for x in late), late  # sent on that schedule (a busy machine: late)
+    # the last arrival (>= 190 ms of answer) was awaited after the deadline and counted
+    assert max(q["ended_ms"] for q in requests) >= due[-1] + 190
+    assert record["duration_s"] == pytest.approx(
+        (max(q["ended_ms"] for q in requests) - requests[0]["sent_ms"]) / 1000
+    )
+    assert record["achieved_rate"] == pytest.approx(len(due) / (requests[-1]["sent_ms"] / 1000))
