@@ -8,6 +8,7 @@ makes a stream slower, never faster than the server sends it).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import random
 import re
@@ -17,6 +18,7 @@ import pytest
 
 from pytest_ollama_bench.loadplan import arrival_times
 from pytest_ollama_bench.testing import FakeOllama
+from pytest_ollama_bench.testing import Fault
 
 TOKENS = ["one ", "two ", "three ", "four ", "five."]
 #: ttft 60 ms + 4 gaps of 10 ms: each request holds its slot >= 100 ms
@@ -109,3 +111,57 @@ def test_an_open_loop_stops_its_arrivals_at_its_duration(pytester: pytest.Pytest
         (max(q["ended_ms"] for q in requests) - requests[0]["sent_ms"]) / 1000
     )
     assert record["achieved_rate"] == pytest.approx(len(due) / (requests[-1]["sent_ms"] / 1000))
+
+
+# --------------------------------------------------------------------------- error kinds
+
+#: model -> (the fault of its first two requests, the kind a load run counts, its message)
+FAULTS = {
+    "silent": (Fault(stall_after=0, stall_s=1.0, times=2), "timeout", "no first chunk *0.4 s"),
+    "stalls": (Fault(stall_after=1, stall_s=1.0, times=2), "timeout", "no next chunk *0.4 s"),
+    "errors": (Fault(error_after=2, message="CUDA error: out of memory", times=2),
+               "stream_error", "mid-stream after 2 chunk(s)"),
+    "cuts": (Fault(cut_after=2, times=2), "incomplete", "without a 'done: true' record"),
+    "aborts": (Fault(cut_after=2, cut_abort=True, times=2), "incomplete", "connection was closed"),
+    "garbles": (Fault(malformed_after=1, times=2), "malformed", "is not a JSON object"),
+}  # fmt: skip
+
+
+def test_timeouts_and_broken_streams_are_counted_by_kind(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        KINDS = {"silent": "timeout", "stalls": "timeout", "errors": "stream_error",
+                 "cuts": "incomplete", "aborts": "incomplete", "garbles": "malformed"}
+
+        @pytest.mark.llm_bench(warmup=0)
+        def test_faulty(ollama_bench):
+            result = ollama_bench.load("hi", concurrency=2, requests=6)
+            kind = KINDS[ollama_bench.model]
+            assert (result.completed, result.failed) == (4, 2)
+            assert result.errors == {kind: 2}
+            assert [f.kind for f in result.failures] == [kind, kind]
+            assert result.error_rate == 2 / 6
+            print("FAILURE", ollama_bench.model, result.failures[0].error)
+        """
+    )
+    with FakeOllama(list(FAULTS), parallel=None, **SLOW) as fake:
+        for model, (fault, _, _) in FAULTS.items():
+            fake.set_fault(model, fault)
+        result = run(pytester, fake, "-s", "--ollama-timeout=0.4", models=",".join(FAULTS))
+    result.assert_outcomes(passed=len(FAULTS))  # failed requests fail no test by themselves
+    by_model = {case["model"]: case["load"][0] for case in cases(pytester)}
+    assert set(by_model) == set(FAULTS)
+    for model, (_, kind, said) in FAULTS.items():
+        record = by_model[model]
+        assert (record["sent"], record["completed"], record["failed"]) == (6, 4, 2), model
+        assert record["errors"] == {kind: 2}
+        assert record["error_rate"] == pytest.approx(2 / 6)
+        failed = [q for q in record["requests"] if q["error_kind"] is not None]
+        assert [q["error_kind"] for q in failed] == [kind, kind]
+        assert all(q["measurement"] is None for q in failed)
+        assert all(fnmatch.fnmatch(q["error"], f"*{said}*") for q in failed), failed
+        assert record["stats"]["ttft_ms"]["n"] == 4  # the statistics are the completed ones'
+        result.stdout.fnmatch_lines([f"*FAILURE {model} *{said}*"])
+        result.stdout.fnmatch_lines([f"*[[]{model}[]]*", "*", "*", f"*  2 *2 ({kind})"])
