@@ -165,3 +165,48 @@ def test_timeouts_and_broken_streams_are_counted_by_kind(pytester: pytest.Pytest
         assert record["stats"]["ttft_ms"]["n"] == 4  # the statistics are the completed ones'
         result.stdout.fnmatch_lines([f"*FAILURE {model} *{said}*"])
         result.stdout.fnmatch_lines([f"*[[]{model}[]]*", "*", "*", f"*  2 *2 ({kind})"])
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def test_every_per_request_statistic_follows_the_injected_delays(
+    pytester: pytest.Pytester,
+) -> None:
+    # ttft 50 ms, then 5 more tokens 20 ms apart: last token at 150 ms, tpot = itl = 20 ms
+    pytester.makepyfile(
+        """
+        import json
+
+        def test_stats(ollama_bench):
+            result = ollama_bench.load("hi", concurrency=2, requests=6, warmup=0)
+            stats = {name: s.model_dump() for name, s in result.stats.items()}
+            with open("stats.json", "w") as fh:
+                json.dump(stats, fh)
+        """
+    )
+    six = ["a ", "b ", "c ", "d ", "e ", "f."]
+    with FakeOllama(["llama3.2"], parallel=2, ttft_ms=50, itl_ms=20, tokens=six) as fake:
+        result = run(pytester, fake)
+    result.assert_outcomes(passed=1)
+    (record,) = load_runs(pytester)
+    seen = json.loads((pytester.path / "stats.json").read_text())  # LoadResult.stats
+    assert seen == record["stats"]  # the record keeps what the test saw
+    stats = record["stats"]
+    expected = {"ttft_ms": 50, "tpot_ms": 20, "itl_ms": 20, "last_token_ms": 150, "total_ms": 150}
+    for name, injected in expected.items():
+        s = stats[name]
+        assert s["n"] == (6 * 5 if name == "itl_ms" else 6), name  # itl: every gap, pooled
+        # a late gap is followed by a short one (the emulator keeps its cadence): itl's median
+        # may sit a little under the injected gap, never far
+        low = 0.85 if name == "itl_ms" else 0.95
+        assert low * injected <= s["median"] <= injected + 60, (name, s)
+        assert s["min"] <= s["median"] <= s["p99"] <= s["max"], (name, s)
+    assert stats["last_token_ms"]["median"] >= stats["ttft_ms"]["median"] + 5 * 19
+    assert stats["total_ms"]["min"] >= stats["last_token_ms"]["min"]  # the done record comes last
+    assert stats["total_ms"]["median"] <= stats["last_token_ms"]["median"] + 30
+    # each request on its own: tpot is (last token - ttft) / (tokens - 1)
+    for q in record["requests"]:
+        m = q["measurement"]
+        assert m["tpot_ms"] == pytest.approx((m["last_token_ms"] - m["ttft_ms"]) / 5)
+        assert len(m["itl_ms"]) == 5
