@@ -9,6 +9,7 @@ makes a stream slower, never faster than the server sends it).
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import json
 import random
 import re
@@ -210,3 +211,71 @@ def test_every_per_request_statistic_follows_the_injected_delays(
         m = q["measurement"]
         assert m["tpot_ms"] == pytest.approx((m["last_token_ms"] - m["ttft_ms"]) / 5)
         assert len(m["itl_ms"]) == 5
+
+
+# --------------------------------------------------------------------------- rate sweep
+
+
+def _saturation_by_the_rule(runs: list[dict[str, Any]]) -> float | None:
+    """The README's rule, by hand: the first level after which request throughput grows by
+    less than 10 % while the p99 TTFT keeps growing."""
+    for here, after in itertools.pairwise(runs):
+        slower = after["request_throughput"] < 1.10 * here["request_throughput"]
+        if slower and after["stats"]["ttft_ms"]["p99"] > here["stats"]["ttft_ms"]["p99"]:
+            return float(here["rate"])
+    return None
+
+
+def test_a_rate_sweep_sends_each_rate_and_finds_where_one_slot_saturates(
+    pytester: pytest.Pytester,
+) -> None:
+    # one slot, >= 100 ms a request: at most 10 req/s. At 5/s it keeps up; at 20/s and 80/s
+    # the 8 requests queue, the throughput stays at the slot's and the p99 TTFT grows
+    pytester.makepyfile(
+        """
+        def test_rates(ollama_bench):
+            sweep = ollama_bench.sweep("hi", rates=[5, 20, 80], requests=8, warmup=1, seed=3)
+            assert sweep.axis == "rate" and len(sweep) == 3
+            assert [(r.mode, r.rate, r.level) for r in sweep] == [
+                ("rate", 5, 5), ("rate", 20, 20), ("rate", 80, 80)]
+            assert [r.completed for r in sweep] == [8, 8, 8]
+            assert sweep.level(20) is sweep[1]
+            print("SATURATION", sweep.saturation)
+        """
+    )
+    with FakeOllama(["llama3.2"], parallel=1, max_queue=None, **SLOW) as fake:
+        result = run(pytester, fake, "-s")
+    result.assert_outcomes(passed=1)
+    runs = load_runs(pytester)
+    assert [(r["mode"], r["rate"], r["concurrency"]) for r in runs] == [
+        ("rate", 5, None), ("rate", 20, None), ("rate", 80, None)
+    ]  # fmt: skip
+    assert [r["warmup"] for r in runs] == [1, 0, 0]
+    for r in runs:
+        assert r["seed"] == 3
+        assert r["sent"] == r["completed"] == 8
+        # the 8th request is due at 8 / rate s; it is sent then or (a busy machine) late
+        assert 0.7 * r["rate"] <= r["achieved_rate"] <= 1.001 * r["rate"], r["achieved_rate"]
+    # 8 requests one after the other on the slot take >= 0.8 s: never more than 10 req/s
+    assert all(r["request_throughput"] <= 10 * 1.02 for r in runs)
+    assert runs[1]["request_throughput"] > 1.5 * runs[0]["request_throughput"]
+    assert runs[2]["stats"]["ttft_ms"]["p99"] > runs[0]["stats"]["ttft_ms"]["p99"] + 200
+    saturation = _saturation_by_the_rule(runs)
+    assert saturation == 20  # the contrast is wide: 5 -> 20 doubles, 20 -> 80 adds nothing
+    assert [r["saturation"] for r in runs] == [saturation] * 3
+    result.stdout.fnmatch_lines(
+        [
+            f"*SATURATION {saturation}",
+            "llm_bench load: *test_rates [[]llama3.2[]] (3 runs)",
+            "*rate (req/s)*req/s*sent/s*out tok/s*",
+            "*-----*",
+            "*  5 *",
+            "* 20 < *",
+            "* 80 *",
+            "  saturation at rate 20/s (<): the next level added under 10 % throughput while "
+            "p99 TTFT grew",
+        ]
+    )
+    # each row shows the run's achieved rate in its sent/s column
+    for r in runs:
+        result.stdout.fnmatch_lines([f"*{r['rate']:g}*{r['achieved_rate']:.2f}*"])
