@@ -279,3 +279,69 @@ def test_a_rate_sweep_sends_each_rate_and_finds_where_one_slot_saturates(
     # each row shows the run's achieved rate in its sent/s column
     for r in runs:
         result.stdout.fnmatch_lines([f"*{r['rate']:g}*{r['achieved_rate']:.2f}*"])
+
+
+# --------------------------------------------------------------------------- goodput gates
+
+GOODPUT_GATES = """
+import pytest
+from pytest_ollama_bench import assert_contains
+
+# every other answer is wrong: half the requests are good, whatever their latency
+def run(ollama_bench):
+    return ollama_bench.load(
+        "2+2?", concurrency=2, requests=8, warmup=0, slo={"ttft_ms": 5000},
+        check=lambda text: assert_contains(text, "4"),
+    )
+
+@pytest.mark.llm_bench(gates={"goodput": 0.5, "slo_attainment": ">= 0.4"})
+def test_met(ollama_bench):
+    result = run(ollama_bench)
+    assert result.slo_attainment == 0.5 and result.goodput > 0.5
+
+@pytest.mark.llm_bench(gates={"goodput": ">= 10000", "slo_attainment": ">= 0.9"})
+def test_missed(ollama_bench):
+    result = run(ollama_bench)
+    assert result.slo_attainment == 0.5  # the body passes: only the gates fail it
+
+def test_unjudged(ollama_bench):
+    run(ollama_bench)
+"""
+
+
+def test_goodput_and_attainment_gates_pass_and_fail_on_a_real_run(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(GOODPUT_GATES)
+    with FakeOllama(["llama3.2"], parallel=2, responses=["It is 4.", "It is 5."], **SLOW) as fake:
+        result = run(pytester, fake)
+    result.assert_outcomes(passed=2, failed=1)  # only the test whose gates missed fails
+    missed = (
+        "benchmark gate(s) missed: goodput *.* < 10000 (llama3.2, concurrency 2, 8 requests); "
+        "slo_attainment 0.50 < 0.9 (llama3.2, concurrency 2, 8 requests)"
+    )
+    result.stdout.fnmatch_lines([missed])  # the failure's first line
+    # pytest's short summary shows the misses (cut to the terminal's width)
+    result.stdout.fnmatch_lines(
+        ["FAILED *::test_missed[[]llama3.2[]] - Failed: benchmark gate(s) missed: goodput *.* "
+         "< 10000 (llama3.2, concurrency 2, 8 requests); slo_attainment 0.50 < 0.9 *"]
+    )  # fmt: skip
+    assert "test_met" not in "\n".join(line for line in result.outlines if "FAILED" in line)
+    by_test = {case["nodeid"].split("::")[1]: case for case in cases(pytester)}
+    assert {name: case["outcome"] for name, case in by_test.items()} == {
+        "test_met[llama3.2]": "passed", "test_missed[llama3.2]": "failed",
+        "test_unjudged[llama3.2]": "passed",
+    }  # fmt: skip
+    for name, verdict in (("test_met[llama3.2]", True), ("test_missed[llama3.2]", False)):
+        case = by_test[name]
+        (run_record,) = case["load"]
+        assert run_record["slo_attainment"] == 0.5
+        gates = {g["metric"]: g for g in case["gates"]}
+        assert set(gates) == {"goodput", "slo_attainment"}
+        for metric in ("goodput", "slo_attainment"):
+            assert gates[metric]["passed"] is verdict
+            assert gates[metric]["value"] == pytest.approx(run_record[metric])
+            assert gates[metric]["op"] == ">="
+            assert gates[metric]["load_run"] == 0
+    result.stdout.fnmatch_lines(["*test_met*", "*", "*", "*  2 *✔*"])
+    result.stdout.fnmatch_lines(["*test_missed*", "*", "*", "*  2 *✘*"])
