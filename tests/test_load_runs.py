@@ -13,6 +13,7 @@ import itertools
 import json
 import random
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -345,3 +346,70 @@ def test_goodput_and_attainment_gates_pass_and_fail_on_a_real_run(
             assert gates[metric]["load_run"] == 0
     result.stdout.fnmatch_lines(["*test_met*", "*", "*", "*  2 *✔*"])
     result.stdout.fnmatch_lines(["*test_missed*", "*", "*", "*  2 *✘*"])
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def _github_action_benchmark_entries(path: Path) -> list[dict[str, Any]]:
+    """The file, checked for the shape github-action-benchmark's customSmallerIsBetter and
+    customBiggerIsBetter read (its src/extract.ts): a non-empty JSON array of ``{name: str,
+    unit: str, value: number, range?: str, extra?: str}``, one chart per unique name."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(data, list)
+    assert data  # the action rejects an empty array
+    for entry in data:
+        assert {"name", "unit", "value"} <= set(entry) <= {"name", "unit", "value", "range",
+                                                            "extra"}  # fmt: skip
+        assert isinstance(entry["name"], str)
+        assert isinstance(entry["unit"], str)
+        assert entry["name"]
+        assert entry["unit"]
+        assert isinstance(entry["value"], (int, float))
+        assert not isinstance(entry["value"], bool)
+        assert all(isinstance(entry[k], str) for k in ("range", "extra") if k in entry)
+    assert len({e["name"] for e in data}) == len(data)
+    return data
+
+
+def test_load_runs_in_the_github_action_benchmark_exports(pytester: pytest.Pytester) -> None:
+    # one slot and one queue place: at concurrency 4 some requests get Ollama's 503
+    pytester.makepyfile(
+        """
+        def test_overload(ollama_bench):
+            sweep = ollama_bench.sweep(
+                "hi", concurrency=[1, 4], requests=8, warmup=0, slo={"ttft_ms": 5000}
+            )
+            assert sweep[0].failed == 0 and sweep[1].errors.get("http_503", 0) > 0
+        """
+    )
+    with FakeOllama(["llama3.2"], parallel=1, max_queue=1, **SLOW) as fake:
+        result = run(
+            pytester, fake, "--ollama-export=github-smaller=gh/smaller.json",
+            "--ollama-export=github-bigger=gh/bigger.json",
+        )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    runs = load_runs(pytester)
+    smaller = _github_action_benchmark_entries(pytester.path / "gh" / "smaller.json")
+    bigger = _github_action_benchmark_entries(pytester.path / "gh" / "bigger.json")
+    prefix = "test_load_runs_in_the_github_action_benchmark_exports.py::test_overload (llama3.2)"
+    # each file has its direction's run-level metrics, one entry per run (a sweep's levels)
+    files = {"smaller": (smaller, {"error_rate": "ratio"}),
+             "bigger": (bigger, {"request_throughput": "req/s", "output_throughput": "tok/s",
+                                 "goodput": "req/s", "slo_attainment": "ratio"})}  # fmt: skip
+    for name, (entries, metrics) in files.items():
+        by_name = {e["name"]: e for e in entries}
+        expected = {f"{prefix} concurrency {r['concurrency']} {m}" for r in runs for m in metrics}
+        assert set(by_name) == expected, name  # and nothing of the other direction
+        for r in runs:
+            for metric, unit in metrics.items():
+                entry = by_name[f"{prefix} concurrency {r['concurrency']} {metric}"]
+                assert entry["unit"] == unit
+                assert entry["value"] == pytest.approx(r[metric])
+                assert entry["extra"].splitlines() == [
+                    f"load run at concurrency {r['concurrency']}: {r['sent']} requests sent, "
+                    f"{r['completed']} completed, {r['failed']} failed",
+                    "outcome: passed",
+                ]
+    overloaded = next(e for e in smaller if e["name"].endswith("concurrency 4 error_rate"))
+    assert 0 < overloaded["value"] < 1
