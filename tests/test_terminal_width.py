@@ -25,6 +25,7 @@ from pytest_ollama_bench.models import CaseRecord
 from pytest_ollama_bench.models import Report
 from pytest_ollama_bench.models import Stats
 from pytest_ollama_bench.options import OPTIONS
+from pytest_ollama_bench.regression import parse_compare_fail
 from pytest_ollama_bench.report import render_summary
 from pytest_ollama_bench.settings import Settings
 from pytest_ollama_bench.storage import RunStore
@@ -164,6 +165,22 @@ def test_the_sort_column_stays_whatever_its_priority() -> None:
     lines = render_summary(report(MODELS), sort="total", width=60)
     header = next(line for line in lines if line.startswith("model "))
     assert "total (ms)" in header
+
+
+@pytest.mark.parametrize(("rule", "header"), [("total_ms:200ms", "total"), ("ttft_ms:10%", "ttft")])
+def test_the_columns_a_regression_rule_compares_stay_with_their_baseline(
+    rule: str, header: str
+) -> None:
+    """At 80 columns with a baseline, the column of the metric the rule compares and its
+    baseline column are the last to go, whatever their priority."""
+    current = report(MODELS).model_copy(
+        update={"settings": Settings(compare_fail=(parse_compare_fail(rule),))}
+    )
+    lines = render_summary(current, baseline=report(MODELS), width=80)
+    table_header = next(line for line in lines if line.startswith("model "))
+    assert f"{header} (ms)" in table_header
+    assert f"{header} base (ms)" in table_header
+    assert all(len(line) <= 80 for line in lines), "\n".join(lines)
 
 
 def test_priority_is_registry_data_covering_the_default_columns() -> None:
