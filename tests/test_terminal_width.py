@@ -275,6 +275,24 @@ def test_history_commands_fit_80_columns(project: Path, command: list[str]) -> N
     assert max(map(len, wide)) > 80 or command == ["show", "-q"]
 
 
+def test_command_errors_and_confirmations_fit_80_columns(project: Path) -> None:
+    missing = cli(project, "show", "9")
+    assert missing.returncode == 2
+    error = missing.stderr.splitlines()
+    assert error[0].startswith("python -m pytest_ollama_bench: error: no saved run number 0009")
+    assert "0002_" in missing.stderr  # the saved runs are listed
+    assert all(len(line) <= 80 for line in error), missing.stderr
+    pytest.importorskip("pygal")
+    deep = "reports/of/the/nightly/benchmark/run/on/the/gpu/box/report.html"
+    done = cli(project, "html", "-o", str(project / deep))
+    assert done.returncode == 0, done.stderr
+    assert (project / deep).is_file()
+    said = done.stdout.splitlines()
+    assert said[0].startswith("HTML report of ")
+    assert len(said) > 1
+    assert all(len(line) <= 80 for line in said), done.stdout
+
+
 def test_list_shows_the_models_and_finds_the_rootdir_storage_from_a_sub_directory(
     project: Path,
 ) -> None:
