@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import statistics
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,64 @@ def section(html: str, name: str) -> str:
     match = re.search(rf'<section id="{name}">(.*?)</section>', html, re.S)
     assert match, f"no {name} section"
     return match.group(1)
+
+
+def card(tests: str, test: str) -> str:
+    """The card of ``test`` in the tests section."""
+    match = re.search(rf'<article class="card test" [^>]*data-test="{re.escape(test)}">(.*?)'
+                      r"</article>", tests, re.S)  # fmt: skip
+    assert match, f"no card for {test}"
+    return match.group(1)
+
+
+def chart(html: str, metric: str, kind: str) -> str:
+    """The svg of the ``kind`` chart (bars, rounds) of ``metric`` in ``html``."""
+    match = re.search(rf'<figure class="chart" data-metric="{metric}" data-kind="{kind}">'
+                      r"(<svg.*?</svg>)</figure>", html, re.S)  # fmt: skip
+    assert match, f"no {kind} chart of {metric}"
+    return match.group(1)
+
+
+def text_rows(html: str, cls: str) -> list[list[str]]:
+    """The cells of the body rows of the table of class ``cls``, as text."""
+    match = re.search(rf'<table class="{cls}">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert match, f"no {cls} table"
+    return [
+        [unescape(re.sub(r"<[^>]+>", "", cell)) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", match.group(1), re.S)
+    ]
+
+
+def drawn_bars(svg: str) -> dict[str, tuple[float, float, float, float]]:
+    """Each bar of a bar chart as drawn, by model: the y (pixels, downwards) of the bar's top,
+    of its whisker's top and bottom ends, and of the bar's base (the value 0)."""
+    models = re.findall(r'<desc class="label">([^<]+?): median', svg)
+    rects = re.findall(r'<rect x="[^"]*" y="([^"]*)" rx="0" ry="0" width="[^"]*" '
+                       r'height="([^"]*)" class="rect reactive tooltip-trigger"', svg)  # fmt: skip
+    whiskers = [[float(y) for _, y in re.findall(r"([-\d.]+) ([-\d.]+)", d)]
+                for d in re.findall(r'<g class="ci"><path d="([^"]+)"', svg)]  # fmt: skip
+    assert len(models) == len(rects) == len(whiskers) > 0
+    return {
+        model: (float(y), min(ends), max(ends), float(y) + float(height))
+        for model, (y, height), ends in zip(models, rects, whiskers, strict=True)
+    }
+
+
+def series_labels(svg: str) -> dict[str, list[str]]:
+    """The hover labels of each series of a chart's points, by the series' colour."""
+    colors = dict(re.findall(r"\.color-(\d+) a:visited\{stroke:(#[0-9a-fA-F]{6});", svg))
+    overlay = svg[svg.index('class="plot overlay"') : svg.index('class="plot text-overlay"')]
+    parts = re.split(r'<g class="series serie-(\d+) color-\d+">', overlay)[1:]
+    return {
+        colors[index].lower(): re.findall(r'<desc class="label">([^<]*)</desc>', points)
+        for index, points in zip(parts[::2], parts[1::2], strict=True)
+    }
+
+
+def p5_p95(values: list[float]) -> tuple[float, float]:
+    """The 5th and 95th percentiles (linear interpolation between closest ranks)."""
+    cuts = statistics.quantiles(values, n=20, method="inclusive")
+    return cuts[0], cuts[-1]
 
 
 def test_html_report_is_written_at_session_end_and_self_contained(
@@ -83,6 +143,77 @@ def test_html_report_is_written_at_session_end_and_self_contained(
         median = case.stats[name].median
         cell = f'data-metric="{name}" data-stat="median" data-value="{median!r}">{median:.1f}<'
         assert cell in row.group(0)
+    # the bars: each model's median with a whisker from p5 to p95 of its measured rounds,
+    # drawn to scale (one scale for the bars of a chart)
+    arithmetic = card(tests, "test_bench.py::test_arithmetic")
+    cases = {c.model: c for c in report.cases if c.test == "test_bench.py::test_arithmetic"}
+    for name in ("ttft_ms", "tpot_ms", "tokens_per_s"):
+        bars = drawn_bars(chart(arithmetic, name, "bars"))
+        assert set(bars) == {"llama3.2", "qwen2.5:0.5b"}  # the measured ones
+        scales = []
+        for model, (top, high, low, base) in bars.items():
+            rounds = [r for call in cases[model].calls for r in call.rounds if not r.warmup]
+            values = [getattr(r, name) for r in rounds]
+            median, (p5, p95) = statistics.median(values), p5_p95(values)
+            assert cases[model].stats[name].median == pytest.approx(median)
+            scale = (base - top) / median  # pixels per unit
+            scales.append(scale)
+            assert (base - high) / scale == pytest.approx(p95, rel=1e-3)
+            assert (base - low) / scale == pytest.approx(p5, rel=1e-3)
+            label = f"{model}: median {median:.1f}, p5 {p5:.1f}, p95 {p95:.1f} "
+            assert label in chart(arithmetic, name, "bars")
+        assert scales[0] == pytest.approx(scales[1], rel=1e-3)
+    # every round a dot; the warmup rounds marked: grey, in a series of their own
+    dots = series_labels(chart(arithmetic, "ttft_ms", "rounds"))
+    assert ">warmup rounds</text>" in chart(arithmetic, "ttft_ms", "rounds")
+    warmups = [
+        f"{model}, warmup: {r.ttft_ms:.1f} ms"
+        for model, case in cases.items()
+        for call in case.calls
+        for r in call.rounds
+        if r.warmup
+    ]
+    assert len(warmups) == 2  # one per model
+    assert dots.pop("#b0b0b0") == warmups
+    assert sorted(label for labels in dots.values() for label in labels) == sorted(
+        f"{model}, round {n}: {r.ttft_ms:.1f} ms"
+        for model, case in cases.items()
+        for n, r in enumerate((r for call in case.calls for r in call.rounds if not r.warmup), 1)
+    )
+    # the gates with their margins: value, rule and limit, headroom (negative: missed)
+    gates = text_rows(arithmetic, "gates") + text_rows(
+        card(tests, "test_bench.py::test_generate"), "gates"
+    )
+    recorded = [
+        (c.model, g)
+        for test in ("test_bench.py::test_arithmetic", "test_bench.py::test_generate")
+        for c in report.cases
+        if c.test == test and c.gates
+        for g in c.gates
+    ]
+    assert len(gates) == len(recorded) == 2 * 1 + 2 * 3
+    units = {"ttft_ms": " ms", "total_ms": " ms", "tokens_per_s": " tok/s", "eval_count": ""}
+    for row, (model, g) in zip(gates, recorded, strict=True):
+        assert g.value is not None
+        headroom = g.limit - g.value if g.op in ("<=", "<") else g.value - g.limit
+        margin = f"{headroom:+.1f}{units[g.metric]}"
+        if g.limit:
+            margin += f" ({headroom / abs(g.limit) * 100:+.0f}%)"
+        assert row == [
+            model,
+            f"{g.threshold} ({g.source})",
+            f"{g.metric} {g.stat} {g.op} {g.limit:g}",
+            f"{g.value:.1f}",
+            margin,
+            "held" if g.passed else "missed",
+        ]
+        assert g.passed == (headroom >= 0 if g.op in ("<=", ">=") else headroom > 0)
+    assert {(row[0], row[1], row[-1]) for row in gates} >= {
+        ("llama3.2", "max_ttft_ms (marker)", "missed"),
+        ("qwen2.5:0.5b", "max_ttft_ms (marker)", "held"),
+        ("llama3.2", "total_ms.max<60000 (marker)", "held"),
+        ("qwen2.5:0.5b", "eval_count>0 (marker)", "held"),
+    }
     # skipped and failed cases with their reasons
     skipped = section(html, "skipped")
     assert skipped.count("not available on") == 3

@@ -226,12 +226,17 @@ def _numbers(cases: Sequence[CaseRecord], shown: Sequence[Metric]) -> str:
 
 
 def _margin(gate: GateResult) -> str:
+    """How far the value is inside the limit (``+12.3 ms (+25%)``); negative: beyond it.
+
+    An upper limit (``<=``, ``<``) has limit - value to spare, a lower one value - limit.
+    """
     if gate.value is None:
         return "not reported"
-    headroom = gate.limit - gate.value if gate.op == "<=" else gate.value - gate.limit
+    upper = gate.op in ("<=", "<")
+    headroom = gate.limit - gate.value if upper else gate.value - gate.limit
     unit = metric(gate.metric).unit if gate.metric in DIRECTED_METRICS else ""
-    pct = f" ({headroom / abs(gate.limit) * 100:+.0f}%)" if gate.limit else ""
-    return f"{headroom:+.1f} {unit}{pct}".replace("  ", " ")
+    pct = f"({headroom / abs(gate.limit) * 100:+.0f}%)" if gate.limit else ""
+    return " ".join(part for part in (f"{headroom:+.1f}", unit, pct) if part)
 
 
 def _gates(cases: Sequence[CaseRecord]) -> str:
