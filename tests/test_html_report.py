@@ -224,11 +224,39 @@ def test_html_report_is_written_at_session_end_and_self_contained(
     assert "from the second run on" in section(html, "history")
 
 
-def test_html_report_under_xdist_is_written_once_by_the_controller(
-    pytester: pytest.Pytester, fake_ollama: FakeOllama
+def facts(html: str) -> dict[str, str]:
+    """The header's facts as text: ``{"when": "2026-11-30 09:10:11 UTC", ...}``."""
+    header = re.search(r'<dl class="facts">(.*?)</dl>', html, re.S)
+    assert header, "no facts in the header"
+    pairs = re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", header.group(1), re.S)
+    return {k: unescape(re.sub(r"<[^>]+>", "", v)) for k, v in pairs}
+
+
+#: A GPU as ``nvidia-smi --query-gpu=name,memory.total,driver_version`` prints it.
+NVIDIA_SMI = "#!/bin/sh\necho 'NVIDIA GeForce RTX 4090, 24564, 550.54.14'\n"
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid",
+         "-c", "init.defaultBranch=bench", *args],
+        cwd=cwd, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_html_report_under_xdist_is_written_once_by_the_controller_with_the_runs_facts(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     setup_models(fake_ollama)
     pytester.makepyfile(test_bench=BENCH)
+    # the project is a git work tree, and the machine has a GPU (its tool on PATH)
+    git(pytester.path, "init", "-q")
+    git(pytester.path, "commit", "-q", "--allow-empty", "-m", "the code under test")
+    tools = pytester.mkdir("tools")
+    (tools / "nvidia-smi").write_text(NVIDIA_SMI)
+    (tools / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
     result = pytester.runpytest_subprocess(
         "-n", "2", f"--ollama-host={fake_ollama.url}", MODELS, "--ollama-html=r.html"
     )
@@ -238,6 +266,35 @@ def test_html_report_under_xdist_is_written_once_by_the_controller(
     rows = re.findall(r'<tr data-case="([^"]+)" data-model="([^"]+)">', section(html, "tests"))
     assert len(rows) == 6  # every measured case, from both workers
     assert len(set(rows)) == 6
+    # the header: when, where, the machine, its GPUs, the commit and the counts, as recorded
+    report = Report.model_validate_json((pytester.path / ".ollama-bench/latest.json").read_text())
+    shown = facts(html)
+    assert shown["when"] == f"{report.created_at:%Y-%m-%d %H:%M:%S} UTC"
+    assert report.host == fake_ollama.url
+    assert report.ollama_version == "0.33.0"  # the emulator's /api/version
+    assert shown["server"] == f"{fake_ollama.url} (native API, Ollama 0.33.0)"
+    system = report.system
+    assert system is not None
+    machine = [system.os, system.os_release, system.machine, system.python_version]
+    machine += [system.cpu_model or system.machine]
+    if system.ram_total_mb:
+        machine.append(f"{system.ram_total_mb / 1024:.1f} GiB RAM")
+    assert all(fact in shown["machine"] for fact in machine), (machine, shown["machine"])
+    assert [(g.name, g.memory_total_mb) for g in system.gpus] == [
+        ("NVIDIA GeForce RTX 4090", 24564)
+    ]
+    assert shown["GPUs"] == "NVIDIA GeForce RTX 4090 (24 GiB)"
+    commit = git(pytester.path, "rev-parse", "HEAD")
+    assert report.git is not None
+    assert (report.git.commit, report.git.branch) == (commit, "bench")
+    assert shown["git"] == f"{commit[:12]} on bench"
+    outcomes = [c.outcome for c in report.cases]
+    assert (outcomes.count("passed"), outcomes.count("failed"), outcomes.count("skipped")) == (
+        3, 3, 3
+    )  # fmt: skip
+    counts = re.search(r'<span class="counts">(.*?)</span>', html)
+    assert counts is not None
+    assert counts.group(1) == "9 cases in 3 tests: 3 passed, 3 failed, 3 skipped"
 
 
 def test_html_report_after_ctrl_c_shows_what_completed(
