@@ -9,6 +9,7 @@ import subprocess
 import sys
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import pytest
 from html_suite import BENCH
@@ -465,6 +466,114 @@ def test_the_load_section_draws_load_results(
     assert "SLO 2000 ms" in load
     assert '<tr class="miss"><td class="num">4</td>' in load  # the saturation level's row
     assert "6.10 req/s" in load  # a point's label, from its level
+
+
+def xy_series(svg: str) -> dict[str, dict[str, list[Any]]]:
+    """The series of an XY chart by legend: ``points`` (x, y) in data units (their values as
+    pygal prints them), ``labels`` (hover text), ``lines`` (each line's y in pixels), and the
+    ``style`` rule of the series."""
+    names = dict(re.findall(r'id="activate-serie-(\d+)"[^>]*>.*?<text[^>]*>([^<]*)</text>', svg,
+                            re.S))  # fmt: skip
+    parts = re.split(r'<g class="series serie-(\d+) color-\d+"\s*/?>', svg)[1:]
+    out: dict[str, dict[str, list[Any]]] = {
+        name: {"points": [], "labels": [], "lines": [], "style": []} for name in names.values()
+    }
+    for index, content in zip(parts[::2], parts[1::2], strict=True):
+        series = out[names[index]]
+        series["points"] += [(float(x), float(y)) for x, y in
+                             re.findall(r'<desc class="value">([-\d.e+]+): ([-\d.e+]+)</desc>',
+                                        content)]  # fmt: skip
+        series["labels"] += re.findall(r'<desc class="label">([^<]*)</desc>', content)
+        series["lines"] += [
+            [float(y) for y in re.findall(r"[ML]?[-\d.]+ ([-\d.]+)", d)]
+            for d in re.findall(r'<path d="([^"]+)" class="line reactive', content)
+        ]
+        series["style"] += re.findall(rf"\.series\.serie-{index}\{{([^}}]*)\}}", svg)
+    return out
+
+
+def y_pixel(svg: str, value: float) -> float:
+    """Where ``value`` is drawn on the y axis of ``svg`` (pixels), from its labelled guides."""
+    guides = [(float(label), float(y)) for y, label in re.findall(
+        r'<path d="M0\.000000 ([\d.]+) h[\d.]+" class="[^"]*line" /><text [^>]*>([\d.]+)</text>',
+        svg)]  # fmt: skip
+    (v0, y0), (v1, y1) = guides[0], guides[-1]
+    return y0 + (value - v0) * (y1 - y0) / (v1 - v0)
+
+
+RATE_SWEEP = """
+import pytest
+
+@pytest.mark.llm_bench(warmup=0)
+def test_rates(ollama_bench):
+    sweep = ollama_bench.sweep("hi", rates=[10, 40, 80], requests=16, slo={"ttft_ms": 2000})
+    print("SATURATION", sweep.saturation)
+"""
+
+
+def test_a_rate_sweep_is_drawn_against_the_request_rate_with_its_slo_and_saturation(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_capacity=RATE_SWEEP)
+    # one slot, a request holding it ~50 ms: about 20 requests/s at most, so 40/s saturates
+    # (16 requests a level: the two saturated levels last ~0.8 s each, long against a stall)
+    five = ["one ", "two ", "three ", "four ", "five."]
+    with FakeOllama(["llama3.2"], parallel=1, max_queue=None, ttft_ms=30, itl_ms=5,
+                    tokens=five) as fake:  # fmt: skip
+        result = pytester.runpytest(
+            f"--ollama-host={fake.url}", "--ollama-models=llama3.2", "--ollama-html=r.html",
+            "--ollama-json=run.json", "--ollama-no-save", "-s",
+        )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*SATURATION 40.0"])
+    report = Report.model_validate_json((pytester.path / "run.json").read_text())
+    (case,) = report.cases
+    runs = case.load
+    assert [(r.mode, r.rate, r.saturation, r.slo) for r in runs] == [
+        ("rate", level, 40, {"ttft_ms": 2000}) for level in (10, 40, 80)
+    ]
+    html = (pytester.path / "r.html").read_text(encoding="utf-8")
+    load = section(html, "load")
+    assert load.count('<article class="card load"') == 1
+    assert "saturation at rate 40" in load
+    # the table: a row per rate, the saturation's marked
+    assert "<thead><tr><th>rate</th><th>req/s</th>" in load
+    assert text_rows(load, "load") == [
+        [f"{r.rate:g}", f"{r.request_throughput:.2f}", f"{r.output_throughput:.1f}",
+         f"{r.stats['ttft_ms'].p99:.1f}", "0"]
+        for r in runs
+    ]  # fmt: skip
+    assert re.findall(r'<tr class="miss"><td class="num">([^<]*)</td>', load) == ["40"]
+    # both charts against the request rate; each level's point at its rate, labelled
+    throughput, ttft = re.findall(r'<figure class="chart" data-kind="load">(<svg.*?</svg>)',
+                                  load, re.S)  # fmt: skip
+    for svg in (throughput, ttft):
+        assert 'class="title">request rate (req/s)</text>' in svg
+    drawn = xy_series(throughput)
+    assert drawn["throughput"]["points"] == [
+        (r.rate, pytest.approx(r.request_throughput, rel=1e-5)) for r in runs
+    ]
+    assert drawn["throughput"]["labels"] == [f"{r.request_throughput:.2f} req/s" for r in runs]
+    p99 = [r.stats["ttft_ms"].p99 for r in runs]
+    drawn_ttft = xy_series(ttft)
+    assert drawn_ttft["ttft (ms) p99"]["points"] == [
+        (r.rate, pytest.approx(v, rel=1e-5)) for r, v in zip(runs, p99, strict=True)
+    ]
+    assert drawn_ttft["ttft (ms) p99"]["labels"] == [f"p99 {v:.1f} ms" for v in p99]
+    # the saturation point: one marker on each chart, at 40/s
+    assert [x for x, _ in drawn["saturation"]["points"]] == [40]
+    assert [x for x, _ in drawn_ttft["saturation"]["points"]] == [40]
+    # the SLO: a dashed horizontal line at 2000 ms
+    (slo,) = drawn_ttft["SLO 2000 ms"]["lines"]
+    assert len(slo) == 3
+    assert slo == [pytest.approx(y_pixel(ttft, 2000), abs=0.01)] * 3
+    assert y_pixel(ttft, 2000) < y_pixel(ttft, max(p99))  # above the measured p99s
+    assert "stroke-dasharray:6,4" in drawn_ttft["SLO 2000 ms"]["style"][0]
+    assert "SLO" not in throughput  # the TTFT objective belongs to the TTFT chart
+    # the load test has no card of per-call charts claiming the server reported nothing
+    tests = section(html, "tests")
+    assert "not reported by the server" not in tests
+    assert '<a href="#load">' in card(tests, "test_capacity.py::test_rates")
 
 
 def test_recent_runs_skip_unreadable_files(tmp_path: Path, fake_ollama: FakeOllama) -> None:
