@@ -450,6 +450,47 @@ def test_an_unwritable_html_path_is_a_warning(
     result.stdout.fnmatch_lines(["ollama-bench: warning: cannot write the HTML report to taken: *"])
 
 
+#: A conftest that makes the disk "full" for the session: no file may grow past LIMIT bytes
+#: (writes beyond it fail with EFBIG; Python ignores the SIGXFSZ that comes with them).
+FULL_DISK = """
+import resource
+
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, hard))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no file size limit (RLIMIT_FSIZE) there")
+def test_a_report_that_cannot_be_written_whole_leaves_the_old_one_intact(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_ok(ollama_bench):
+            ollama_bench.chat("2+2?")
+        """
+    )
+    args = (f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2", "--ollama-no-save")
+    pytester.runpytest(*args, "--ollama-html=out/report.html").assert_outcomes(passed=1)
+    report = pytester.path / "out" / "report.html"
+    old = report.read_bytes()
+    assert old.endswith(b"</html>\n")
+    # the next session's disk fills up while the page is written: the old page stays, whole
+    limit = 16 * 1024
+    assert len(old) > 2 * limit
+    pytester.makeconftest(FULL_DISK.format(limit=limit))
+    result = pytester.runpytest_subprocess(*args, "--ollama-html=out/report.html")
+    assert result.ret == pytest.ExitCode.OK  # a page that cannot be written fails no test
+    result.stdout.fnmatch_lines(
+        ["ollama-bench: warning: cannot write the HTML report to out/report.html: File too large"]
+    )
+    assert report.read_bytes() == old
+    assert [p.name for p in report.parent.iterdir()] == ["report.html"]  # no part left behind
+
+
 def test_the_load_section_draws_load_results(
     pytester: pytest.Pytester, fake_ollama: FakeOllama
 ) -> None:
