@@ -11,6 +11,7 @@ import csv
 import itertools
 import json
 import math
+import re
 from datetime import datetime
 from datetime import timezone
 from typing import Any
@@ -520,6 +521,10 @@ def test_the_html_report_draws_a_sweep_from_the_record() -> None:
     assert "Load tests" in page
     assert "saturation at concurrency 2" in page
     assert page.count('data-kind="load"') == 2  # throughput and p99 TTFT
+    # the x axis is marked at the levels run, not at fractions of a request in flight
+    for chart in page.split('data-kind="load"')[1:]:
+        x_axis = chart[chart.index('class="axis x') :].split('class="series')[0]
+        assert re.findall(r"<text [^>]*>([^<]*)</text>", x_axis) == ["1", "2", "4"]
 
 
 def test_arrival_times_are_seeded_and_end_where_the_rate_says() -> None:
