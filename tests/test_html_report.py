@@ -632,3 +632,27 @@ def test_recent_runs_skip_unreadable_files(tmp_path: Path, fake_ollama: FakeOlla
     assert [label for label, _ in store.recent(2)] == ["0002", "0004"]
     assert [label for label, _ in store.recent(5, until=first)] == ["0001"]
     assert third.name.startswith("0004_")
+
+
+def test_gate_values_and_margins_keep_their_metrics_precision() -> None:
+    """A pass rate of 0.95 against a limit of 0.9 shows as 0.95 with +0.05 to spare, not as
+    0.9 (one decimal) beside its own limit."""
+    from datetime import datetime
+    from datetime import timezone
+
+    from pytest_ollama_bench.models import CaseRecord
+    from pytest_ollama_bench.models import GateResult
+    from pytest_ollama_bench.settings import Settings
+
+    gate = GateResult(
+        metric="pass_rate", stat="mean", op=">=", limit=0.9, threshold="min_pass_rate",
+        source="marker", value=0.95, rounds=20, passed=True, message="",
+    )  # fmt: skip
+    case = CaseRecord(nodeid="t.py::test_a[m]", test="t.py::test_a", model="m", gates=[gate])
+    report = Report(
+        plugin_version="0", created_at=datetime(2026, 1, 1, tzinfo=timezone.utc), host="h",
+        settings=Settings(), cases=[case],
+    )  # fmt: skip
+    gates = unescape(render_html(report).split("<h4>Gates</h4>", 1)[1].split("</table>", 1)[0])
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>.*?</td>", gates)]
+    assert cells[3:] == ["0.95", "+0.05 (+6%)", "held"]

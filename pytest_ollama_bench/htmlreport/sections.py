@@ -234,16 +234,31 @@ def _margin(gate: GateResult) -> str:
         return "not reported"
     upper = gate.op in ("<=", "<")
     headroom = gate.limit - gate.value if upper else gate.value - gate.limit
-    unit = metric(gate.metric).unit if gate.metric in DIRECTED_METRICS else ""
+    known = _gate_metric(gate)
+    unit = known.unit if known is not None and known.unit != "ratio" else ""
+    decimals = max(1, known.decimals) if known is not None else 1
     pct = f"({headroom / abs(gate.limit) * 100:+.0f}%)" if gate.limit else ""
-    return " ".join(part for part in (f"{headroom:+.1f}", unit, pct) if part)
+    return " ".join(part for part in (f"{headroom:+.{decimals}f}", unit, pct) if part)
+
+
+def _gate_metric(gate: GateResult) -> Metric | None:
+    """The registry's entry for a gate's metric (None for one it does not know)."""
+    return metric(gate.metric) if gate.metric in DIRECTED_METRICS else None
+
+
+def _gate_value(gate: GateResult) -> str:
+    """A gate's value with its metric's precision (a pass rate of 0.95 is not ``0.9``)."""
+    if gate.value is None:
+        return "-"
+    known = _gate_metric(gate)
+    return f"{gate.value:.1f}" if known is None else fmt(gate.value, known)
 
 
 def _gates(cases: Sequence[CaseRecord]) -> str:
     rows = []
     for case in cases:
         for g in case.gates:
-            value = "-" if g.value is None else f"{g.value:.1f}"
+            value = _gate_value(g)
             cls = "ok" if g.passed else "miss"
             rows.append(
                 [
