@@ -527,6 +527,36 @@ def test_the_html_report_draws_a_sweep_from_the_record() -> None:
         assert re.findall(r"<text [^>]*>([^<]*)</text>", x_axis) == ["1", "2", "4"]
 
 
+def test_every_load_card_has_its_own_id_when_a_test_ran_several_kinds() -> None:
+    """A sweep, a closed-loop run and an open-loop run in one test: three cards, three ids."""
+    sweep = [
+        summarize(
+            LoadRecord(nodeid="t", model="m", mode="concurrency", concurrency=n, sweep=1),
+            [_r(i, 0, 1000, _m(ttft=100, tpot=5, tokens=3)) for i in range(2)],
+        )
+        for n in (1, 2)
+    ]
+    single = summarize(
+        LoadRecord(nodeid="t", model="m", mode="concurrency", concurrency=3),
+        [_r(0, 0, 1000, _m(ttft=100, tpot=5, tokens=3))],
+    )
+    rate = summarize(
+        LoadRecord(nodeid="t", model="m", mode="rate", rate=2.0),
+        [_r(0, 0, 1000, _m(ttft=100, tpot=5, tokens=3))],
+    )
+    case = CaseRecord(
+        nodeid="t.py::test_s[m]", test="t.py::test_s", model="m", load=[*sweep, single, rate]
+    )
+    report = Report(
+        plugin_version="0", created_at=datetime.now(timezone.utc), host="h", settings=Settings(),
+        cases=[case],
+    )  # fmt: skip
+    assert len(load_series(report)) == 3
+    ids = re.findall(r'<article class="card load" id="([^"]+)"', render_html(report))
+    assert len(ids) == 3
+    assert len(set(ids)) == 3
+
+
 def test_arrival_times_are_seeded_and_end_where_the_rate_says() -> None:
     first = list(arrival_times(10, 3, requests=500))
     assert first == list(arrival_times(10, 3, requests=500))  # the seed repeats the schedule
