@@ -258,10 +258,11 @@ def model_list_failure_reason(exc: ServerError) -> str:
     anything else names the request, what came back and what to check.
 
     :param exc: the client's error from ``installed_models()``.
-    :returns: e.g. ``Ollama server at http://127.0.0.1:11434 is not reachable (Cannot connect
-        ...); start it with 'ollama serve' or point --ollama-host / OLLAMA_HOST at a running
-        server``, or ``could not list the models of http://127.0.0.1:11434: GET /api/tags
-        answered HTTP 500: <server text>; check the server log``.
+    :returns: e.g. ``Ollama server at http://127.0.0.1:11434 is not reachable
+        (connection refused); start it with 'ollama serve' or point --ollama-host /
+        OLLAMA_HOST at a running server``, or ``could not list the models of
+        http://127.0.0.1:11434: GET /api/tags answered HTTP 500: <server text>; check the
+        server log``.
     """
     if isinstance(exc, ServerUnreachableError):
         return exc.message
