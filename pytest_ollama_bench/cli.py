@@ -27,6 +27,7 @@ from .commands import write_lines
 from .comparison import render_comparison
 from .exports import FORMATS
 from .exports import export_text
+from .fit import wrap
 from .local import install_local
 from .locate import find_storage
 from .metrics import markdown_table as metrics_table
@@ -238,7 +239,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
     if getattr(args, "verbose", 0) >= 2:  # -vv: every column, as pytest -vv cuts nothing
         width = None
     if args.command == "html":
-        html_command(args, store, out)
+        html_command(args, store, out, width)
     elif args.command == "list":
         list_command(store, out, width)
     elif args.command == "compare":
@@ -301,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = _run(args, _safe_stdout())
     except CommandError as exc:
-        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        for line in wrap(f"{PROG}: error: {exc}", _terminal_width()):
+            sys.stderr.write(line + "\n")
         return EXIT_USAGE
     return EXIT_OK if status is None else status

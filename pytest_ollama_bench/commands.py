@@ -199,8 +199,11 @@ def _regression(record: RegressionRecord) -> Regression:
     )
 
 
-def html_command(args: argparse.Namespace, store: RunStore, out: TextIO) -> None:
-    """``html``: the HTML report of saved runs, rebuilt as the session built it."""
+def html_command(
+    args: argparse.Namespace, store: RunStore, out: TextIO, width: int | None = None
+) -> None:
+    """``html``: the HTML report of saved runs, rebuilt as the session built it; says what it
+    wrote in lines of at most ``width`` characters."""
     from .htmlreport import missing_dependency
 
     if (problem := missing_dependency()) is not None:
@@ -231,4 +234,5 @@ def html_command(args: argparse.Namespace, store: RunStore, out: TextIO) -> None
     except OSError as exc:
         raise CommandError(f"cannot write the HTML report to {args.output}: {exc}") from None
     size = len(page.encode("utf-8")) / 1024
-    out.write(f"HTML report of {paths[-1]} written to {args.output} ({size:.0f} KiB)\n")
+    done = f"HTML report of {paths[-1]} written to {args.output} ({size:.0f} KiB)"
+    out.write("".join(line + "\n" for line in wrap(done, width)))

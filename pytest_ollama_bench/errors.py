@@ -150,8 +150,8 @@ class ServerError(Exception):
 class ServerUnreachableError(ServerError):
     """No connection to the server: refused, unknown host, connect timeout.
 
-    :ivar detail: the low-level cause as the network stack put it, e.g. ``Cannot connect to
-        host 127.0.0.1:11434 ssl:default [Connect call failed ...]``.
+    :ivar detail: the low-level cause as the network stack put it, e.g. ``connection
+        refused``, ``name or service not known``, ``no connection within 5 s``.
     """
 
     kind: ClassVar[str] = "unreachable"

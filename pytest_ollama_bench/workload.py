@@ -225,13 +225,14 @@ def _prompt_of(value: Any, where: str) -> PromptValue:
 
 def read_prompts(path: str | os.PathLike[str]) -> list[PromptValue]:
     """The prompts of a file: ``.jsonl``/``.ndjson`` one JSON value per line, else one text
-    prompt per line; blank lines are skipped.
+    prompt per line; blank lines are skipped. The file is UTF-8; a byte order mark before its
+    first line (as editors on Windows write one) is not part of the first prompt.
 
     :raises ValueError: a line that is no prompt (its number and what was expected), or a
         file without prompts; :raises OSError: the file cannot be read.
     """
     where = Path(path)
-    lines = where.read_text(encoding="utf-8").splitlines()
+    lines = where.read_text(encoding="utf-8-sig").splitlines()
     jsonl = where.suffix.lower() in (".jsonl", ".ndjson")
     prompts: list[PromptValue] = []
     for number, line in enumerate(lines, 1):

@@ -3,6 +3,8 @@ show where people look first (the short test summary, the summary table, the las
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pytest_ollama_bench.testing import FakeOllama
@@ -55,21 +57,26 @@ def test_a_session_failed_by_regressions_says_so_in_its_last_line(
     assert pytester.runpytest(*args).ret == pytest.ExitCode.OK
     for model in ("llama3.2", "qwen2.5:0.5b"):
         fake_ollama.profile(model).ttft_ms = 300
+    os.environ["COLUMNS"] = "80"  # pytester restores the environment
     result = pytester.runpytest(*args)
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert result.outlines[-2].startswith("=")
     assert " 1 passed in " in result.outlines[-2]
     assert result.outlines[-1] == (
-        "ollama-bench: session failed: 2 regressions against the baseline (ttft_ms); "
-        "see 'ollama-bench regressions' above"
+        "ollama-bench: session failed: 2 regressions (ttft_ms) against the baseline"
     )
+    regressions = result.outlines.index(next(x for x in result.outlines if "regressions =" in x))
+    ours = result.outlines[regressions:-2] + result.outlines[-1:]
+    assert all(len(line) <= 80 for line in ours), "\n".join(ours)
     # one compare() test, two models: each regression line names its model
     result.stdout.fnmatch_lines(
         [
             "*= ollama-bench regressions =*",
-            "*::test_compare (llama3.2) ttft_ms median * vs baseline *",
-            "*::test_compare (qwen2.5:0.5b) ttft_ms median * vs baseline *",
+            "*::test_compare",
+            "  (llama3.2) ttft_ms median * vs baseline *",
+            "*::test_compare",
+            "  (qwen2.5:0.5b) ttft_ms median * vs baseline *",
         ]
     )
 

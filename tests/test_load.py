@@ -33,6 +33,7 @@ from pytest_ollama_bench.report import render_summary
 from pytest_ollama_bench.settings import Settings
 from pytest_ollama_bench.testing import FakeOllama
 from pytest_ollama_bench.testing import Fault
+from pytest_ollama_bench.workload import Workload
 
 TOKENS = ["one ", "two ", "three ", "four ", "five."]
 #: ttft 60 ms + 4 gaps of 10 ms: each request holds its slot >= 100 ms
@@ -526,6 +527,36 @@ def test_the_html_report_draws_a_sweep_from_the_record() -> None:
         assert re.findall(r"<text [^>]*>([^<]*)</text>", x_axis) == ["1", "2", "4"]
 
 
+def test_every_load_card_has_its_own_id_when_a_test_ran_several_kinds() -> None:
+    """A sweep, a closed-loop run and an open-loop run in one test: three cards, three ids."""
+    sweep = [
+        summarize(
+            LoadRecord(nodeid="t", model="m", mode="concurrency", concurrency=n, sweep=1),
+            [_r(i, 0, 1000, _m(ttft=100, tpot=5, tokens=3)) for i in range(2)],
+        )
+        for n in (1, 2)
+    ]
+    single = summarize(
+        LoadRecord(nodeid="t", model="m", mode="concurrency", concurrency=3),
+        [_r(0, 0, 1000, _m(ttft=100, tpot=5, tokens=3))],
+    )
+    rate = summarize(
+        LoadRecord(nodeid="t", model="m", mode="rate", rate=2.0),
+        [_r(0, 0, 1000, _m(ttft=100, tpot=5, tokens=3))],
+    )
+    case = CaseRecord(
+        nodeid="t.py::test_s[m]", test="t.py::test_s", model="m", load=[*sweep, single, rate]
+    )
+    report = Report(
+        plugin_version="0", created_at=datetime.now(timezone.utc), host="h", settings=Settings(),
+        cases=[case],
+    )  # fmt: skip
+    assert len(load_series(report)) == 3
+    ids = re.findall(r'<article class="card load" id="([^"]+)"', render_html(report))
+    assert len(ids) == 3
+    assert len(set(ids)) == 3
+
+
 def test_arrival_times_are_seeded_and_end_where_the_rate_says() -> None:
     first = list(arrival_times(10, 3, requests=500))
     assert first == list(arrival_times(10, 3, requests=500))  # the seed repeats the schedule
@@ -617,8 +648,17 @@ PROMPT_SET = (
     '"Count to three."\n'
 )
 
+#: A text prompt set: a prompt per line, blank lines skipped, spaces and braces kept.
+PROMPT_LINES = (
+    "Why is the sky blue?\r\n"
+    "\r\n"
+    "  Name a tree, in one word.  \r\n"
+    '{"prompt": "a line of text, not JSON"}\r\n'
+    "Count to three.\r\n"
+)
 
-def test_a_jsonl_prompt_set_feeds_a_load_run_the_same_way_twice(
+
+def test_prompt_sets_from_jsonl_and_text_files_feed_load_runs_the_same_way_twice(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(
@@ -630,18 +670,27 @@ def test_a_jsonl_prompt_set_feeds_a_load_run_the_same_way_twice(
             workload = Workload(prompts=prompts, output_tokens=5, seed=21)
             result = ollama_bench.load(workload, concurrency=3, requests=12, warmup=0)
             assert result.completed == 12
+
+        def test_from_text(ollama_bench):
+            workload = Workload(prompts=PromptSet.from_file("prompts.txt"), output_tokens=3)
+            result = ollama_bench.load(workload, concurrency=1, requests=6, warmup=0)
+            assert result.completed == 6
         """
     )
     (pytester.path / "prompts.jsonl").write_text(PROMPT_SET)
+    # a text file as an editor on Windows saves it: a byte order mark, CRLF line ends
+    (pytester.path / "prompts.txt").write_bytes(PROMPT_LINES.encode("utf-8-sig"))
     runs = []
     for _ in range(2):
         with FakeOllama(["llama3.2"]) as fake:
             result = run(pytester, fake)
             sent = [r["body"] for r in fake.requests if r["path"] == "/api/chat"]
-        result.assert_outcomes(passed=1)
-        (record,) = load_runs(pytester)
-        runs.append((sent, record))
-    (sent1, record1), (sent2, record2) = runs
+        result.assert_outcomes(passed=2)
+        record, text_record = load_runs(pytester)
+        runs.append((sent, record, text_record))
+    (all1, record1, text1), (all2, record2, text2) = runs
+    sent1 = [body for body in all1 if body["options"]["num_predict"] == 5]
+    sent2 = [body for body in all2 if body["options"]["num_predict"] == 5]
     contents = [body["messages"][-1]["content"] for body in sent1]
     assert len(contents) == 12
     # every request is one of the file's four prompts, drawn (not in file order)
@@ -664,6 +713,25 @@ def test_a_jsonl_prompt_set_feeds_a_load_run_the_same_way_twice(
     assert len(described["prompts"]["sha256"]) == 64
     measured = [q["measurement"] for q in record1["requests"]]
     assert all(m["eval_count"] == 5 and m["output_reached"] for m in measured)
+    # the text file: a prompt per line, as written (no JSON read into it), in file order, as
+    # the only message of each request
+    lines = ["Why is the sky blue?", "  Name a tree, in one word.  ",
+             '{"prompt": "a line of text, not JSON"}', "Count to three."]  # fmt: skip
+    from_text = [body for body in all1 if body["options"]["num_predict"] == 3]
+    assert [body["messages"] for body in from_text] == [
+        [{"role": "user", "content": line}] for line in lines + lines[:2]
+    ]
+    assert [body for body in all2 if body["options"]["num_predict"] == 3] == from_text
+    assert [q["measurement"]["eval_count"] for q in text1["requests"]] == [3] * 6
+    text_workload = text1["workload"]
+    assert text_workload == text2["workload"]
+    assert text_workload["prompts"]["source"] == "prompts.txt"
+    assert text_workload["prompts"]["count"] == 4
+    assert text_workload["prompts"]["order"] == "sequential"
+    assert text_workload["prompts"]["sha256"] != described["prompts"]["sha256"]
+    # the description makes the same requests again from the file
+    again = Workload.from_description(text_workload)
+    assert [again.item(i).prompt for i in range(6)] == lines + lines[:2]
 
 
 def test_a_workload_feeds_a_load_run(pytester: pytest.Pytester) -> None:

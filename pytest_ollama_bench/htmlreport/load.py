@@ -103,7 +103,9 @@ def load_series(report: Report) -> list[LoadSeries]:
     return out
 
 
-def _card(page: Page, series: LoadSeries) -> str:
+def _card(page: Page, series: LoadSeries, number: int) -> str:
+    """The card of one series; ``number`` (its place among the case's series) keeps its id
+    unique when a test ran several (a sweep and a single run, a closed and an open loop)."""
     xs = [lv.level for lv in series.levels]
     color = page.colors.get(series.model, "#0072B2")
     axis = _AXIS[series.axis]
@@ -145,13 +147,14 @@ def _card(page: Page, series: LoadSeries) -> str:
     ]
     attrs = ['class="miss"' if s else "" for s in sat]
     headers = [series.axis, "req/s", "output tok/s", "ttft p99 (ms)", "errors"]
+    key = series.test + series.model + ("" if number == 0 else f" #{number + 1}")
     note = (
         f"saturation at {series.axis} {series.saturation:g}"
         if series.saturation is not None
         else "no saturation within the levels run"
     )
     return (
-        f'<article class="card load" id="{anchor("l", series.test + series.model)}">'
+        f'<article class="card load" id="{anchor("l", key)}">'
         f"<h3>{esc(series.test)} <code>{esc(series.model)}</code></h3>"
         f'<p class="note">{esc(note)}</p><div class="charts">{figures}</div>'
         f"{table(headers, rows, 'load', attrs)}</article>"
@@ -162,5 +165,11 @@ def load_section(page: Page) -> str:
     """One card per load test; nothing when the run has none."""
     if not page.load:
         return ""
-    cards = "".join(_card(page, s) for s in page.load)
-    return f'<section id="load"><h2>Load tests</h2>{cards}</section>'
+    seen: dict[tuple[str, str], int] = {}
+    cards = []
+    for series in page.load:
+        number = seen.get((series.test, series.model), 0)
+        seen[(series.test, series.model)] = number + 1
+        cards.append(_card(page, series, number))
+    cards_html = "".join(cards)
+    return f'<section id="load"><h2>Load tests</h2>{cards_html}</section>'
