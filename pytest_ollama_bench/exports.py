@@ -217,16 +217,40 @@ def _entry_name(case: CaseRecord, metric: Metric) -> str:
     return f"{case.test} ({case.model}) {metric.name}"
 
 
+def _run_names(case: CaseRecord) -> list[str]:
+    """How entries name each load run of ``case``: its level (``concurrency 4``), after
+    ``sweep N`` or ``load()`` when the test ran several groups of runs (a sweep's level and a
+    ``load()`` run at the same level would share a name, and the action one chart), with its
+    number when still not unique."""
+    from .loadtable import run_groups
+
+    groups = run_groups(case.load)
+    names = [""] * len(case.load)
+    for group in groups:
+        label = (
+            ""
+            if len(groups) == 1
+            else "load() "
+            if group.sweep is None
+            else f"sweep {group.sweep} "
+        )
+        for number, run in group.runs:
+            names[number] = f"{label}{run.mode} {run.level:g}"
+    return [
+        f"{name} (run {number + 1})" if names.count(name) > 1 else name
+        for number, name in enumerate(names)
+    ]
+
+
 def _run_entries(case: CaseRecord, direction: str) -> Iterator[dict[str, Any]]:
-    for run in case.load:
-        level = f"{run.mode} {run.level:g}"
+    for run, level in zip(case.load, _run_names(case), strict=True):
         for metric in RUN_METRICS:
             value = getattr(run, metric.name)
             if metric.direction != direction or value is None:
                 continue
             extra = [
-                f"load run at {level}: {run.sent} requests sent, {run.completed} completed, "
-                f"{run.failed} failed",
+                f"load run at {run.mode} {run.level:g}: {run.sent} requests sent, "
+                f"{run.completed} completed, {run.failed} failed",
                 f"outcome: {case.outcome}",
             ]
             yield {
