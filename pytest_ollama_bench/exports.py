@@ -248,9 +248,10 @@ def _run_entries(case: CaseRecord, direction: str) -> Iterator[dict[str, Any]]:
             value = getattr(run, metric.name)
             if metric.direction != direction or value is None:
                 continue
+            sent = f"{run.sent} request{'s' * (run.sent != 1)} sent"
             extra = [
-                f"load run at {run.mode} {run.level:g}: {run.sent} requests sent, "
-                f"{run.completed} completed, {run.failed} failed",
+                f"load run at {run.mode} {run.level:g}: {sent}, {run.completed} completed, "
+                f"{run.failed} failed",
                 f"outcome: {case.outcome}",
             ]
             yield {

@@ -259,9 +259,14 @@ class LoadCalls:
             if result.completed == 0 and result.failed:
                 kinds = ", ".join(f"{n} {k}" for k, n in result.errors.items())
                 first = result.failures[0].error if result.failures else ""
+                failed = (
+                    f"none of its {result.failed} requests completed ({kinds}); the first"
+                    if result.failed != 1
+                    else f"its 1 request did not complete ({kinds})"
+                )
                 pytest.fail(
-                    f"load run on {result.model!r} at {result.mode} {result.level:g}: none of "
-                    f"its {result.failed} requests completed ({kinds}); the first: {first}",
+                    f"load run on {result.model!r} at {result.mode} {result.level:g}: {failed}: "
+                    f"{first}",
                     pytrace=False,
                 )
         return results

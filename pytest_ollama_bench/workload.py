@@ -427,8 +427,9 @@ class Workload:
                 found = PromptSet(tuple(prompts), order)
             digest = recorded.get("sha256")
             if digest is not None and found.digest() != digest:
+                count = recorded.get("count")
                 raise ValueError(
                     f"the prompts of {found.source or 'the given set'} differ from the recorded "
-                    f"set ({recorded.get('count')} prompts, sha256 {str(digest)[:12]}...)"
+                    f"set ({count} prompt{'s' * (count != 1)}, sha256 {str(digest)[:12]}...)"
                 )
         return cls(data.get("input_tokens"), data.get("output_tokens"), found, data.get("seed", 0))
