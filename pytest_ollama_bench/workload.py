@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from typing import Literal
 
+from .suggest import did_you_mean
 from .synthetic import Calibration
 from .synthetic import SizedPrompt
 
@@ -264,7 +265,10 @@ class PromptSet:
         if not self.prompts:
             raise ValueError("a prompt set needs at least one prompt")
         if self.order not in ("sequential", "sample"):
-            raise ValueError(f"prompt order must be 'sequential' or 'sample', got {self.order!r}")
+            hint = did_you_mean(str(self.order), ("sequential", "sample"))
+            raise ValueError(
+                f"prompt order must be 'sequential' or 'sample', got {self.order!r}{hint}"
+            )
         for number, prompt in enumerate(self.prompts, 1):
             _prompt_of(prompt, f"prompt {number}")
 

@@ -219,3 +219,10 @@ def test_a_near_miss_in_the_environment_names_the_variable_and_the_suggestion(
             "'tps'?); *"
         ]
     )
+
+
+def test_a_mistyped_prompt_order_names_the_likely_one() -> None:
+    from pytest_ollama_bench import PromptSet
+
+    with pytest.raises(ValueError, match=r"got 'sampel' \(did you mean 'sample'\?\)$"):
+        PromptSet(("hi",), order="sampel")  # type: ignore[arg-type]
