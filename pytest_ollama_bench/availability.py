@@ -24,7 +24,8 @@ from .errors import ServerError
 from .errors import ServerHTTPError
 from .errors import ServerTimeoutError
 from .errors import ServerUnreachableError
-from .errors import excerpt
+from .errors import body_text
+from .errors import is_html
 from .names import display_name
 from .names import normalize_model_name
 
@@ -276,9 +277,10 @@ def model_list_failure_reason(exc: ServerError) -> str:
             hint = "check the server log"
         return f"{head}: {exc.method} {exc.path} answered HTTP {exc.status}: {exc.error}; {hint}"
     if isinstance(exc, MalformedResponseError):
+        shown = body_text(exc.line) if is_html(exc.line) else repr(body_text(exc.line))
         return (
             f"{head}: {exc.method} {exc.path} returned a body that is not {exc.expected} "
-            f"({excerpt(exc.line)!r}); is this an {exc.server}?"
+            f"({shown}); is this an {exc.server}?"
         )
     if isinstance(exc, ServerTimeoutError):
         return (

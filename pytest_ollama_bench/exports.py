@@ -18,7 +18,8 @@ registry, so a new metric is exported with no change here.
   objects, ``name``, ``unit``, ``range`` and ``extra`` strings and ``value`` a number. One entry
   per case (test x model) and metric of that direction: its median over the measured rounds,
   the standard deviation as ``range``, the other statistics in ``extra``; and one per load run
-  and run-level metric of that direction (``... concurrency 4 request_throughput``).
+  and run-level metric of that direction (``... concurrency 4 request_throughput``), with
+  its TTFT and TPOT median and p99 (``... concurrency 4 ttft_ms p99``, :data:`LOAD_STATS`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Literal
 from .metrics import REQUEST_METRICS
 from .metrics import RUN_METRICS
 from .metrics import Metric
+from .metrics import metric as registered
 from .suggest import did_you_mean
 
 if TYPE_CHECKING:  # the option parser reads this module at start-up: no pydantic then
@@ -242,8 +244,30 @@ def _run_names(case: CaseRecord) -> list[str]:
     ]
 
 
+#: A load run's per-request statistics exported with its run-level metrics: those of its
+#: table (TTFT and TPOT, median and p99), so a chart follows the tail under load.
+LOAD_STATS: tuple[tuple[str, str], ...] = (
+    ("ttft_ms", "median"),
+    ("ttft_ms", "p99"),
+    ("tpot_ms", "median"),
+    ("tpot_ms", "p99"),
+)
+
+
 def _run_entries(case: CaseRecord, direction: str) -> Iterator[dict[str, Any]]:
     for run, level in zip(case.load, _run_names(case), strict=True):
+        for name, stat in LOAD_STATS:
+            found = run.stats.get(name)
+            if registered(name).direction != direction or found is None:
+                continue
+            yield {
+                "name": f"{case.test} ({case.model}) {level} {name} {stat}",
+                "unit": registered(name).unit,
+                "value": getattr(found, stat),
+                "range": "",
+                "extra": f"{stat} of {found.n} completed request{'s' if found.n != 1 else ''}"
+                f"\noutcome: {case.outcome}",
+            }
         for metric in RUN_METRICS:
             value = getattr(run, metric.name)
             if metric.direction != direction or value is None:

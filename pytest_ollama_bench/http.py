@@ -36,6 +36,7 @@ from .errors import ServerHTTPError
 from .errors import ServerTimeoutError
 from .errors import ServerUnreachableError
 from .errors import StreamError
+from .errors import body_text
 from .errors import excerpt
 from .errors import utf8_problem
 from .hosts import parse_host
@@ -96,7 +97,7 @@ def error_info(body: bytes) -> tuple[str, str, bool]:
     try:
         obj = orjson.loads(body)
     except ValueError:
-        return excerpt(body).strip(), "", False
+        return body_text(body), "", False
     if isinstance(obj, dict):
         err = obj.get("error")
         if isinstance(err, dict):

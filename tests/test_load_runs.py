@@ -397,9 +397,15 @@ def test_load_runs_in_the_github_action_benchmark_exports(pytester: pytest.Pytes
     files = {"smaller": (smaller, {"error_rate": "ratio"}),
              "bigger": (bigger, {"request_throughput": "req/s", "output_throughput": "tok/s",
                                  "goodput": "req/s", "slo_attainment": "ratio"})}  # fmt: skip
+    # the smaller file also follows each run's TTFT and TPOT, median and p99
+    tails = {f"{m} {s}" for m in ("ttft_ms", "tpot_ms") for s in ("median", "p99")}
     for name, (entries, metrics) in files.items():
         by_name = {e["name"]: e for e in entries}
         expected = {f"{prefix} concurrency {r['concurrency']} {m}" for r in runs for m in metrics}
+        if name == "smaller":
+            expected |= {
+                f"{prefix} concurrency {r['concurrency']} {t}" for r in runs for t in tails
+            }
         assert set(by_name) == expected, name  # and nothing of the other direction
         for r in runs:
             for metric, unit in metrics.items():
@@ -411,6 +417,14 @@ def test_load_runs_in_the_github_action_benchmark_exports(pytester: pytest.Pytes
                     f"{r['completed']} completed, {r['failed']} failed",
                     "outcome: passed",
                 ]
+    for r in runs:
+        for tail in tails:
+            entry = {e["name"]: e for e in smaller}[
+                f"{prefix} concurrency {r['concurrency']} {tail}"
+            ]
+            name, stat = tail.split()
+            assert entry["unit"] == "ms"
+            assert entry["value"] == pytest.approx(r["stats"][name][stat])
     overloaded = next(e for e in smaller if e["name"].endswith("concurrency 4 error_rate"))
     assert 0 < overloaded["value"] < 1
 
