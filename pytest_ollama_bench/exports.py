@@ -34,6 +34,7 @@ from .metrics import REQUEST_METRICS
 from .metrics import RUN_METRICS
 from .metrics import Metric
 from .metrics import metric as registered
+from .suggest import did_you_mean
 
 if TYPE_CHECKING:  # the option parser reads this module at start-up: no pydantic then
     from .models import CaseRecord
@@ -103,7 +104,8 @@ def parse_export(text: str) -> tuple[str, str]:
     if not sep or not path.strip():
         raise ValueError(f"expected FORMAT=PATH, got {text!r}; FORMAT one of {valid}")
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r} in {text!r}; FORMAT one of {valid}")
+        hint = did_you_mean(fmt, tuple(FORMATS))
+        raise ValueError(f"unknown export format {fmt!r}{hint} in {text!r}; FORMAT one of {valid}")
     return fmt, path.strip()
 
 
@@ -217,6 +219,31 @@ def _entry_name(case: CaseRecord, metric: Metric) -> str:
     return f"{case.test} ({case.model}) {metric.name}"
 
 
+def _run_names(case: CaseRecord) -> list[str]:
+    """How entries name each load run of ``case``: its level (``concurrency 4``), after
+    ``sweep N`` or ``load()`` when the test ran several groups of runs (a sweep's level and a
+    ``load()`` run at the same level would share a name, and the action one chart), with its
+    number when still not unique."""
+    from .loadtable import run_groups
+
+    groups = run_groups(case.load)
+    names = [""] * len(case.load)
+    for group in groups:
+        label = (
+            ""
+            if len(groups) == 1
+            else "load() "
+            if group.sweep is None
+            else f"sweep {group.sweep} "
+        )
+        for number, run in group.runs:
+            names[number] = f"{label}{run.mode} {run.level:g}"
+    return [
+        f"{name} (run {number + 1})" if names.count(name) > 1 else name
+        for number, name in enumerate(names)
+    ]
+
+
 #: A load run's per-request statistics exported with its run-level metrics: those of its
 #: table (TTFT and TPOT, median and p99), so a chart follows the tail under load.
 LOAD_STATS: tuple[tuple[str, str], ...] = (
@@ -228,8 +255,7 @@ LOAD_STATS: tuple[tuple[str, str], ...] = (
 
 
 def _run_entries(case: CaseRecord, direction: str) -> Iterator[dict[str, Any]]:
-    for run in case.load:
-        level = f"{run.mode} {run.level:g}"
+    for run, level in zip(case.load, _run_names(case), strict=True):
         for name, stat in LOAD_STATS:
             found = run.stats.get(name)
             if registered(name).direction != direction or found is None:
@@ -246,8 +272,9 @@ def _run_entries(case: CaseRecord, direction: str) -> Iterator[dict[str, Any]]:
             value = getattr(run, metric.name)
             if metric.direction != direction or value is None:
                 continue
+            sent = f"{run.sent} request{'s' * (run.sent != 1)} sent"
             extra = [
-                f"load run at {level}: {run.sent} requests sent, {run.completed} completed, "
+                f"load run at {run.mode} {run.level:g}: {sent}, {run.completed} completed, "
                 f"{run.failed} failed",
                 f"outcome: {case.outcome}",
             ]

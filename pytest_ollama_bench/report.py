@@ -228,7 +228,8 @@ _LOAD_LEGEND = (
 
 def _baseline_line(baseline: Report) -> str:
     created = baseline.created_at.isoformat(timespec="seconds")
-    return f"baseline: run of {created} on {baseline.host} ({len(baseline.cases)} cases)"
+    count = len(baseline.cases)
+    return f"baseline: run of {created} on {baseline.host} ({count} case{'s' * (count != 1)})"
 
 
 def _body(

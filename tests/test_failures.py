@@ -104,20 +104,29 @@ def test_a_bad_marker_errors_once_per_model_with_one_message_and_a_suggestion(
     out = result.stdout.str()
     assert "During handling of the above exception" not in out
     # once per model in each of: the errors, the table's notes, the short test summary
-    assert out.count("llm_bench got unknown argument(s) round; valid") == 2 * 3
+    assert (
+        out.count("llm_bench got an unknown argument 'round' (did you mean 'rounds'?); valid")
+        == 2 * 3
+    )
     result.stdout.fnmatch_lines(
         [
-            "*; did you mean rounds?",
-            "*; did you mean options={'temperature': ...}?",
+            "*llm_bench got an unknown argument 'round' (did you mean 'rounds'?); valid "
+            "arguments: *",
+            "*llm_bench got an unknown argument 'temperature' (did you mean "
+            "options={'temperature': ...}?); valid arguments: *",
             "llm_bench: *::test_typo (2 models)",
             "llama3.2 [[]error[]] *",
             "qwen2.5:0.5b [[]error[]] *",
-            "  error: llama3.2: llm_bench got unknown argument(s) round*",
+            "  error: llama3.2: llm_bench got an unknown argument 'round' (did you mean "
+            "'rounds'?)*",
         ]
     )
     # the short test summary gives the reason right after the node id, not the node id again
     result.stdout.fnmatch_lines(
-        ["ERROR *::test_typo[[]llama3.2[]] - Failed: llm_bench got unknown argument(s) round*"]
+        [
+            "ERROR *::test_typo[[]llama3.2[]] - Failed: llm_bench got an unknown argument 'round' "
+            "(did you mean 'rounds'?)*"
+        ]
     )
 
 
@@ -142,7 +151,7 @@ def test_a_bad_marker_on_a_compare_test_shows_for_each_selected_model(
             "llm_bench: *::test_compare (2 models)",
             "llama3.2 [[]error[]] *",
             "qwen2.5:0.5b [[]error[]] *",
-            "*did you mean warmup?",
+            "*llm_bench got an unknown argument 'warmups' (did you mean 'warmup'?); valid*",
         ]
     )
 

@@ -100,6 +100,48 @@ def test_command_line_gates_tighten_a_marker_gate(
     assert data["settings"]["gates"] == ["ttft_ms.p95<=30", "total_ms>=0"]  # type: ignore[index]
 
 
+def test_a_gate_from_the_environment_or_the_ini_file_says_so(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_ollama.profile("llama3.2").ttft_ms = 20
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"  # as tests/conftest.py
+        "ollama_max_ttft_ms = 5\nollama_gate =\n    total_ms<=6\n"
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_gated(ollama_bench):
+            ollama_bench.chat("2+2?")
+        """
+    )
+    monkeypatch.setenv("PYTEST_OLLAMA_GATE", "ttft_ms.max<=4")
+    result = run(pytester, fake_ollama, "--ollama-models=llama3.2")
+    result.assert_outcomes(failed=1)
+    # the environment wins over the ini file's gates; the ini file's shorthand still applies
+    result.stdout.fnmatch_lines(
+        [
+            "*benchmark gate(s) missed: ttft_ms median * > max_ttft_ms 5 (llama3.2, 1 round) "
+            "from ini option ollama_max_ttft_ms; ttft_ms max * > 4 (llama3.2, 1 round) from "
+            "environment variable PYTEST_OLLAMA_GATE"
+        ]
+    )
+    monkeypatch.delenv("PYTEST_OLLAMA_GATE")
+    result = run(pytester, fake_ollama, "--ollama-models=llama3.2", "--ollama-max-ttft-ms=3")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*benchmark gate(s) missed: ttft_ms median * > max_ttft_ms 3 (llama3.2, 1 round) "
+            "from --ollama-max-ttft-ms; total_ms median * > 6 (llama3.2, 1 round) from ini "
+            "option ollama_gate"
+        ]
+    )
+    gates = record(pytester)["cases"][0]["gates"]  # type: ignore[index]
+    assert [g["source"] for g in gates] == ["option", "option"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

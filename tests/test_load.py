@@ -286,7 +286,7 @@ def test_slo_on_a_metric_without_one_is_an_error_naming_the_valid_ones(
     with FakeOllama(["llama3.2"]) as fake:
         result = run(pytester, fake)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*slo= names 'ttft' (did you mean ttft_ms?)*one of ttft_ms, *"])
+    result.stdout.fnmatch_lines(["*slo= names 'ttft' (did you mean 'ttft_ms'?)*one of ttft_ms, *"])
 
 
 @pytest.mark.parametrize(
@@ -484,6 +484,83 @@ def test_sweep_finds_the_saturation_of_two_slots(pytester: pytest.Pytester) -> N
     assert [lv.request_throughput for lv in series.levels] == [one, two, four]
 
 
+GROUPED = """
+def test_mixed(ollama_bench):
+    ollama_bench.load("hi", concurrency=2, requests=4)
+    ollama_bench.sweep("hi", concurrency=[1, 2], requests=4)
+
+def test_open_and_closed(ollama_bench):
+    ollama_bench.load("hi", rate=40, requests=4)
+    ollama_bench.load("hi", concurrency=2, requests=4)
+    ollama_bench.load("hi", rate=20, concurrency=1, requests=2)
+"""
+
+
+def test_each_sweep_and_each_kind_of_single_run_has_a_table_of_its_own(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "summary.md"))
+    pytester.makepyfile(GROUPED)
+    with FakeOllama(["llama3.2"], parallel=2) as fake:
+        result = run(pytester, fake)
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    summary = out[out.index("ollama-bench summary") :].splitlines()[1:]
+    assert all(len(line) <= 80 for line in summary), [x for x in summary if len(x) > 80]
+    # the load() run and the sweep's two levels are told apart, each under its label
+    result.stdout.fnmatch_lines(
+        [
+            "llm_bench load: *::test_mixed [[]llama3.2[]] (3 runs)",
+            "load(), closed loop:",
+            "  concurrency *",
+            "---*",
+            "            2 *",
+            "",
+            "sweep 1, closed loop:",
+            "  concurrency *",
+            "---*",
+            "*  1 *",  # '1 <' when the emulator's noise makes it the saturation
+            "*  2 *",
+            "  *saturation *",
+        ]
+    )
+    # a rate and a concurrency never share a column; an open loop's cap is said
+    result.stdout.fnmatch_lines(
+        [
+            "llm_bench load: *::test_open_and_closed [[]llama3.2[]] (3 runs)",
+            "load(), open loop:",
+            "  rate (req/s) *",
+            "---*",
+            "            40 *",
+            "",
+            "load(), closed loop:",
+            "  concurrency *",
+            "---*",
+            "            2 *",
+            "",
+            "load(), open loop at most 1 in flight:",
+            "  rate (req/s) *",
+            "---*",
+            "            20 *",
+        ]
+    )
+    assert "  level " not in out
+    markdown = (pytester.path / "summary.md").read_text()
+    assert "**load(), closed loop**" in markdown
+    assert "**sweep 1, closed loop**" in markdown
+    # the HTML report's load section draws the same groups, each card named
+    report = Report.model_validate_json((pytester.path / "run.json").read_text())
+    assert [(s.label, s.axis, s.sweep, [lv.level for lv in s.levels])
+            for s in load_series(report)] == [
+        ("load(), closed loop", "concurrency", False, [2]),
+        ("sweep 1, closed loop", "concurrency", True, [1, 2]),
+        ("load(), open loop", "rate", False, [40]),
+        ("load(), closed loop", "concurrency", False, [2]),
+        ("load(), open loop at most 1 in flight", "rate", False, [20]),
+    ]  # fmt: skip
+
+
 def test_smoke_run_sends_one_request_per_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -555,6 +632,35 @@ def test_every_load_card_has_its_own_id_when_a_test_ran_several_kinds() -> None:
     ids = re.findall(r'<article class="card load" id="([^"]+)"', render_html(report))
     assert len(ids) == 3
     assert len(set(ids)) == 3
+
+
+def test_a_load_card_names_its_group_when_a_test_ran_several() -> None:
+    sweep = [
+        summarize(
+            LoadRecord(nodeid="t", model="m", mode="concurrency", concurrency=n, sweep=1),
+            [_r(i, 0, 1000, _m(ttft=100, tpot=5, tokens=3)) for i in range(2)],
+        )
+        for n in (1, 2)
+    ]
+    single = summarize(
+        LoadRecord(nodeid="t", model="m", mode="concurrency", concurrency=2),
+        [_r(0, 0, 1000, _m(ttft=100, tpot=5, tokens=3))],
+    )
+    case = CaseRecord(
+        nodeid="t.py::test_s[m]", test="t.py::test_s", model="m", load=[single, *sweep]
+    )
+    report = Report(
+        plugin_version="0", created_at=datetime.now(timezone.utc), host="h", settings=Settings(),
+        cases=[case],
+    )  # fmt: skip
+    titles = re.findall(r'<article class="card load"[^>]*><h3>(.*?)</h3>', render_html(report))
+    assert titles == [
+        "t.py::test_s <code>m</code> · load(), closed loop",
+        "t.py::test_s <code>m</code> · sweep 1, closed loop",
+    ]
+    page = render_html(report)
+    assert "single load() runs, not a sweep: no saturation is read across them" in page
+    assert page.count("no saturation within the levels run") == 1
 
 
 def test_arrival_times_are_seeded_and_end_where_the_rate_says() -> None:

@@ -427,3 +427,32 @@ def test_load_runs_in_the_github_action_benchmark_exports(pytester: pytest.Pytes
             assert entry["value"] == pytest.approx(r["stats"][name][stat])
     overloaded = next(e for e in smaller if e["name"].endswith("concurrency 4 error_rate"))
     assert 0 < overloaded["value"] < 1
+
+
+def test_a_load_run_and_a_sweep_level_at_the_same_level_keep_their_own_export_entries(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_mixed(ollama_bench):
+            ollama_bench.load("hi", concurrency=2, requests=2, warmup=0)
+            ollama_bench.sweep("hi", concurrency=[1, 2], requests=2, warmup=0)
+            ollama_bench.load("hi", concurrency=2, requests=2, warmup=0)
+        """
+    )
+    with FakeOllama(["llama3.2"], parallel=2) as fake:
+        result = run(pytester, fake, "--ollama-export=github-bigger=gh/bigger.json")
+    result.assert_outcomes(passed=1)
+    entries = _github_action_benchmark_entries(pytester.path / "gh" / "bigger.json")
+    prefix = "test_a_load_run_and_a_sweep_level_at_the_same_level_keep_their_own_export_entries"
+    names = [
+        e["name"].removeprefix(f"{prefix}.py::test_mixed (llama3.2) ")
+        for e in entries
+        if e["name"].endswith(" request_throughput")
+    ]
+    assert names == [
+        "load() concurrency 2 (run 1) request_throughput",
+        "sweep 1 concurrency 1 request_throughput",
+        "sweep 1 concurrency 2 request_throughput",
+        "load() concurrency 2 (run 4) request_throughput",
+    ]

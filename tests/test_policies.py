@@ -155,8 +155,8 @@ def test_bad_policies_are_usage_and_marker_errors(
     result = pytester.runpytest("--ollama-start=lukewarm")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: --ollama-start: 'lukewarm' is not a valid value for --ollama-start; expected "
-         "one of warm, cold"]
+        ["ERROR: --ollama-start: 'lukewarm' is not a valid value for --ollama-start (did you "
+         "mean 'warm'?); expected one of warm, cold"]
     )  # fmt: skip
     pytester.makepyfile(
         """

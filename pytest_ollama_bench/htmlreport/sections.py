@@ -98,7 +98,8 @@ def _counts(cases: Sequence[CaseRecord]) -> str:
         if o in outcomes
     ]
     tests = len({c.test for c in cases})
-    return f"{len(cases)} cases in {tests} tests: " + ", ".join(parts or ["none"])
+    counted = f"{len(cases)} case{'s' * (len(cases) != 1)} in {tests} test{'s' * (tests != 1)}"
+    return f"{counted}: " + ", ".join(parts or ["none"])
 
 
 def header_section(page: Page) -> str:
@@ -166,9 +167,11 @@ def _bars(page: Page, cases: Sequence[CaseRecord], m: Metric) -> str:
         if spread is None:
             continue
         median, low, high = spread
+        n = case.stats[m.name].n
+        over = f"{n} {'gap' if m.pooled else 'round'}{'s' * (n != 1)}"  # itl_ms: pooled gaps
         label = (
             f"{case.model}: median {fmt(median, m)}, p5 {fmt(low, m)}, p95 {fmt(high, m)} "
-            f"{m.unit} ({case.stats[m.name].n} rounds)"
+            f"{m.unit} ({over})"
         )
         bars.append(Bar(case.model, page.colors[case.model], median, low, high, label))
     if not bars:
@@ -311,7 +314,7 @@ def _answers(cases: Sequence[CaseRecord]) -> str:
     if not count:
         return ""
     return (
-        f'<details class="answers"><summary>Answers ({count} rounds)</summary>'
+        f'<details class="answers"><summary>Answers ({count} round{"s" * (count != 1)})</summary>'
         f"{''.join(parts)}</details>"
     )
 
