@@ -24,7 +24,8 @@ from .errors import ServerError
 from .errors import ServerHTTPError
 from .errors import ServerTimeoutError
 from .errors import ServerUnreachableError
-from .errors import excerpt
+from .errors import body_text
+from .errors import is_html
 from .names import display_name
 from .names import normalize_model_name
 
@@ -216,12 +217,16 @@ def find_model(wanted: str, installed: Sequence[ModelDetails]) -> ModelDetails |
     return None
 
 
-def missing_model_reason(model: str, host: str, installed: Sequence[ModelDetails]) -> str:
+def missing_model_reason(
+    model: str, host: str, installed: Sequence[ModelDetails], embedded: bool = False
+) -> str:
     """The skip reason for a model the server does not have, with the command that fixes it.
 
     :param model: the model as the user named it.
     :param host: the server's base URL.
     :param installed: what the server has, in server order.
+    :param embedded: the server is the embedded engine (``--ollama-embedded``), which serves
+        its own model only: the fix is to select that model, not ``ollama pull``.
     :returns: e.g. ``model 'x' not available on http://127.0.0.1:11434 (have: a:latest, b:7b);
         run: ollama pull x``; ``(have: none)`` for an empty server; beyond 10 models the list
         ends ``, … (+N more)``.
@@ -234,6 +239,11 @@ def missing_model_reason(model: str, host: str, installed: Sequence[ModelDetails
         if len(names) > _MAX_LISTED_MODELS:
             have += f", \u2026 (+{len(names) - _MAX_LISTED_MODELS} more)"
     wanted = model.strip()
+    if embedded and names:
+        return (
+            f"model '{wanted}' not available on the embedded engine at {host}, which serves "
+            f"only {have}: select it with --ollama-models={names[0]}"
+        )
     return f"model '{wanted}' not available on {host} (have: {have}); run: ollama pull {wanted}"
 
 
@@ -253,10 +263,11 @@ def model_list_failure_reason(exc: ServerError) -> str:
     anything else names the request, what came back and what to check.
 
     :param exc: the client's error from ``installed_models()``.
-    :returns: e.g. ``Ollama server at http://127.0.0.1:11434 is not reachable (Cannot connect
-        ...); start it with 'ollama serve' or point --ollama-host / OLLAMA_HOST at a running
-        server``, or ``could not list the models of http://127.0.0.1:11434: GET /api/tags
-        answered HTTP 500: <server text>; check the server log``.
+    :returns: e.g. ``Ollama server at http://127.0.0.1:11434 is not reachable
+        (connection refused); start it with 'ollama serve' or point --ollama-host /
+        OLLAMA_HOST at a running server``, or ``could not list the models of
+        http://127.0.0.1:11434: GET /api/tags answered HTTP 500: <server text>; check the
+        server log``.
     """
     if isinstance(exc, ServerUnreachableError):
         return exc.message
@@ -270,9 +281,10 @@ def model_list_failure_reason(exc: ServerError) -> str:
             hint = "check the server log"
         return f"{head}: {exc.method} {exc.path} answered HTTP {exc.status}: {exc.error}; {hint}"
     if isinstance(exc, MalformedResponseError):
+        shown = body_text(exc.line) if is_html(exc.line) else repr(body_text(exc.line))
         return (
             f"{head}: {exc.method} {exc.path} returned a body that is not {exc.expected} "
-            f"({excerpt(exc.line)!r}); is this an {exc.server}?"
+            f"({shown}); is this an {exc.server}?"
         )
     if isinstance(exc, ServerTimeoutError):
         return (

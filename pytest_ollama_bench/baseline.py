@@ -182,8 +182,10 @@ def _ram_gb(report: Report) -> str:
 
 def _machine_facts(report: Report) -> dict[str, str]:
     system = report.system
+    # the embedded engine listens on a new port each session: its address is no fact about it
+    host = "the embedded engine" if report.settings.embedded else report.host
     return {
-        "host": report.host,
+        "host": host,
         "API": report.api,
         "server version": report.ollama_version or "",
         "CPU": (system.cpu_model or "") if system is not None else "",

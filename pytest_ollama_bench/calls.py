@@ -82,6 +82,7 @@ def to_messages(prompt: Prompt, system: str | None, call: str) -> list[dict[str,
 
     :raises TypeError: ``prompt`` is neither a string nor a list of message dicts.
     """
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     if isinstance(prompt, str):
         messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     elif isinstance(prompt, Sequence) and all(isinstance(m, Mapping) for m in prompt):
@@ -189,6 +190,7 @@ def plan_call(
         counterpart there or ``start="cold"``; ``output_tokens`` < 1 or unlike the options'
         ``num_predict``; a sized prompt sized for another model or request shape.
     """
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     call = f"ollama_bench.{endpoint}()"
     sent = check_fields(endpoint, fields, call=call, own=own)
     if rounds < 1 or warmup < 0:
@@ -247,6 +249,7 @@ def _sized_prompt(
     system: str | None,
 ) -> SizedPrompt | None:
     """The call's sized prompt, if any, checked to be sized for this call's request."""
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     found = prompt if isinstance(prompt, SizedPrompt) else None
     for message in messages:
         if isinstance(message.get("content"), SizedPrompt):

@@ -75,7 +75,9 @@ class ModelCatalog:
             return self.failure()
         for model in models:
             if find_model(model, installed) is None:
-                return missing_model_reason(model, self._display_host, installed)
+                return missing_model_reason(
+                    model, self._display_host, installed, embedded=self._settings.embedded
+                )
         return None
 
     def find(self, model: str) -> ModelDetails | None:

@@ -18,6 +18,7 @@ from . import __version__
 from .columns import parse_columns
 from .columns import parse_sort
 from .commands import CommandError
+from .commands import export_command
 from .commands import html_command
 from .commands import list_command
 from .commands import load_run
@@ -26,7 +27,7 @@ from .commands import show_header
 from .commands import write_lines
 from .comparison import render_comparison
 from .exports import FORMATS
-from .exports import export_text
+from .fit import wrap
 from .local import install_local
 from .locate import find_storage
 from .metrics import markdown_table as metrics_table
@@ -36,7 +37,6 @@ from .report import render_summary
 from .settings import DEFAULT_STORAGE_DIR
 from .settings import Settings
 from .storage import RunStore
-from .storage import write_json_atomic
 
 __all__ = ["build_parser", "main"]
 
@@ -238,7 +238,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
     if getattr(args, "verbose", 0) >= 2:  # -vv: every column, as pytest -vv cuts nothing
         width = None
     if args.command == "html":
-        html_command(args, store, out)
+        html_command(args, store, out, width)
     elif args.command == "list":
         list_command(store, out, width)
     elif args.command == "compare":
@@ -246,14 +246,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int | None:
         b = load_run(store, args.b)
         write_lines(out, render_comparison(a, b, width=width))
     elif args.command == "export":
-        text = export_text(load_run(store, args.ref), args.format)
-        if args.output is None:
-            out.write(text)
-        else:
-            try:
-                write_json_atomic(args.output, text)
-            except OSError as exc:
-                raise CommandError(f"cannot write {args.output}: {exc}") from None
+        export_command(args, store, out, width)
     elif args.command == "show":
         report = load_run(store, args.ref)
         baseline = None if args.baseline is None else load_run(store, args.baseline)
@@ -301,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = _run(args, _safe_stdout())
     except CommandError as exc:
-        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        for line in wrap(f"{PROG}: error: {exc}", _terminal_width()):
+            sys.stderr.write(line + "\n")
         return EXIT_USAGE
     return EXIT_OK if status is None else status

@@ -10,6 +10,7 @@ standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -22,6 +23,7 @@ from .metrics import REQUEST_METRICS
 from .metrics import Direction
 from .metrics import Metric
 from .metrics import stat_direction
+from .suggest import did_you_mean
 
 if TYPE_CHECKING:
     from .models import CaseRecord
@@ -258,6 +260,16 @@ def column_for(name: str) -> Column | None:
     return COLUMNS.get(_columns()[1].get(key, key))
 
 
+def _column_choices(names: Iterable[str]) -> dict[str, str]:
+    """Suggestions for a mistyped column among ``names``: the names, their aliases
+    (``itl`` for ``itl_p50``) and the metric names (``tokens_per_s`` for ``tps``)."""
+    chosen = set(names)
+    choices = {m.name: repr(m.column) for m in REQUEST_METRICS if m.column in chosen}
+    choices.update({a: repr(c) for a, c in _columns()[1].items() if c in chosen})
+    choices.update({name: repr(name) for name in names})
+    return choices
+
+
 def _valid_columns() -> str:
     keys = ", ".join(m.key for m in REQUEST_METRICS)
     stats = ", ".join(GATE_STATS)
@@ -288,9 +300,9 @@ def parse_columns(text: str) -> tuple[str, ...]:
             names.append(column.name)
     if unknown:
         plural = "s" if len(unknown) > 1 else ""
-        raise ValueError(
-            f"unknown column{plural} {', '.join(unknown)}; valid columns: {_valid_columns()}"
-        )
+        choices = _column_choices([*COLUMNS, "model"])
+        named = ", ".join(f"{name}{did_you_mean(name, choices)}" for name in unknown)
+        raise ValueError(f"unknown column{plural} {named}; valid columns: {_valid_columns()}")
     if not names:
         raise ValueError(f"no columns given in {text!r}; valid columns: {_valid_columns()}")
     return tuple(names)
@@ -307,8 +319,9 @@ def parse_sort(text: str) -> str:
     column = column_for(key)
     if column is None or column.direction == "none":
         ranked = ", ".join(m.key for m in REQUEST_METRICS if m.direction != "none")
+        hint = "" if column is not None else did_you_mean(key, _column_choices(SORT_KEYS))
         raise ValueError(
-            f"cannot sort by {text!r}; valid sort keys: {ranked} (or KEY_STAT for another "
+            f"cannot sort by {text!r}{hint}; valid sort keys: {ranked} (or KEY_STAT for another "
             "statistic), model, name"
         )
     return column.name

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .baseline import recorded_baseline
+from .exports import export_text
 from .fit import Cut
 from .fit import TableColumn
 from .fit import fit_table
@@ -34,6 +35,7 @@ __all__ = [
     "DEMO_DIR",
     "CommandError",
     "demo_command",
+    "export_command",
     "html_command",
     "list_command",
     "load_run",
@@ -162,7 +164,9 @@ def demo_command(
     server = ["--ollama-embedded"] if models is None else [f"--ollama-models={models}"]
     if examples is not None:
         return [*pytest, examples, *server, *extra]
-    settings = ["-c", str(DEMO_DIR / "pytest.ini"), "--rootdir", "."]
+    # pytest-asyncio, when installed, would warn about its unset settings: the demo needs no
+    # async runner (see its test_async.py)
+    settings = ["-c", str(DEMO_DIR / "pytest.ini"), "--rootdir", ".", "-p", "no:asyncio"]
     return [*pytest, str(DEMO_DIR), *settings, *server, *extra]
 
 
@@ -197,8 +201,33 @@ def _regression(record: RegressionRecord) -> Regression:
     )
 
 
-def html_command(args: argparse.Namespace, store: RunStore, out: TextIO) -> None:
-    """``html``: the HTML report of saved runs, rebuilt as the session built it."""
+def export_command(
+    args: argparse.Namespace, store: RunStore, out: TextIO, width: int | None = None
+) -> None:
+    """``export``: a saved run as CSV or github-action-benchmark JSON, on stdout, or to
+    ``--output`` with one line saying what was written (in lines of at most ``width``)."""
+    text = export_text(load_run(store, args.ref), args.format)
+    if args.output is None:
+        out.write(text)
+        return
+    try:
+        write_json_atomic(args.output, text)
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.output}: {exc}") from None
+    try:
+        run = str(shown(store.resolve(args.ref)))
+    except ValueError:  # it was read a moment ago; named as given if it cannot be found again
+        run = args.ref
+    size = len(text.encode("utf-8")) / 1024
+    done = f"{args.format} export of {run} written to {args.output} ({size:.0f} KiB)"
+    out.write("".join(line + "\n" for line in wrap(done, width)))
+
+
+def html_command(
+    args: argparse.Namespace, store: RunStore, out: TextIO, width: int | None = None
+) -> None:
+    """``html``: the HTML report of saved runs, rebuilt as the session built it; says what it
+    wrote in lines of at most ``width`` characters."""
     from .htmlreport import missing_dependency
 
     if (problem := missing_dependency()) is not None:
@@ -229,4 +258,5 @@ def html_command(args: argparse.Namespace, store: RunStore, out: TextIO) -> None
     except OSError as exc:
         raise CommandError(f"cannot write the HTML report to {args.output}: {exc}") from None
     size = len(page.encode("utf-8")) / 1024
-    out.write(f"HTML report of {paths[-1]} written to {args.output} ({size:.0f} KiB)\n")
+    done = f"HTML report of {paths[-1]} written to {args.output} ({size:.0f} KiB)"
+    out.write("".join(line + "\n" for line in wrap(done, width)))

@@ -20,6 +20,7 @@ import pytest
 
 from . import transport
 from .fit import output_width
+from .fit import wrap
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -132,12 +133,12 @@ class Controller:
             if regressions and reporter is not None:
                 metrics = ", ".join(dict.fromkeys(r.rule.metric for r in regressions))
                 count = f"{len(regressions)} regression{'s' if len(regressions) != 1 else ''}"
-                reporter.write_line(
-                    f"ollama-bench: session failed: {count} against the baseline ({metrics}); "
-                    "see 'ollama-bench regressions' above",
-                    red=True,
-                    bold=True,
+                width = output_width(
+                    self.config.get_terminal_writer().fullwidth, self.config.get_verbosity()
                 )
+                text = f"ollama-bench: session failed: {count} ({metrics}) against the baseline"
+                for line in wrap(text, width):
+                    reporter.write_line(line, red=True, bold=True)
         if held and reporter is not None:
             reporter.write_line(HELD_NOTE, yellow=True)
         return result

@@ -14,6 +14,7 @@ Standard library only: the plugin imports this module at pytest start-up.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from dataclasses import fields
 from typing import Any
@@ -44,7 +45,9 @@ __all__ = [
     "ServerTimeoutError",
     "ServerUnreachableError",
     "StreamError",
+    "body_text",
     "excerpt",
+    "is_html",
 ]
 
 #: how messages name the server of each API, and how to start one
@@ -76,6 +79,28 @@ def excerpt(data: bytes | str, limit: int = _EXCERPT) -> str:
     """``data`` as text (invalid UTF-8 replaced), cut to ``limit`` characters with ``…``."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def is_html(body: bytes) -> bool:
+    """Whether ``body`` is a web page (a proxy's, another web server's error page)."""
+    head = body[:4096].lstrip()
+    return (
+        head[:1] == b"<"
+        and re.search(rb"<(!doctype html|html|head|body)\b", head, re.I) is not None
+    )
+
+
+def body_text(body: bytes) -> str:
+    """A non-JSON body on one line: a web page as ``an HTML page titled '...'`` (its markup
+    says nothing a reader needs), other text with its whitespace collapsed, cut."""
+    if is_html(body):
+        title = _TITLE.search(body[:4096])
+        name = " ".join(title.group(1).decode("utf-8", "replace").split()) if title else ""
+        return f"an HTML page titled {excerpt(name, 80)!r}" if name else "an HTML page"
+    return excerpt(" ".join(body[:4096].decode("utf-8", "replace").split()))
 
 
 def utf8_problem(data: bytes) -> str:
@@ -150,8 +175,8 @@ class ServerError(Exception):
 class ServerUnreachableError(ServerError):
     """No connection to the server: refused, unknown host, connect timeout.
 
-    :ivar detail: the low-level cause as the network stack put it, e.g. ``Cannot connect to
-        host 127.0.0.1:11434 ssl:default [Connect call failed ...]``.
+    :ivar detail: the low-level cause as the network stack put it, e.g. ``connection
+        refused``, ``name or service not known``, ``no connection within 5 s``.
     """
 
     kind: ClassVar[str] = "unreachable"

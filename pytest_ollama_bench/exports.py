@@ -18,7 +18,8 @@ registry, so a new metric is exported with no change here.
   objects, ``name``, ``unit``, ``range`` and ``extra`` strings and ``value`` a number. One entry
   per case (test x model) and metric of that direction: its median over the measured rounds,
   the standard deviation as ``range``, the other statistics in ``extra``; and one per load run
-  and run-level metric of that direction (``... concurrency 4 request_throughput``).
+  and run-level metric of that direction (``... concurrency 4 request_throughput``), with
+  its TTFT and TPOT median and p99 (``... concurrency 4 ttft_ms p99``, :data:`LOAD_STATS`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from typing import Literal
 from .metrics import REQUEST_METRICS
 from .metrics import RUN_METRICS
 from .metrics import Metric
+from .metrics import metric as registered
+from .suggest import did_you_mean
 
 if TYPE_CHECKING:  # the option parser reads this module at start-up: no pydantic then
     from .models import CaseRecord
@@ -101,7 +104,8 @@ def parse_export(text: str) -> tuple[str, str]:
     if not sep or not path.strip():
         raise ValueError(f"expected FORMAT=PATH, got {text!r}; FORMAT one of {valid}")
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r} in {text!r}; FORMAT one of {valid}")
+        hint = did_you_mean(fmt, tuple(FORMATS))
+        raise ValueError(f"unknown export format {fmt!r}{hint} in {text!r}; FORMAT one of {valid}")
     return fmt, path.strip()
 
 
@@ -215,15 +219,62 @@ def _entry_name(case: CaseRecord, metric: Metric) -> str:
     return f"{case.test} ({case.model}) {metric.name}"
 
 
+def _run_names(case: CaseRecord) -> list[str]:
+    """How entries name each load run of ``case``: its level (``concurrency 4``), after
+    ``sweep N`` or ``load()`` when the test ran several groups of runs (a sweep's level and a
+    ``load()`` run at the same level would share a name, and the action one chart), with its
+    number when still not unique."""
+    from .loadtable import run_groups
+
+    groups = run_groups(case.load)
+    names = [""] * len(case.load)
+    for group in groups:
+        label = (
+            ""
+            if len(groups) == 1
+            else "load() "
+            if group.sweep is None
+            else f"sweep {group.sweep} "
+        )
+        for number, run in group.runs:
+            names[number] = f"{label}{run.mode} {run.level:g}"
+    return [
+        f"{name} (run {number + 1})" if names.count(name) > 1 else name
+        for number, name in enumerate(names)
+    ]
+
+
+#: A load run's per-request statistics exported with its run-level metrics: those of its
+#: table (TTFT and TPOT, median and p99), so a chart follows the tail under load.
+LOAD_STATS: tuple[tuple[str, str], ...] = (
+    ("ttft_ms", "median"),
+    ("ttft_ms", "p99"),
+    ("tpot_ms", "median"),
+    ("tpot_ms", "p99"),
+)
+
+
 def _run_entries(case: CaseRecord, direction: str) -> Iterator[dict[str, Any]]:
-    for run in case.load:
-        level = f"{run.mode} {run.level:g}"
+    for run, level in zip(case.load, _run_names(case), strict=True):
+        for name, stat in LOAD_STATS:
+            found = run.stats.get(name)
+            if registered(name).direction != direction or found is None:
+                continue
+            yield {
+                "name": f"{case.test} ({case.model}) {level} {name} {stat}",
+                "unit": registered(name).unit,
+                "value": getattr(found, stat),
+                "range": "",
+                "extra": f"{stat} of {found.n} completed request{'s' if found.n != 1 else ''}"
+                f"\noutcome: {case.outcome}",
+            }
         for metric in RUN_METRICS:
             value = getattr(run, metric.name)
             if metric.direction != direction or value is None:
                 continue
+            sent = f"{run.sent} request{'s' * (run.sent != 1)} sent"
             extra = [
-                f"load run at {level}: {run.sent} requests sent, {run.completed} completed, "
+                f"load run at {run.mode} {run.level:g}: {sent}, {run.completed} completed, "
                 f"{run.failed} failed",
                 f"outcome: {case.outcome}",
             ]

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import pytest
 
+from .api_fields import check_endpoint
 from .calls import CALL_KEYWORDS
 from .calls import CallPlan
 from .calls import Prompt
@@ -140,6 +141,8 @@ class OllamaBench(LoadCalls):
 
         :raises ValueError: ``tokens`` fewer than the request's own tokens plus one word.
         """
+        __tracebackhide__ = True  # pytest shows the error at the caller's line
+        check_endpoint(endpoint, call="ollama_bench.prompt()")
         calibration = self.calibration(model, endpoint=endpoint, system=system)
         return SizedPrompt(tokens, calibration=calibration, seed=seed)
 
@@ -153,6 +156,7 @@ class OllamaBench(LoadCalls):
         Fails the test when the server reports no prompt token count.
         """
         __tracebackhide__ = True
+        check_endpoint(endpoint, call="ollama_bench.calibration()")
         name = self._resolve_model(model)
         found = self._calibrations.get(name, endpoint, system)
         if found is not None:
@@ -279,6 +283,8 @@ class OllamaBench(LoadCalls):
         ``--ollama-require`` it fails the test); with none of them there the test is skipped.
         A test whose code calls ``compare()`` runs once, not once per model.
         """
+        __tracebackhide__ = True  # pytest shows the error at the caller's line
+        check_endpoint(endpoint, call="ollama_bench.compare()")
         names = self._compare_models(models)
         calls = [
             self._runner_for(
@@ -314,6 +320,7 @@ class OllamaBench(LoadCalls):
             pytest.fail(str(exc), pytrace=False)
 
     def _compare_models(self, models: Sequence[str] | None) -> list[str]:
+        __tracebackhide__ = True  # pytest shows the error at the caller's line
         if isinstance(models, str):
             models = [models]
         if models is None and self.model is not None:
@@ -333,6 +340,7 @@ class OllamaBench(LoadCalls):
         return self._ensure_available(names, some=True)
 
     def _resolve_model(self, model: str | None) -> str:
+        __tracebackhide__ = True  # pytest shows the error at the caller's line
         if model is not None:
             if model != self.model:
                 self._ensure_available([model])
@@ -368,6 +376,7 @@ class OllamaBench(LoadCalls):
         output_tokens: int | None = None,
     ) -> CallPlan:
         """Validate the arguments now (before any request) into the call's plan."""
+        __tracebackhide__ = True  # pytest shows the error at the caller's line
         name = self._resolve_model(model)
         spec, settings = self._spec, self._settings
         n_rounds = spec.rounds_for(settings, rounds)

@@ -25,13 +25,17 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Literal
 
 from .metrics import GATE_STATS
 from .metrics import METRICS
+from .metrics import STAT_CHOICES
 from .metrics import find_metric
+from .metrics import metric_choices
 from .settings import Settings
+from .suggest import did_you_mean
 
 if TYPE_CHECKING:
     from .models import CaseRecord
@@ -84,6 +88,9 @@ class GateRule:
     :ivar name: the shorthand that set the rule (``max_ttft_ms``), None for an expression.
     :ivar source: ``marker``, ``option`` (command line, ini or environment) or ``default``
         (``min_pass_rate 1`` when a call has a ``check=`` and no pass-rate gate is set).
+    :ivar origin: where an ``option`` rule was given, as messages name it (``--ollama-gate``,
+        ``environment variable PYTEST_OLLAMA_GATE``, ``ini option ollama_gate``); None: its
+        flag.
     """
 
     metric: str
@@ -92,6 +99,7 @@ class GateRule:
     stat: str | None = None
     name: str | None = None
     source: Source = "option"
+    origin: str | None = None
 
     @property
     def expression(self) -> str:
@@ -157,16 +165,19 @@ def _syntax(form: str = _EXPR_FORM) -> str:
 def _checked(
     what: str, metric: str, stat: str | None, limit: float, form: str = _EXPR_FORM
 ) -> None:
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     found = find_metric(metric)
     if found is None:
-        raise ValueError(f"{what}: unknown metric {metric!r}; {_syntax(form)}")
+        hint = did_you_mean(metric, metric_choices())
+        raise ValueError(f"{what}: unknown metric {metric!r}{hint}; {_syntax(form)}")
     if stat is not None and found.level == "run":
         raise ValueError(
             f"{what}: {metric} is one number per load run, it has no statistic; write "
             f"{metric}{'<=' if found.direction == 'lower' else '>='}N"
         )
     if stat is not None and stat not in GATE_STATS:
-        raise ValueError(f"{what}: unknown statistic {stat!r}; {_syntax(form)}")
+        hint = did_you_mean(stat, STAT_CHOICES)
+        raise ValueError(f"{what}: unknown statistic {stat!r}{hint}; {_syntax(form)}")
     if not math.isfinite(limit):
         raise ValueError(f"{what}: the limit must be a finite number")
     if found.unit == "ratio" and not 0 <= limit <= 1:
@@ -228,13 +239,15 @@ def shorthand_gate(name: str, limit: float, *, source: Source) -> GateRule:
 
 
 def option_rules(settings: Settings) -> list[GateRule]:
-    """The command line's rules: its shorthands, then each ``--ollama-gate``."""
+    """The command line's rules (or the environment's, or the ini file's): its shorthands,
+    then each ``--ollama-gate``, each with where it was given."""
     rules = [
-        shorthand_gate(s.name, limit, source="option")
+        replace(shorthand_gate(s.name, limit, source="option"), origin=settings.origin(s.name))
         for s in SHORTHANDS
         if (limit := getattr(settings, s.name, None)) is not None
     ]
-    rules.extend(parse_gate(expr) for expr in settings.gates)
+    origin = settings.origin("gates")
+    rules.extend(replace(parse_gate(expr), origin=origin) for expr in settings.gates)
     return rules
 
 
@@ -268,6 +281,8 @@ def _origin(rule: GateRule) -> str:
         return (
             " (the default gate of check=: every answer must pass; set min_pass_rate to allow less)"
         )
+    if rule.origin is not None:
+        return f" from {rule.origin}"
     short = _SHORTHAND.get(rule.name or "")
     return f" from {short.flag if short is not None and short.flag else '--ollama-gate'}"
 

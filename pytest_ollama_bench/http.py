@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import socket
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -34,6 +36,7 @@ from .errors import ServerHTTPError
 from .errors import ServerTimeoutError
 from .errors import ServerUnreachableError
 from .errors import StreamError
+from .errors import body_text
 from .errors import excerpt
 from .errors import utf8_problem
 from .hosts import parse_host
@@ -94,6 +97,22 @@ def cut_off(resp: aiohttp.ClientResponse) -> Probe:
     return probe
 
 
+def connect_failure(exc: BaseException, timeout: float | None = None) -> str:
+    """Why a connection could not be made, in the network's words: ``connection refused``,
+    ``name or service not known``, ``no connection within 5 s`` (not aiohttp's wrapper text,
+    which names an ``ssl:default`` context even for plain HTTP)."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return "no connection" + (f" within {timeout:g} s" if timeout else " in time")
+    cause = getattr(exc, "os_error", exc if isinstance(exc, OSError) else None)
+    if isinstance(cause, socket.gaierror):
+        return (cause.strerror or str(cause)).lower()
+    if isinstance(cause, OSError) and cause.errno is not None and cause.errno > 0:
+        return os.strerror(cause.errno).lower()
+    if isinstance(cause, OSError) and str(cause):
+        return str(cause)
+    return str(exc) or type(exc).__name__
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -108,7 +127,7 @@ def error_info(body: bytes) -> tuple[str, str, bool]:
     try:
         obj = orjson.loads(body)
     except ValueError:
-        return excerpt(body).strip(), "", False
+        return body_text(body), "", False
     if isinstance(obj, dict):
         err = obj.get("error")
         if isinstance(err, dict):
@@ -332,7 +351,7 @@ class HTTPClient:
             host=self.display_host,
             path=path,
             api=self.api,
-            detail=str(exc) or type(exc).__name__,
+            detail=connect_failure(exc, self.timeout),
         )
 
     def _broken(

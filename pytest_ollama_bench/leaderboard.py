@@ -118,7 +118,7 @@ def render_leaderboard(
 ) -> list[str]:
     """The leaderboard's title and table.
 
-    ``compact``: model, passed/cases, ttft, tok/s and mean rank only (what ``-q`` prints). A
+    ``compact``: model, passed/run (skips said apart), ttft, tok/s and mean rank only (``-q``). A
     full table wider than ``width`` becomes the compact one; long model names are shortened,
     then the mean rank and tok/s columns left out while it is still too wide.
     """
@@ -170,6 +170,15 @@ def render_leaderboard(
         fitted = fit_table(full, width, style=style)
         if not fitted.dropped and (width is None or widest(fitted.lines) <= width):
             return lines + fitted.lines
-    passed = TableColumn("passed", [f"{r.passed}/{r.cases}" for r in rows])
+    passed = TableColumn("passed", [_passed_cell(r) for r in rows])
     table = [names, passed, ttft, tps, rank]
     return lines + fit_table(table, width, style=style, tablefmt="plain").lines
+
+
+def _passed_cell(row: _Standing) -> str:
+    """``3/4``: passed of the cases that ran; skipped cases said apart (``3/3, 1 skipped``,
+    ``2 skipped``), never counted as not passed."""
+    ran = row.cases - row.skipped
+    if not ran:
+        return f"{row.skipped} skipped"
+    return f"{row.passed}/{ran}" + (f", {row.skipped} skipped" if row.skipped else "")

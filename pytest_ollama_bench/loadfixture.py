@@ -22,6 +22,8 @@ from typing import cast
 
 import pytest
 
+from .api_fields import check_endpoint
+from .api_fields import check_fields
 from .checks import Check
 from .collect import trim_load_text
 from .loadresult import LoadResult
@@ -51,7 +53,7 @@ _LOAD_KEYWORDS = (
     "concurrency", "rate", "requests", "duration_s", "warmup", "slo", "options", "endpoint",
     "seed", "check", "system", "model", "output_tokens",
 )  # fmt: skip
-_SWEEP_KEYWORDS = ("rates", *_LOAD_KEYWORDS)
+_SWEEP_KEYWORDS = ("concurrency", "rates", *_LOAD_KEYWORDS[2:])
 
 
 class LoadCalls:
@@ -125,8 +127,9 @@ class LoadCalls:
         __tracebackhide__ = True
         plan = self._load_plan(
             prompts, model, endpoint, system, options, fields, _LOAD_KEYWORDS,
-            concurrency=concurrency, rate=rate, requests=requests, duration_s=duration_s,
-            warmup=warmup, slo=slo, seed=seed, check=check, output_tokens=output_tokens,
+            "ollama_bench.load()", concurrency=concurrency, rate=rate, requests=requests,
+            duration_s=duration_s, warmup=warmup, slo=slo, seed=seed, check=check,
+            output_tokens=output_tokens,
         )  # fmt: skip
         from .load import run_load
 
@@ -166,6 +169,8 @@ class LoadCalls:
             increase, and whatever :meth:`load` rejects.
         """
         __tracebackhide__ = True
+        # a mistyped keyword (rate=) first: it may be why neither level list is given
+        check_fields(endpoint, fields, call="ollama_bench.sweep()", own=_SWEEP_KEYWORDS)
         if (concurrency is None) == (rates is None):
             raise ValueError(
                 "ollama_bench.sweep() takes concurrency=[1, 2, 4, ...] (closed loops) or "
@@ -175,7 +180,7 @@ class LoadCalls:
         first = levels[0] if levels else None
         plan = self._load_plan(
             prompts, model, endpoint, system, options, fields, _SWEEP_KEYWORDS,
-            concurrency=first if concurrency is not None else None,
+            "ollama_bench.sweep()", concurrency=first if concurrency is not None else None,
             rate=first if rates is not None else None, requests=requests,
             duration_s=duration_s, warmup=warmup, slo=slo, seed=seed, check=check,
             output_tokens=output_tokens,
@@ -202,11 +207,14 @@ class LoadCalls:
         options: Mapping[str, Any] | None,
         fields: Mapping[str, Any],
         own: Sequence[str],
+        call: str,
         **asked: Any,
     ) -> LoadPlan:
         """Validate a load run's arguments (before any request) into its plan."""
+        __tracebackhide__ = True  # pytest shows the error at the caller's line
         from .loadplan import plan_load
 
+        check_endpoint(endpoint, call=call)
         name = self._resolve_model(model)
         spec, settings = self._spec, self._settings
         asked["warmup"] = spec.warmup_for(settings, asked["warmup"])
@@ -236,6 +244,7 @@ class LoadCalls:
             cache=spec.cache_for(settings),
             own=own,
             workload=described,
+            call=call,
             **asked,
         )
 
@@ -254,9 +263,14 @@ class LoadCalls:
             if result.completed == 0 and result.failed:
                 kinds = ", ".join(f"{n} {k}" for k, n in result.errors.items())
                 first = result.failures[0].error if result.failures else ""
+                failed = (
+                    f"none of its {result.failed} requests completed ({kinds}); the first"
+                    if result.failed != 1
+                    else f"its 1 request did not complete ({kinds})"
+                )
                 pytest.fail(
-                    f"load run on {result.model!r} at {result.mode} {result.level:g}: none of "
-                    f"its {result.failed} requests completed ({kinds}); the first: {first}",
+                    f"load run on {result.model!r} at {result.mode} {result.level:g}: {failed}: "
+                    f"{first}",
                     pytrace=False,
                 )
         return results

@@ -98,6 +98,7 @@ class PromptSource:
     """
 
     def __init__(self, prompts: object, endpoint: Endpoint, system: str | None) -> None:
+        __tracebackhide__ = True  # pytest shows the error at the caller's line
         self._endpoint = endpoint
         self._system = system
         self._call = f"ollama_bench.load() ({endpoint})"
@@ -132,6 +133,7 @@ class PromptSource:
         return list(self._given)
 
     def _convert(self, item: object, index: int | None) -> Taken:
+        __tracebackhide__ = True  # pytest shows the error at the caller's line
         options: Mapping[str, Any] | None = None
         asked_in = asked_out = None
         if _is_request(item):  # a LoadRequest or a workload's WorkItem
@@ -250,6 +252,7 @@ class LoadPlan:
 
 
 def _whole(name: str, value: object, minimum: int) -> int | None:
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -260,6 +263,7 @@ def _whole(name: str, value: object, minimum: int) -> int | None:
 
 
 def _positive(name: str, value: object) -> float | None:
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -291,13 +295,15 @@ def plan_load(
     own: Sequence[str] = (),
     output_tokens: int | None = None,
     workload: Mapping[str, Any] | None = None,
+    call: str = "ollama_bench.load()",
 ) -> LoadPlan:
     """Check a load run's arguments and return its plan; nothing is sent.
 
     ``seed=None`` picks one at random (recorded, so the arrivals can be repeated).
     ``output_tokens`` adds :func:`~.workload.output_options` to ``options`` (every request
     asks for answers of that length); ``workload`` describes the workload the prompts come
-    from, for the record (:meth:`~.workload.Workload.describe`).
+    from, for the record (:meth:`~.workload.Workload.describe`); ``call`` is how messages
+    name the call (``ollama_bench.sweep()`` for a sweep).
 
     :raises ValueError: neither ``concurrency`` nor ``rate``, neither ``requests`` nor
         ``duration_s``, a value out of range, an SLO on a metric that has none, or a request
@@ -305,7 +311,7 @@ def plan_load(
     :raises TypeError: a keyword that is no request field, a prompt of the wrong type, a
         ``check`` that is not callable.
     """
-    call = "ollama_bench.load()"
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     sent = check_fields(endpoint, fields, call=call, own=own)
     if api == "openai":
         request_fields(None, **sent)
@@ -393,6 +399,7 @@ def sweep_plans(plan: LoadPlan, levels: Sequence[float], sweep: int) -> list[Loa
     :raises ValueError: no levels, or levels not in increasing order (each a valid
         concurrency or rate).
     """
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     if not levels:
         raise ValueError("ollama_bench.sweep() needs at least one level")
     if any(b <= a for a, b in itertools.pairwise(levels)):

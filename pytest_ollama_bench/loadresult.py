@@ -35,11 +35,13 @@ from typing import Any
 
 from .metrics import REQUEST_METRICS
 from .metrics import find_metric
+from .metrics import metric_choices
 from .models import LoadRecord
 from .models import LoadRequestRecord
 from .models import Measurement
 from .models import Stats
 from .stats import stats_over
+from .suggest import did_you_mean
 
 __all__ = [
     "SATURATION_GROWTH",
@@ -95,6 +97,7 @@ def parse_slo(slo: Mapping[str, Any] | None) -> tuple[Slo, ...]:
         that is not a positive finite number.
     :raises TypeError: ``slo`` is not a mapping.
     """
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     if slo is None:
         return ()
     if not isinstance(slo, Mapping):
@@ -103,10 +106,8 @@ def parse_slo(slo: Mapping[str, Any] | None) -> tuple[Slo, ...]:
     for name, limit in slo.items():
         found = find_metric(str(name))
         if found is None or found.name not in SLO_METRICS:
-            hint = ""
-            for m in REQUEST_METRICS:
-                if m.key == name:
-                    hint = f" (did you mean {m.name}?)"
+            choices = metric_choices(m for m in REQUEST_METRICS if m.name in SLO_METRICS)
+            hint = did_you_mean(str(name), choices)
             raise ValueError(
                 f"slo= names {name!r}{hint}, which is no per-request metric with a direction; "
                 f"one of {', '.join(SLO_METRICS)}"

@@ -14,10 +14,13 @@ Standard library only: the option parser reads this module at pytest start-up.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
+
+from .suggest import quoted
 
 __all__ = [
     "DIRECTED_METRICS",
@@ -27,6 +30,7 @@ __all__ = [
     "REQUEST_METRICS",
     "ROUND_METRICS",
     "RUN_METRICS",
+    "STAT_CHOICES",
     "STAT_NAMES",
     "Direction",
     "Level",
@@ -34,6 +38,7 @@ __all__ = [
     "find_metric",
     "markdown_table",
     "metric",
+    "metric_choices",
     "metric_direction",
     "stat_direction",
 ]
@@ -48,6 +53,11 @@ Level = Literal["request", "run"]
 STAT_NAMES: tuple[str, ...] = ("n", "min", "max", "mean", "stddev", "median", "p90", "p95", "p99")
 #: Statistics a gate or a regression rule may name (``n`` is not a performance number).
 GATE_STATS: tuple[str, ...] = tuple(s for s in STAT_NAMES if s != "n")
+#: Suggestions for a mistyped statistic: the statistics themselves, and what other tools call
+#: some of them (``p50`` is the median).
+STAT_CHOICES: Mapping[str, str] = MappingProxyType(
+    {"p50": "'median'", "avg": "'mean'", "std": "'stddev'", "sd": "'stddev'", **quoted(GATE_STATS)}
+)
 _SOURCE_TEXT: Mapping[str, str] = MappingProxyType(
     {
         "client": "client clock",
@@ -240,6 +250,13 @@ def metric(name: str) -> Metric:
 def find_metric(name: str) -> Metric | None:
     """The registered metric called ``name``, or None."""
     return _BY_NAME.get(name)
+
+
+def metric_choices(metrics: Iterable[Metric] = METRICS) -> dict[str, str]:
+    """Suggestions for a mistyped metric name among ``metrics``: each metric's name, and its
+    column key (``ttft``, ``tps``) for it."""
+    chosen = list(metrics)
+    return {**{m.key: repr(m.name) for m in chosen}, **quoted(m.name for m in chosen)}
 
 
 def metric_direction(name: str) -> Direction:

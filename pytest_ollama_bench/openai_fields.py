@@ -85,6 +85,7 @@ def request_fields(
         :data:`NO_COUNTERPART` (the chat template, cache and context handling cannot be asked
         for there).
     """
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     out: dict[str, Any] = {}
     for key, value in (options or {}).items():
         name = OPTION_FIELDS.get(key)

@@ -36,6 +36,7 @@ from .settings import START_POLICIES
 from .settings import Settings
 from .settings import check_run_name
 from .settings import split_names
+from .suggest import did_you_mean
 
 __all__ = ["OPTIONS", "Option", "markdown_table", "register", "resolve"]
 
@@ -47,7 +48,12 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
 
 
 class _Invalid(ValueError):
-    """A value a parser rejects; the message says what is expected."""
+    """A value a parser rejects; the message says what is expected, ``hint`` what was likely
+    meant (`` (did you mean 'cold'?)``)."""
+
+    def __init__(self, expected: str, hint: str = "") -> None:
+        super().__init__(expected)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -139,18 +145,11 @@ def _bool(opt: Option, where: str, value: Any) -> bool:
     raise _Invalid("one of 1, true, yes, on, 0, false, no, off")
 
 
-def _api(opt: Option, where: str, value: Any) -> str:
-    text = str(value).strip().lower()
-    if text not in APIS:
-        raise _Invalid("one of " + ", ".join(APIS))
-    return text
-
-
 def _one_of(choices: tuple[str, ...]) -> Parser:
     def parse(opt: Option, where: str, value: Any) -> str:
         text = str(value).strip().lower()
         if text not in choices:
-            raise _Invalid("one of " + ", ".join(choices))
+            raise _Invalid("one of " + ", ".join(choices), did_you_mean(text, choices))
         return text
 
     return parse
@@ -260,7 +259,7 @@ OPTIONS: tuple[Option, ...] = (
            help="Ollama server to benchmark, parsed with Ollama's own rules (:1234, 0.0.0.0, "
                 "https://host/prefix, ...); several (repeated or comma-separated): every "
                 "benchmark runs on each, ids and tables show which"),
-    Option("api", "--ollama-api", "{native,openai}", "PYTEST_OLLAMA_API", _api,
+    Option("api", "--ollama-api", "{native,openai}", "PYTEST_OLLAMA_API", _one_of(APIS),
            help="API to drive: Ollama's native /api/chat, or an OpenAI-compatible "
                 "/v1/chat/completions (llama.cpp server, vLLM, LM Studio, Ollama's /v1)"),
     Option("models", "--ollama-models", "NAMES", "PYTEST_OLLAMA_MODELS", _models,
@@ -431,16 +430,18 @@ def _raw(config: pytest.Config, opt: Option) -> tuple[Any, str] | None:
 def resolve(config: pytest.Config) -> Settings:
     """Read every option once and return the session's frozen :class:`Settings`."""
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for opt in OPTIONS:
         found = _raw(config, opt)
         if found is None:
             continue
         raw, where = found
+        origins[opt.name] = where
         try:
             value = opt.parse(opt, where, raw)
         except _Invalid as exc:
             raise pytest.UsageError(
-                f"{where}: {raw!r} is not a valid value for {opt.flag}; expected {exc}"
+                f"{where}: {raw!r} is not a valid value for {opt.flag}{exc.hint}; expected {exc}"
             ) from None
         values[opt.name] = not value if opt.inverted else value
     if "save_name" in values:  # --ollama-save [NAME]: save (named when NAME is given)
@@ -454,7 +455,7 @@ def resolve(config: pytest.Config) -> Settings:
     if hosts:
         values["host"] = hosts[0]
         values["hosts"] = hosts if len(hosts) > 1 else ()
-    return Settings(**values)
+    return Settings(**values, origins=tuple(origins.items()))
 
 
 def markdown_table() -> list[str]:

@@ -17,8 +17,12 @@ from typing import Literal
 
 from .metrics import DIRECTED_METRICS
 from .metrics import GATE_STATS
+from .metrics import METRICS
+from .metrics import STAT_CHOICES
 from .metrics import metric
+from .metrics import metric_choices
 from .metrics import stat_direction
+from .suggest import did_you_mean
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler
@@ -95,14 +99,15 @@ def parse_compare_fail(expr: str) -> CompareFail:
     name = match["metric"]
     stat = match["stat"] or "median"
     if name not in DIRECTED_METRICS:
+        hint = did_you_mean(name, metric_choices(m for m in METRICS if m.name in DIRECTED_METRICS))
         raise ValueError(
-            f"invalid compare-fail expression {expr!r}: unknown metric {name!r}; "
+            f"invalid compare-fail expression {expr!r}: unknown metric {name!r}{hint}; "
             f"{_compare_fail_help()}"
         )
     if stat not in GATE_STATS:
         raise ValueError(
-            f"invalid compare-fail expression {expr!r}: unknown statistic {stat!r}; "
-            f"{_compare_fail_help()}"
+            f"invalid compare-fail expression {expr!r}: unknown statistic {stat!r}"
+            f"{did_you_mean(stat, STAT_CHOICES)}; {_compare_fail_help()}"
         )
     amount = float(match["amount"])
     unit = match["unit"]

@@ -118,9 +118,11 @@ def _test_table(
     style: Style,
     width: int | None = None,
     explicit: bool = False,
+    gated: frozenset[str] = frozenset(),
 ) -> tuple[list[str], list[str]]:
     """Title, table and the notes (failures, skips) of one test function, and the names of
-    the columns left out to fit ``width``."""
+    the columns left out to fit ``width``: never the sort column, nor the columns (and their
+    baselines) of ``gated``, the metrics the regression rules compare."""
     shown = _sort_rows([c for c in cases if c.outcome != "skipped"], sort)
     if not explicit:
         columns = _with_answer_ttft(columns, shown)
@@ -137,18 +139,22 @@ def _test_table(
         for column in columns:
             texts = [column.text(c) for c in shown]
             values = [column.value(c) for c in shown]
-            priority = -1.0 if column.name == sort else float(width_priority(column.name))
+            compared = column.metric is not None and column.metric.name in gated
+            kept = column.name == sort or compared
+            priority = -1.0 if kept else float(width_priority(column.name))
             align = {"gate": "center", "outcome": "left"}.get(column.kind, "right")
             cells = ranked_cells(values, texts, column.direction, style)
             table.append(TableColumn(column.header, cells, align, priority, column.name))
-            if baseline is not None and column.name in BASELINE_COLUMNS:
+            if baseline is not None and (column.name in BASELINE_COLUMNS or compared):
                 short, _, unit = column.header.partition(" (")
                 base_cells = [
                     _baseline_cell(case, baseline.get(_case_key(case)), column) for case in shown
                 ]
                 header = f"{short} base" + (f" ({unit}" if unit else "")
+                # a compared metric's baseline outlasts every column but the kept ones
+                base_priority = -0.9 if compared else priority + 0.5
                 table.append(
-                    TableColumn(header, base_cells, "right", priority + 0.5, f"{column.name} base")
+                    TableColumn(header, base_cells, "right", base_priority, f"{column.name} base")
                 )
         fitted = fit_table(table, width, style=style)
         lines.extend(fitted.lines)
@@ -222,7 +228,8 @@ _LOAD_LEGEND = (
 
 def _baseline_line(baseline: Report) -> str:
     created = baseline.created_at.isoformat(timespec="seconds")
-    return f"baseline: run of {created} on {baseline.host} ({len(baseline.cases)} cases)"
+    count = len(baseline.cases)
+    return f"baseline: run of {created} on {baseline.host} ({count} case{'s' * (count != 1)})"
 
 
 def _body(
@@ -243,6 +250,7 @@ def _body(
     chosen = _resolve_columns(columns, verbosity)
     sort_key = parse_sort(sort) if sort is not None else DEFAULT_SORT
     base_index = None if baseline is None else {_case_key(c): c for c in baseline.cases}
+    gated = frozenset(rule.metric for rule in report.settings.compare_fail)
     blocks: list[list[str]] = []
     dropped: list[str] = []
     load_dropped: list[str] = []
@@ -262,6 +270,7 @@ def _body(
                 style=style,
                 width=width,
                 explicit=columns is not None,
+                gated=gated,
             )
             blocks.append(lines)
             dropped.extend(left_out)

@@ -81,6 +81,9 @@ class Settings:
     embedded: bool = False
     embedded_gguf: tuple[str, str] | None = None
     embedded_parallel: int = 1
+    # where each option given came from, by field name: its flag ("--ollama-gate"), or
+    # "environment variable PYTEST_OLLAMA_GATE", or "ini option ollama_gate"
+    origins: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         """Like the dataclass repr, with credentials removed from the host (``-l`` tracebacks
@@ -93,6 +96,11 @@ class Settings:
         shown["host"] = redact_host(self.host)
         shown["hosts"] = tuple(redact_host(h) for h in self.hosts)
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    def origin(self, name: str) -> str | None:
+        """Where the option of field ``name`` was given (a flag, an environment variable or an
+        ini option, as usage errors name it); None when it has its default."""
+        return dict(self.origins).get(name)
 
     @property
     def targets(self) -> tuple[str, ...]:

@@ -6,24 +6,27 @@ marked test. A bad argument raises :class:`MarkerError` naming the valid ones.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from .api_fields import option_choices
 from .gates import SHORTHANDS
 from .gates import GateRule
 from .gates import marker_gate
 from .gates import shorthand_gate
 from .metrics import GATE_STATS
+from .metrics import STAT_CHOICES
 from .settings import CACHE_POLICIES
 from .settings import START_POLICIES
 from .settings import CachePolicy
 from .settings import Settings
 from .settings import StartPolicy
 from .settings import split_names
+from .suggest import did_you_mean
+from .suggest import unknown_names
 
 __all__ = [
     "MARKER_ARGS",
@@ -125,23 +128,12 @@ def _positive(name: str, value: Any) -> float:
     return float(value)
 
 
-#: Ollama sampling options people pass to the marker directly instead of in ``options``.
-_OLLAMA_OPTIONS = frozenset(
-    ("temperature", "seed", "num_predict", "num_ctx", "top_k", "top_p", "min_p", "stop",
-     "repeat_penalty", "keep_alive")
-)  # fmt: skip
-
-
-def _guess(name: str) -> str | None:
-    """The argument ``name`` was probably meant to be, for a "did you mean" hint."""
-    if name in _OLLAMA_OPTIONS:
-        return f"options={{{name!r}: ...}}"
-    match = difflib.get_close_matches(name, MARKER_ARGS, n=1, cutoff=0.6)
-    return match[0] if match else None
-
-
 def parse_marker(args: Iterable[Any], kwargs: Mapping[str, Any]) -> BenchSpec:
-    """Validate ``llm_bench`` marker arguments; raise :class:`MarkerError` when they are wrong."""
+    """Validate ``llm_bench`` marker arguments; raise :class:`MarkerError` when they are wrong.
+
+    An unknown argument is named with the likely one (an Ollama option such as
+    ``temperature`` belongs in ``options``) before the list of the valid ones.
+    """
     valid = ", ".join(MARKER_ARGS)
     if tuple(args):
         raise MarkerError(
@@ -150,12 +142,9 @@ def parse_marker(args: Iterable[Any], kwargs: Mapping[str, Any]) -> BenchSpec:
         )
     unknown = sorted(set(kwargs) - set(MARKER_ARGS))
     if unknown:
-        guesses = [guess for name in unknown if (guess := _guess(name)) is not None]
-        hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
-        raise MarkerError(
-            f"llm_bench got unknown argument(s) {', '.join(unknown)}; valid arguments: {valid}"
-            f"{hint}"
-        )
+        which = "unknown arguments" if len(unknown) > 1 else "an unknown argument"
+        names = unknown_names(unknown, option_choices(MARKER_ARGS))
+        raise MarkerError(f"llm_bench got {which} {names}; valid arguments: {valid}")
     models = kwargs.get("models")
     rounds = kwargs.get("rounds")
     warmup = kwargs.get("warmup")
@@ -166,8 +155,9 @@ def parse_marker(args: Iterable[Any], kwargs: Mapping[str, Any]) -> BenchSpec:
         )
     stat = kwargs.get("stat", "median")
     if stat not in GATE_STATS:
+        hint = did_you_mean(stat, STAT_CHOICES) if isinstance(stat, str) else ""
         raise MarkerError(
-            f"llm_bench(stat=...) must be one of {', '.join(GATE_STATS)}, got {stat!r}"
+            f"llm_bench(stat=...) must be one of {', '.join(GATE_STATS)}, got {stat!r}{hint}"
         )
     return BenchSpec(
         models=None if models is None else _models_arg(models),
@@ -212,7 +202,9 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str | None:
     if value is None:
         return None
     if value not in choices:
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
         raise MarkerError(
-            f"llm_bench({name}=...) must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            f"llm_bench({name}=...) must be one of {', '.join(map(repr, choices))}, got "
+            f"{value!r}{hint}"
         )
     return str(value)

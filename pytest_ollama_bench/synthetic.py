@@ -146,6 +146,7 @@ class Calibration:
 
         :raises ValueError: ``tokens`` is less than the request's own tokens plus one word.
         """
+        __tracebackhide__ = True  # pytest shows the error at the caller's line
         smallest = self.expected_tokens(1)
         if tokens < smallest - 0.5:
             shape = "a chat request" if self.endpoint == "chat" else "a generate request"
@@ -192,6 +193,7 @@ class SizedPrompt(str):
     def __new__(
         cls, tokens: int, *, calibration: Calibration, seed: int | str = 0, variant: int = 0
     ) -> SizedPrompt:
+        __tracebackhide__ = True  # pytest shows the error at the caller's line
         if isinstance(tokens, bool) or not isinstance(tokens, int):
             raise TypeError(f"tokens must be an int, got {tokens!r}")
         words = calibration.words_for(tokens)

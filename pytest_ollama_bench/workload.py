@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from typing import Literal
 
+from .suggest import did_you_mean
 from .synthetic import Calibration
 from .synthetic import SizedPrompt
 
@@ -62,6 +63,7 @@ def output_options(tokens: int) -> dict[str, Any]:
 
     :raises ValueError: ``tokens`` < 1.
     """
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         raise ValueError(f"output_tokens must be a whole number >= 1, got {tokens!r}")
     return {"num_predict": tokens, "ignore_eos": True}
@@ -74,6 +76,7 @@ def with_output_tokens(call: str, options: Mapping[str, Any], tokens: int | None
     :raises ValueError: ``tokens`` < 1, or an explicit ``num_predict`` other than ``tokens``
         (the message starts with ``call``, the call as the user wrote it).
     """
+    __tracebackhide__ = True  # pytest shows the error at the caller's line
     merged = dict(options)
     if tokens is None:
         return merged
@@ -227,13 +230,14 @@ def _prompt_of(value: Any, where: str) -> PromptValue:
 
 def read_prompts(path: str | os.PathLike[str]) -> list[PromptValue]:
     """The prompts of a file: ``.jsonl``/``.ndjson`` one JSON value per line, else one text
-    prompt per line; blank lines are skipped.
+    prompt per line; blank lines are skipped. The file is UTF-8; a byte order mark before its
+    first line (as editors on Windows write one) is not part of the first prompt.
 
     :raises ValueError: a line that is no prompt (its number and what was expected), or a
         file without prompts; :raises OSError: the file cannot be read.
     """
     where = Path(path)
-    lines = where.read_text(encoding="utf-8").splitlines()
+    lines = where.read_text(encoding="utf-8-sig").splitlines()
     jsonl = where.suffix.lower() in (".jsonl", ".ndjson")
     prompts: list[PromptValue] = []
     for number, line in enumerate(lines, 1):
@@ -265,7 +269,10 @@ class PromptSet:
         if not self.prompts:
             raise ValueError("a prompt set needs at least one prompt")
         if self.order not in ("sequential", "sample"):
-            raise ValueError(f"prompt order must be 'sequential' or 'sample', got {self.order!r}")
+            hint = did_you_mean(str(self.order), ("sequential", "sample"))
+            raise ValueError(
+                f"prompt order must be 'sequential' or 'sample', got {self.order!r}{hint}"
+            )
         for number, prompt in enumerate(self.prompts, 1):
             _prompt_of(prompt, f"prompt {number}")
 
@@ -428,8 +435,9 @@ class Workload:
                 found = PromptSet(tuple(prompts), order)
             digest = recorded.get("sha256")
             if digest is not None and found.digest() != digest:
+                count = recorded.get("count")
                 raise ValueError(
                     f"the prompts of {found.source or 'the given set'} differ from the recorded "
-                    f"set ({recorded.get('count')} prompts, sha256 {str(digest)[:12]}...)"
+                    f"set ({count} prompt{'s' * (count != 1)}, sha256 {str(digest)[:12]}...)"
                 )
         return cls(data.get("input_tokens"), data.get("output_tokens"), found, data.get("seed", 0))

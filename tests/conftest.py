@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from collections.abc import Iterator
 
@@ -23,6 +24,25 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     pytester.makeini(BASE_INI)
     monkeypatch.setenv("COLUMNS", WIDE)
     return pytester
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def printed_table(lines: list[str], title: str) -> dict[str, dict[str, str]]:
+    """The summary table under the line ending with ``title``: {model: {header: cell}}, the
+    columns cut where the dashes under the headers are."""
+    at = next(i for i, line in enumerate(lines) if line.endswith(title))
+    header, dashes = lines[at + 1], lines[at + 2]
+    spans = [m.span() for m in re.finditer(r"-+", dashes)]
+    names = [header[a:b].strip() for a, b in spans]
+    rows: dict[str, dict[str, str]] = {}
+    for line in lines[at + 3 :]:
+        if not line.strip() or line.startswith("  "):
+            break
+        cells = [line[a:b].strip() for a, b in spans]
+        rows[cells[0]] = dict(zip(names[1:], cells[1:], strict=True))
+    return rows
 
 
 # --------------------------------------------------------------------------- a server of our own

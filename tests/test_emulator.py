@@ -757,6 +757,59 @@ def test_fake_ollama_fixture(fake_ollama: FakeOllama) -> None:
     assert fake_ollama.profile("qwen2.5:0.5b").ttft_ms == 0
 
 
+def test_each_model_has_plausible_details_for_its_name(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    models = {m["name"]: m for m in get_json(fake_ollama.url + "/api/tags")["models"]}
+    qwen, llama = models["qwen2.5:0.5b"], models["llama3.2:latest"]
+    assert qwen["details"] == {
+        "parent_model": "",
+        "format": "gguf",
+        "family": "qwen2",
+        "families": ["qwen2"],
+        "parameter_size": "494.03M",
+        "quantization_level": "Q4_K_M",
+        "context_length": 4096,
+    }
+    assert 250_000_000 < qwen["size"] < 500_000_000
+    # llama3.2 as the reference's /api/tags example has it
+    assert (llama["size"], llama["details"]["family"], llama["details"]["parameter_size"]) == (
+        2_019_393_189,
+        "llama",
+        "3.2B",
+    )
+    shown = post_json(fake_ollama.url + "/api/show", {"model": "qwen2.5:0.5b"})
+    assert shown["details"]["parameter_size"] == "494.03M"
+    assert shown["model_info"]["general.architecture"] == "qwen2"
+    assert shown["model_info"]["general.parameter_count"] == 494_030_000
+    # a tag's size and quantization count; a profile's own details win
+    fake_ollama.add_model("mistral-nemo:12b-instruct-2407-q8_0")
+    fake_ollama.add_model("phi3:mini", parameter_size="3.8B", quantization_level="Q4_0")
+    fake_ollama.add_model("mine", family="custom", size=1234)
+    models = {m["name"]: m for m in get_json(fake_ollama.url + "/api/tags")["models"]}
+    nemo = models["mistral-nemo:12b-instruct-2407-q8_0"]
+    assert (nemo["details"]["parameter_size"], nemo["details"]["quantization_level"]) == (
+        "12B",
+        "Q8_0",
+    )
+    assert 12e9 < nemo["size"] < 14e9  # 8.5 bits per weight
+    assert models["phi3:mini"]["details"]["family"] == "phi3"
+    assert models["phi3:mini"]["details"]["quantization_level"] == "Q4_0"
+    assert (models["mine:latest"]["details"]["family"], models["mine:latest"]["size"]) == (
+        "custom",
+        1234,
+    )
+    # and the run record of a benchmark on it says so
+    pytester.makepyfile("def test_x(ollama_bench):\n    ollama_bench.chat('hi')\n")
+    result = pytester.runpytest(
+        f"--ollama-host={fake_ollama.url}", "--ollama-models=qwen2.5:0.5b", "--ollama-json=r.json"
+    )
+    result.assert_outcomes(passed=1)
+    (case,) = json.loads((pytester.path / "r.json").read_text())["cases"]
+    assert case["model_details"]["family"] == "qwen2"
+    assert case["model_details"]["parameter_size"] == "494.03M"
+
+
 def test_fixture_through_pytest_plugins(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makeconftest('pytest_plugins = ["pytest_ollama_bench.testing"]\n')

@@ -268,7 +268,7 @@ def test_old_names_still_catch() -> None:
         (
             MalformedResponseError(host=HOST, path="/api/tags", method="GET", line=b"<html>"),
             f"could not list the models of {HOST}: GET /api/tags returned a body that is not "
-            "JSON ('<html>'); is this an Ollama server?",
+            "JSON (an HTML page); is this an Ollama server?",
         ),
         (
             MalformedResponseError(

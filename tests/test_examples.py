@@ -111,8 +111,10 @@ def test_the_demo_command_runs_the_shipped_suite_from_any_directory(
         "test_quickstart.py",
     ]  # fmt: skip
     done = subprocess.run(
+        # as on a plain pip install: neither pytest-asyncio nor anyio's plugin
         [sys.executable, "-m", "pytest_ollama_bench", "demo", "--models", "llama3.2", "--",
-         "-p", "no:randomly", "-p", "no:cacheprovider"],
+         "-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:anyio",
+         "-W", "error::pytest.PytestConfigWarning"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "COLUMNS": "80", "OLLAMA_HOST": fake_ollama.url},
     )  # fmt: skip
@@ -128,6 +130,6 @@ def test_the_demo_command_runs_the_shipped_suite_from_any_directory(
     assert len(runs) == 1  # the installed package
     assert not (EXAMPLES / ".ollama-bench").exists()
     assert demo_command(None, ["-v"])[3:] == [
-        str(EXAMPLES), "-c", str(EXAMPLES / "pytest.ini"), "--rootdir", ".", "--ollama-embedded",
-        "-v",
+        str(EXAMPLES), "-c", str(EXAMPLES / "pytest.ini"), "--rootdir", ".", "-p", "no:asyncio",
+        "--ollama-embedded", "-v",
     ]  # fmt: skip

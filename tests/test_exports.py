@@ -158,6 +158,40 @@ def test_export_command_writes_a_saved_run(
     assert "invalid choice: 'xml'" in bad.stderr
 
 
+def test_export_command_says_what_it_wrote_to_a_file_and_nothing_else_on_stdout(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    run(pytester, fake_ollama).assert_outcomes(passed=3)
+    (saved,) = (pytester.path / ".ollama-bench" / "runs").glob("0001_*.json")
+
+    def export(*args: str, columns: str = "200") -> str:
+        env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": columns}
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest_ollama_bench", "export", *args],
+            cwd=pytester.path, env=env, capture_output=True, text=True, encoding="utf-8",
+            check=True,
+        )  # fmt: skip
+        assert done.stderr == ""
+        return done.stdout
+
+    said = export("1", "--format", "csv", "-o", "rounds.csv")
+    size = (pytester.path / "rounds.csv").stat().st_size / 1024
+    assert said == (
+        f"csv export of .ollama-bench/runs/{saved.name} written to rounds.csv ({size:.0f} KiB)\n"
+    )
+    said = export("--format", "github-bigger", "-o", "out/bigger.json", columns="60")
+    lines = said.splitlines()
+    assert len(lines) > 1
+    assert all(len(line) <= 60 for line in lines)
+    assert " ".join(line.strip() for line in lines).startswith(
+        f"github-bigger export of .ollama-bench/runs/{saved.name} written to out/bigger.json"
+    )
+    check_github_action_benchmark(json.loads((pytester.path / "out" / "bigger.json").read_text()))
+    # to stdout: the export alone, nothing to spoil it
+    assert export("latest", "--format", "csv").startswith(",".join(CSV_COLUMNS[:3]))
+
+
 def test_a_bad_export_is_a_usage_error_naming_the_formats(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("--ollama-export=html=report.html")

@@ -3,6 +3,8 @@ show where people look first (the short test summary, the summary table, the las
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pytest_ollama_bench.testing import FakeOllama
@@ -55,21 +57,26 @@ def test_a_session_failed_by_regressions_says_so_in_its_last_line(
     assert pytester.runpytest(*args).ret == pytest.ExitCode.OK
     for model in ("llama3.2", "qwen2.5:0.5b"):
         fake_ollama.profile(model).ttft_ms = 300
+    os.environ["COLUMNS"] = "80"  # pytester restores the environment
     result = pytester.runpytest(*args)
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert result.outlines[-2].startswith("=")
     assert " 1 passed in " in result.outlines[-2]
     assert result.outlines[-1] == (
-        "ollama-bench: session failed: 2 regressions against the baseline (ttft_ms); "
-        "see 'ollama-bench regressions' above"
+        "ollama-bench: session failed: 2 regressions (ttft_ms) against the baseline"
     )
+    regressions = result.outlines.index(next(x for x in result.outlines if "regressions =" in x))
+    ours = result.outlines[regressions:-2] + result.outlines[-1:]
+    assert all(len(line) <= 80 for line in ours), "\n".join(ours)
     # one compare() test, two models: each regression line names its model
     result.stdout.fnmatch_lines(
         [
             "*= ollama-bench regressions =*",
-            "*::test_compare (llama3.2) ttft_ms median * vs baseline *",
-            "*::test_compare (qwen2.5:0.5b) ttft_ms median * vs baseline *",
+            "*::test_compare",
+            "  (llama3.2) ttft_ms median * vs baseline *",
+            "*::test_compare",
+            "  (qwen2.5:0.5b) ttft_ms median * vs baseline *",
         ]
     )
 
@@ -97,20 +104,29 @@ def test_a_bad_marker_errors_once_per_model_with_one_message_and_a_suggestion(
     out = result.stdout.str()
     assert "During handling of the above exception" not in out
     # once per model in each of: the errors, the table's notes, the short test summary
-    assert out.count("llm_bench got unknown argument(s) round; valid") == 2 * 3
+    assert (
+        out.count("llm_bench got an unknown argument 'round' (did you mean 'rounds'?); valid")
+        == 2 * 3
+    )
     result.stdout.fnmatch_lines(
         [
-            "*; did you mean rounds?",
-            "*; did you mean options={'temperature': ...}?",
+            "*llm_bench got an unknown argument 'round' (did you mean 'rounds'?); valid "
+            "arguments: *",
+            "*llm_bench got an unknown argument 'temperature' (did you mean "
+            "options={'temperature': ...}?); valid arguments: *",
             "llm_bench: *::test_typo (2 models)",
             "llama3.2 [[]error[]] *",
             "qwen2.5:0.5b [[]error[]] *",
-            "  error: llama3.2: llm_bench got unknown argument(s) round*",
+            "  error: llama3.2: llm_bench got an unknown argument 'round' (did you mean "
+            "'rounds'?)*",
         ]
     )
     # the short test summary gives the reason right after the node id, not the node id again
     result.stdout.fnmatch_lines(
-        ["ERROR *::test_typo[[]llama3.2[]] - Failed: llm_bench got unknown argument(s) round*"]
+        [
+            "ERROR *::test_typo[[]llama3.2[]] - Failed: llm_bench got an unknown argument 'round' "
+            "(did you mean 'rounds'?)*"
+        ]
     )
 
 
@@ -135,7 +151,7 @@ def test_a_bad_marker_on_a_compare_test_shows_for_each_selected_model(
             "llm_bench: *::test_compare (2 models)",
             "llama3.2 [[]error[]] *",
             "qwen2.5:0.5b [[]error[]] *",
-            "*did you mean warmup?",
+            "*llm_bench got an unknown argument 'warmups' (did you mean 'warmup'?); valid*",
         ]
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import printed_table
 
 from pytest_ollama_bench.testing import FakeOllama
 
@@ -99,6 +100,48 @@ def test_command_line_gates_tighten_a_marker_gate(
     assert data["settings"]["gates"] == ["ttft_ms.p95<=30", "total_ms>=0"]  # type: ignore[index]
 
 
+def test_a_gate_from_the_environment_or_the_ini_file_says_so(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_ollama.profile("llama3.2").ttft_ms = 20
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"  # as tests/conftest.py
+        "ollama_max_ttft_ms = 5\nollama_gate =\n    total_ms<=6\n"
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_gated(ollama_bench):
+            ollama_bench.chat("2+2?")
+        """
+    )
+    monkeypatch.setenv("PYTEST_OLLAMA_GATE", "ttft_ms.max<=4")
+    result = run(pytester, fake_ollama, "--ollama-models=llama3.2")
+    result.assert_outcomes(failed=1)
+    # the environment wins over the ini file's gates; the ini file's shorthand still applies
+    result.stdout.fnmatch_lines(
+        [
+            "*benchmark gate(s) missed: ttft_ms median * > max_ttft_ms 5 (llama3.2, 1 round) "
+            "from ini option ollama_max_ttft_ms; ttft_ms max * > 4 (llama3.2, 1 round) from "
+            "environment variable PYTEST_OLLAMA_GATE"
+        ]
+    )
+    monkeypatch.delenv("PYTEST_OLLAMA_GATE")
+    result = run(pytester, fake_ollama, "--ollama-models=llama3.2", "--ollama-max-ttft-ms=3")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*benchmark gate(s) missed: ttft_ms median * > max_ttft_ms 3 (llama3.2, 1 round) "
+            "from --ollama-max-ttft-ms; total_ms median * > 6 (llama3.2, 1 round) from ini "
+            "option ollama_gate"
+        ]
+    )
+    gates = record(pytester)["cases"][0]["gates"]  # type: ignore[index]
+    assert [g["source"] for g in gates] == ["option", "option"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -190,6 +233,45 @@ def test_first_answer_token_is_a_column_and_a_gate_for_reasoning_models(
     assert isinstance(cases, list)
     (qwen,) = [c["stats"] for c in cases if c["nodeid"].endswith("test_answer[qwen3]")]
     assert qwen["ttft_content_ms"]["median"] > qwen["ttft_ms"]["median"] + 150
+
+
+def test_first_thinking_token_is_a_table_column_with_the_records_value(
+    pytester: pytest.Pytester,
+) -> None:
+    with FakeOllama(["llama3.2", "qwen3"], itl_ms=20) as fake:
+        fake.profile("qwen3").thinking = "Let me add two and two, carefully, step by step."
+        pytester.makepyfile(
+            """
+            import pytest
+
+            @pytest.mark.llm_bench(rounds=2, warmup=0)
+            def test_reasoning(ollama_bench):
+                ollama_bench.chat("2+2?")
+            """
+        )
+        result = run(
+            pytester, fake, "--ollama-models=qwen3,llama3.2", "--ollama-sort=model",
+            "--ollama-columns=ttft,ttft_thinking,ttft_content,ttft_thinking_max,rounds",
+        )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    cases = record(pytester)["cases"]
+    assert isinstance(cases, list)
+    stats = {c["model"]: c["stats"] for c in cases}
+    thinking = stats["qwen3"]["ttft_thinking_ms"]
+    # the reasoning model's first thinking token is its first output; the answer comes later
+    assert thinking["median"] == stats["qwen3"]["ttft_ms"]["median"]
+    assert stats["qwen3"]["ttft_content_ms"]["median"] > thinking["median"] + 150
+    assert "ttft_thinking_ms" not in stats["llama3.2"]  # a plain model never thinks
+    table = printed_table(result.stdout.lines, "::test_reasoning (2 models)")
+    assert list(table["qwen3"]) == [
+        "ttft (ms)", "ttft thinking (ms)", "ttft content (ms)", "ttft thinking max (ms)", "rounds"
+    ]  # fmt: skip
+    assert table["qwen3"]["ttft thinking (ms)"] == f"{thinking['median']:.1f}"
+    assert table["qwen3"]["ttft thinking max (ms)"] == f"{thinking['max']:.1f}"
+    assert table["llama3.2"]["ttft thinking (ms)"] == "-"
+    assert table["llama3.2"]["ttft thinking max (ms)"] == "-"
+    content = stats["qwen3"]["ttft_content_ms"]["median"]
+    assert table["qwen3"]["ttft content (ms)"].startswith(f"{content:.1f} ")  # and its ratio
 
 
 # --------------------------------------------------------------------------- 11. every answer

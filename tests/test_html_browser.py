@@ -44,6 +44,24 @@ CHARTS_JS = """() => [...document.querySelectorAll("figure.chart")].map((figure)
 })"""
 
 
+#: Each plotted shape of a chart of a test's card: its label, fill, stroke and drawn size.
+SHAPES_JS = """([test, metric, kind]) => {
+  const figure = document.querySelector(
+    `article[data-test="${test}"] figure[data-metric="${metric}"][data-kind="${kind}"]`);
+  return [...figure.querySelectorAll(".plot .series circle.dot, .plot .series rect.rect, "
+    + ".plot .series .ci path")].map((shape) => {
+    const box = shape.getBoundingClientRect();
+    const style = getComputedStyle(shape);
+    const label = shape.parentNode.querySelector("desc.label");
+    return {ci: shape.closest(".ci") !== null, label: label ? label.textContent : "",
+            fill: style.fill, stroke: style.stroke, width: box.width, height: box.height};
+  });
+}"""
+
+#: How the page draws a warmup round (pytest_ollama_bench.htmlreport.charts.WARMUP_COLOR).
+GREY = "rgb(176, 176, 176)"
+
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; under CI the browser tests must run (.ci/run installs Chromium)")
@@ -123,6 +141,34 @@ def test_the_report_renders_in_chromium_with_the_records_numbers(
         cell = row.locator(f'td[data-metric="{name}"][data-stat="median"]')
         assert cell.inner_text() == f"{case.stats[name].median:.1f}"
         assert float(cell.get_attribute("data-value")) == case.stats[name].median
+    # warmup rounds are grey dots; each model's measured rounds are dots of its bar's colour
+    test = "test_bench.py::test_arithmetic"
+    bars = page.evaluate(SHAPES_JS, [test, "ttft_ms", "bars"])
+    color = {b["label"].split(": ")[0]: b["fill"] for b in bars if not b["ci"]}
+    assert len(color) == len(set(color.values())) == 2
+    assert GREY not in color.values()
+    dots = page.evaluate(SHAPES_JS, [test, "ttft_ms", "rounds"])
+    warmup = sorted(d["label"] for d in dots if d["fill"] == GREY)
+    cases = [c for c in report.cases if c.test == test and c.calls]
+    assert warmup == sorted(
+        f"{c.model}, warmup: {r.ttft_ms:.1f} ms"
+        for c in cases
+        for r in c.calls[0].rounds
+        if r.warmup
+    )
+    assert len(warmup) == 2
+    for d in dots:
+        if d["fill"] != GREY:
+            assert d["fill"] == color[d["label"].split(", ")[0]], d
+            assert ", round " in d["label"]
+        assert d["width"] > 4  # drawn, not a speck
+    assert len(dots) == 2 * (3 + 1)
+    # each bar has its p5-p95 whisker, stroked in a colour of its own, caps and all
+    whiskers = [b for b in bars if b["ci"]]
+    assert len(whiskers) == 2
+    for w in whiskers:
+        assert w["stroke"] not in ("none", "rgba(0, 0, 0, 0)", *color.values())
+        assert w["width"] >= 12  # the caps at both ends
     assert page.locator("#alerts").inner_text().startswith("1 gate missed")
     assert page.locator("#alerts").is_visible()
     # answers are collapsed until opened, and shown as text

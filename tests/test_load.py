@@ -11,6 +11,7 @@ import csv
 import itertools
 import json
 import math
+import re
 from datetime import datetime
 from datetime import timezone
 from typing import Any
@@ -32,6 +33,7 @@ from pytest_ollama_bench.report import render_summary
 from pytest_ollama_bench.settings import Settings
 from pytest_ollama_bench.testing import FakeOllama
 from pytest_ollama_bench.testing import Fault
+from pytest_ollama_bench.workload import Workload
 
 TOKENS = ["one ", "two ", "three ", "four ", "five."]
 #: ttft 60 ms + 4 gaps of 10 ms: each request holds its slot >= 100 ms
@@ -284,7 +286,7 @@ def test_slo_on_a_metric_without_one_is_an_error_naming_the_valid_ones(
     with FakeOllama(["llama3.2"]) as fake:
         result = run(pytester, fake)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*slo= names 'ttft' (did you mean ttft_ms?)*one of ttft_ms, *"])
+    result.stdout.fnmatch_lines(["*slo= names 'ttft' (did you mean 'ttft_ms'?)*one of ttft_ms, *"])
 
 
 @pytest.mark.parametrize(
@@ -482,6 +484,83 @@ def test_sweep_finds_the_saturation_of_two_slots(pytester: pytest.Pytester) -> N
     assert [lv.request_throughput for lv in series.levels] == [one, two, four]
 
 
+GROUPED = """
+def test_mixed(ollama_bench):
+    ollama_bench.load("hi", concurrency=2, requests=4)
+    ollama_bench.sweep("hi", concurrency=[1, 2], requests=4)
+
+def test_open_and_closed(ollama_bench):
+    ollama_bench.load("hi", rate=40, requests=4)
+    ollama_bench.load("hi", concurrency=2, requests=4)
+    ollama_bench.load("hi", rate=20, concurrency=1, requests=2)
+"""
+
+
+def test_each_sweep_and_each_kind_of_single_run_has_a_table_of_its_own(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "summary.md"))
+    pytester.makepyfile(GROUPED)
+    with FakeOllama(["llama3.2"], parallel=2) as fake:
+        result = run(pytester, fake)
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    summary = out[out.index("ollama-bench summary") :].splitlines()[1:]
+    assert all(len(line) <= 80 for line in summary), [x for x in summary if len(x) > 80]
+    # the load() run and the sweep's two levels are told apart, each under its label
+    result.stdout.fnmatch_lines(
+        [
+            "llm_bench load: *::test_mixed [[]llama3.2[]] (3 runs)",
+            "load(), closed loop:",
+            "  concurrency *",
+            "---*",
+            "            2 *",
+            "",
+            "sweep 1, closed loop:",
+            "  concurrency *",
+            "---*",
+            "*  1 *",  # '1 <' when the emulator's noise makes it the saturation
+            "*  2 *",
+            "  *saturation *",
+        ]
+    )
+    # a rate and a concurrency never share a column; an open loop's cap is said
+    result.stdout.fnmatch_lines(
+        [
+            "llm_bench load: *::test_open_and_closed [[]llama3.2[]] (3 runs)",
+            "load(), open loop:",
+            "  rate (req/s) *",
+            "---*",
+            "            40 *",
+            "",
+            "load(), closed loop:",
+            "  concurrency *",
+            "---*",
+            "            2 *",
+            "",
+            "load(), open loop at most 1 in flight:",
+            "  rate (req/s) *",
+            "---*",
+            "            20 *",
+        ]
+    )
+    assert "  level " not in out
+    markdown = (pytester.path / "summary.md").read_text()
+    assert "**load(), closed loop**" in markdown
+    assert "**sweep 1, closed loop**" in markdown
+    # the HTML report's load section draws the same groups, each card named
+    report = Report.model_validate_json((pytester.path / "run.json").read_text())
+    assert [(s.label, s.axis, s.sweep, [lv.level for lv in s.levels])
+            for s in load_series(report)] == [
+        ("load(), closed loop", "concurrency", False, [2]),
+        ("sweep 1, closed loop", "concurrency", True, [1, 2]),
+        ("load(), open loop", "rate", False, [40]),
+        ("load(), closed loop", "concurrency", False, [2]),
+        ("load(), open loop at most 1 in flight", "rate", False, [20]),
+    ]  # fmt: skip
+
+
 def test_smoke_run_sends_one_request_per_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -519,6 +598,69 @@ def test_the_html_report_draws_a_sweep_from_the_record() -> None:
     assert "Load tests" in page
     assert "saturation at concurrency 2" in page
     assert page.count('data-kind="load"') == 2  # throughput and p99 TTFT
+    # the x axis is marked at the levels run, not at fractions of a request in flight
+    for chart in page.split('data-kind="load"')[1:]:
+        x_axis = chart[chart.index('class="axis x') :].split('class="series')[0]
+        assert re.findall(r"<text [^>]*>([^<]*)</text>", x_axis) == ["1", "2", "4"]
+
+
+def test_every_load_card_has_its_own_id_when_a_test_ran_several_kinds() -> None:
+    """A sweep, a closed-loop run and an open-loop run in one test: three cards, three ids."""
+    sweep = [
+        summarize(
+            LoadRecord(nodeid="t", model="m", mode="concurrency", concurrency=n, sweep=1),
+            [_r(i, 0, 1000, _m(ttft=100, tpot=5, tokens=3)) for i in range(2)],
+        )
+        for n in (1, 2)
+    ]
+    single = summarize(
+        LoadRecord(nodeid="t", model="m", mode="concurrency", concurrency=3),
+        [_r(0, 0, 1000, _m(ttft=100, tpot=5, tokens=3))],
+    )
+    rate = summarize(
+        LoadRecord(nodeid="t", model="m", mode="rate", rate=2.0),
+        [_r(0, 0, 1000, _m(ttft=100, tpot=5, tokens=3))],
+    )
+    case = CaseRecord(
+        nodeid="t.py::test_s[m]", test="t.py::test_s", model="m", load=[*sweep, single, rate]
+    )
+    report = Report(
+        plugin_version="0", created_at=datetime.now(timezone.utc), host="h", settings=Settings(),
+        cases=[case],
+    )  # fmt: skip
+    assert len(load_series(report)) == 3
+    ids = re.findall(r'<article class="card load" id="([^"]+)"', render_html(report))
+    assert len(ids) == 3
+    assert len(set(ids)) == 3
+
+
+def test_a_load_card_names_its_group_when_a_test_ran_several() -> None:
+    sweep = [
+        summarize(
+            LoadRecord(nodeid="t", model="m", mode="concurrency", concurrency=n, sweep=1),
+            [_r(i, 0, 1000, _m(ttft=100, tpot=5, tokens=3)) for i in range(2)],
+        )
+        for n in (1, 2)
+    ]
+    single = summarize(
+        LoadRecord(nodeid="t", model="m", mode="concurrency", concurrency=2),
+        [_r(0, 0, 1000, _m(ttft=100, tpot=5, tokens=3))],
+    )
+    case = CaseRecord(
+        nodeid="t.py::test_s[m]", test="t.py::test_s", model="m", load=[single, *sweep]
+    )
+    report = Report(
+        plugin_version="0", created_at=datetime.now(timezone.utc), host="h", settings=Settings(),
+        cases=[case],
+    )  # fmt: skip
+    titles = re.findall(r'<article class="card load"[^>]*><h3>(.*?)</h3>', render_html(report))
+    assert titles == [
+        "t.py::test_s <code>m</code> · load(), closed loop",
+        "t.py::test_s <code>m</code> · sweep 1, closed loop",
+    ]
+    page = render_html(report)
+    assert "single load() runs, not a sweep: no saturation is read across them" in page
+    assert page.count("no saturation within the levels run") == 1
 
 
 def test_arrival_times_are_seeded_and_end_where_the_rate_says() -> None:
@@ -612,8 +754,17 @@ PROMPT_SET = (
     '"Count to three."\n'
 )
 
+#: A text prompt set: a prompt per line, blank lines skipped, spaces and braces kept.
+PROMPT_LINES = (
+    "Why is the sky blue?\r\n"
+    "\r\n"
+    "  Name a tree, in one word.  \r\n"
+    '{"prompt": "a line of text, not JSON"}\r\n'
+    "Count to three.\r\n"
+)
 
-def test_a_jsonl_prompt_set_feeds_a_load_run_the_same_way_twice(
+
+def test_prompt_sets_from_jsonl_and_text_files_feed_load_runs_the_same_way_twice(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(
@@ -625,18 +776,27 @@ def test_a_jsonl_prompt_set_feeds_a_load_run_the_same_way_twice(
             workload = Workload(prompts=prompts, output_tokens=5, seed=21)
             result = ollama_bench.load(workload, concurrency=3, requests=12, warmup=0)
             assert result.completed == 12
+
+        def test_from_text(ollama_bench):
+            workload = Workload(prompts=PromptSet.from_file("prompts.txt"), output_tokens=3)
+            result = ollama_bench.load(workload, concurrency=1, requests=6, warmup=0)
+            assert result.completed == 6
         """
     )
     (pytester.path / "prompts.jsonl").write_text(PROMPT_SET)
+    # a text file as an editor on Windows saves it: a byte order mark, CRLF line ends
+    (pytester.path / "prompts.txt").write_bytes(PROMPT_LINES.encode("utf-8-sig"))
     runs = []
     for _ in range(2):
         with FakeOllama(["llama3.2"]) as fake:
             result = run(pytester, fake)
             sent = [r["body"] for r in fake.requests if r["path"] == "/api/chat"]
-        result.assert_outcomes(passed=1)
-        (record,) = load_runs(pytester)
-        runs.append((sent, record))
-    (sent1, record1), (sent2, record2) = runs
+        result.assert_outcomes(passed=2)
+        record, text_record = load_runs(pytester)
+        runs.append((sent, record, text_record))
+    (all1, record1, text1), (all2, record2, text2) = runs
+    sent1 = [body for body in all1 if body["options"]["num_predict"] == 5]
+    sent2 = [body for body in all2 if body["options"]["num_predict"] == 5]
     contents = [body["messages"][-1]["content"] for body in sent1]
     assert len(contents) == 12
     # every request is one of the file's four prompts, drawn (not in file order)
@@ -659,6 +819,25 @@ def test_a_jsonl_prompt_set_feeds_a_load_run_the_same_way_twice(
     assert len(described["prompts"]["sha256"]) == 64
     measured = [q["measurement"] for q in record1["requests"]]
     assert all(m["eval_count"] == 5 and m["output_reached"] for m in measured)
+    # the text file: a prompt per line, as written (no JSON read into it), in file order, as
+    # the only message of each request
+    lines = ["Why is the sky blue?", "  Name a tree, in one word.  ",
+             '{"prompt": "a line of text, not JSON"}', "Count to three."]  # fmt: skip
+    from_text = [body for body in all1 if body["options"]["num_predict"] == 3]
+    assert [body["messages"] for body in from_text] == [
+        [{"role": "user", "content": line}] for line in lines + lines[:2]
+    ]
+    assert [body for body in all2 if body["options"]["num_predict"] == 3] == from_text
+    assert [q["measurement"]["eval_count"] for q in text1["requests"]] == [3] * 6
+    text_workload = text1["workload"]
+    assert text_workload == text2["workload"]
+    assert text_workload["prompts"]["source"] == "prompts.txt"
+    assert text_workload["prompts"]["count"] == 4
+    assert text_workload["prompts"]["order"] == "sequential"
+    assert text_workload["prompts"]["sha256"] != described["prompts"]["sha256"]
+    # the description makes the same requests again from the file
+    again = Workload.from_description(text_workload)
+    assert [again.item(i).prompt for i in range(6)] == lines + lines[:2]
 
 
 def test_a_workload_feeds_a_load_run(pytester: pytest.Pytester) -> None:

@@ -103,10 +103,45 @@ def test_html_page_on_tags_says_it_is_not_json(pytester: pytest.Pytester) -> Non
     result.stdout.fnmatch_lines(
         [
             f"SKIPPED * could not list the models of {url}: GET /api/tags returned a body that "
-            "is not JSON*Welcome to nginx*is this an Ollama server?*"
+            "is not JSON (an HTML page); is this an Ollama server?"
         ]
     )
     assert "not reachable" not in result.stdout.str()
+
+
+#: what ``python -m http.server`` answers for a path it does not have
+HTTP_SERVER_404 = b"""<!DOCTYPE HTML>
+<html lang="en">
+    <head>
+        <meta charset="utf-8">
+        <title>Error response</title>
+    </head>
+    <body>
+        <h1>Error response</h1>
+        <p>Error code: 404</p>
+        <p>Message: File not found.</p>
+    </body>
+</html>
+"""
+
+
+def test_an_html_error_page_is_named_in_one_line_before_the_hint(
+    pytester: pytest.Pytester,
+) -> None:
+    """Another web server on the port: the reason names the page in one line, and the hint
+    (is this an Ollama server?) is not pushed out of the short summary by its markup."""
+    pytester.makepyfile(BENCH)
+    with answering("/api/tags", 404, HTTP_SERVER_404, "text/html") as url:
+        result = pytester.runpytest(f"--ollama-host={url}", "--ollama-models=llama3.2", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"SKIPPED * could not list the models of {url}: GET /api/tags answered HTTP 404: an "
+            "HTML page titled 'Error response'; is this an Ollama server? (for an "
+            "OpenAI-compatible one use --ollama-api openai)"
+        ]
+    )
+    assert "<p>" not in result.stdout.str()
 
 
 def test_404_on_v1_models_says_the_server_is_not_openai_compatible(
@@ -144,5 +179,9 @@ def test_refused_port_says_not_reachable_with_the_start_hint(
     )
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(
-        [f"SKIPPED * {server} at {url} is not reachable (*); {hint} or point --ollama-host*"]
+        [
+            f"SKIPPED * {server} at {url} is not reachable (connection refused); {hint} or "
+            "point --ollama-host*"
+        ]
     )
+    assert "ssl:default" not in result.stdout.str()  # aiohttp's wrapper text, not the cause

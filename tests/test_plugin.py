@@ -236,8 +236,9 @@ def test_bad_marker_argument_fails_only_that_test(
     result.assert_outcomes(passed=1, errors=2)
     result.stdout.fnmatch_lines(
         [
-            "*llm_bench got unknown argument(s) max_ttft; valid arguments: models, rounds, warmup,"
-            " options, max_ttft_ms, max_total_ms, min_tokens_per_s, stat*",
+            "*llm_bench got an unknown argument 'max_ttft' (did you mean 'max_ttft_ms'?); valid "
+            "arguments: models, rounds, warmup, options, max_ttft_ms, max_total_ms, "
+            "min_tokens_per_s, stat*",
             "*llm_bench(rounds=...) must be an integer >= 1, got 0*",
         ]
     )

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import statistics
 import time
 from typing import Any
 
 import aiohttp
 import pytest
+from conftest import printed_table
 
 from pytest_ollama_bench.testing import FakeOllama
 
@@ -66,6 +68,17 @@ def test_cold_start_unloads_and_waits_before_every_round(
     call = record(pytester)["cases"][0]["calls"][0]
     assert (call["start"], call["warmup_count"]) == ("cold", 0)
     assert all(m["load_ms"] >= 180 for m in call["rounds"])  # each round paid the whole load
+    # the table's load column: the median of those rounds' load_ms
+    loads = [m["load_ms"] for m in call["rounds"]]
+    stats = record(pytester)["cases"][0]["stats"]
+    assert stats["load_ms"]["median"] == pytest.approx(statistics.median(loads))
+    (row,) = printed_table(result.stdout.lines, "::test_start (1 model)").values()
+    assert row == {
+        "ttft (ms)": f"{stats['ttft_ms']['median']:.1f}",
+        "load (ms)": f"{stats['load_ms']['median']:.1f}",
+        "rounds": "2",
+    }
+    assert float(row["load (ms)"]) >= 180
     if where == "option":
         assert record(pytester)["settings"]["start"] == "cold"
 
@@ -142,8 +155,8 @@ def test_bad_policies_are_usage_and_marker_errors(
     result = pytester.runpytest("--ollama-start=lukewarm")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: --ollama-start: 'lukewarm' is not a valid value for --ollama-start; expected "
-         "one of warm, cold"]
+        ["ERROR: --ollama-start: 'lukewarm' is not a valid value for --ollama-start (did you "
+         "mean 'warm'?); expected one of warm, cold"]
     )  # fmt: skip
     pytester.makepyfile(
         """

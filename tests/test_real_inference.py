@@ -237,6 +237,36 @@ def test_embedded_parallel_must_be_a_positive_integer(pytester: pytest.Pytester)
     )
 
 
+def test_the_embedded_engine_names_its_model_and_keeps_one_identity_across_sessions(
+    pytester: pytest.Pytester,
+) -> None:
+    """A model the embedded engine does not serve is skipped with the fix that works there
+    (select its model; ``ollama pull`` cannot help), and its new port each session is no
+    "baseline differs" warning."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0, options={"num_predict": 4, "seed": 1})
+        def test_short(ollama_bench):
+            ollama_bench.generate("Say hi.")
+        """
+    )
+    args = ("--ollama-embedded", "--ollama-models=smollm2:135m,llama3.2", "-rs")
+    first = pytester.runpytest(*args, "--ollama-compare-fail=ttft_ms:500%")
+    first.assert_outcomes(passed=1, skipped=1)
+    out = first.stdout.str()
+    assert "which serves only smollm2:135m: select it with --ollama-models=smollm2:135m" in out
+    assert "ollama pull" not in out
+    second = pytester.runpytest(*args, "--ollama-compare-fail=ttft_ms:500%")
+    second.assert_outcomes(passed=1, skipped=1)
+    assert "differs" not in second.stdout.str()  # same engine, same machine: like with like
+    runs = sorted((pytester.path / ".ollama-bench" / "runs").glob("*.json"))
+    hosts = {Report.model_validate_json(r.read_text()).host for r in runs}
+    assert len(runs) == 2
+    assert len(hosts) == 2  # two ports, one identity
+
+
 def test_the_demo_command_passes_on_the_embedded_model_from_any_directory(
     tmp_path: Path,
 ) -> None:

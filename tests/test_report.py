@@ -326,6 +326,25 @@ def test_quiet_prints_only_a_compact_leaderboard() -> None:
     ]
 
 
+def test_the_compact_leaderboard_says_skipped_cases_apart_from_failed_ones() -> None:
+    rep = report(
+        [
+            case("all-ran", ttft=100.0, tps=50.0),
+            case("one-skipped", ttft=120.0, tps=40.0),
+            case("never-ran", outcome="skipped"),
+            case("all-ran", T_CAPITAL, ttft=110.0, tps=50.0),
+            case("one-skipped", T_CAPITAL, outcome="skipped"),
+            case("never-ran", T_CAPITAL, outcome="skipped"),
+        ]
+    )
+    rows = render_summary(rep, verbosity=-1)[2:]
+    cells = {row.split()[0]: row for row in rows}
+    assert " 2/2 " in cells["all-ran"]
+    assert " 1/1, 1 skipped " in cells["one-skipped"]  # a skip is not a failure
+    assert " 2 skipped " in cells["never-ran"]
+    assert "0/" not in "\n".join(rows)
+
+
 def test_failures_are_rows_with_the_first_line_of_their_error() -> None:
     rep = report(
         [

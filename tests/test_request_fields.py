@@ -138,9 +138,9 @@ def test_an_unknown_keyword_is_rejected_before_any_request_listing_the_valid_one
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*TypeError: ollama_bench.chat() got unexpected keyword arguments 'tool', "
-            "'temprature'; valid keywords: system, options, rounds, warmup, model, check, "
-            "output_tokens, and "
+            "*TypeError: ollama_bench.chat() got unexpected keyword arguments 'tool' (did you "
+            "mean 'tools'?), 'temprature' (did you mean options={'temperature': ...}?); valid "
+            "keywords: system, options, rounds, warmup, model, check, output_tokens, and "
             "the /api/chat request fields stream, format, keep_alive, tools, think, truncate, "
             "shift, logprobs, top_logprobs"
         ]

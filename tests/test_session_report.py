@@ -13,6 +13,7 @@ import pytest
 
 from pytest_ollama_bench.models import Report
 from pytest_ollama_bench.testing import FakeOllama
+from pytest_ollama_bench.testing import Fault
 
 BENCH = """
 import pytest
@@ -362,3 +363,47 @@ def test_each_call_records_the_rounds_it_ran(
         expected = (2, 1) if case.test.endswith("test_arithmetic") else (2, 0)
         assert (call.round_count, call.warmup_count) == expected
         assert sum(not m.warmup for m in call.rounds) == call.round_count
+
+
+def test_a_count_of_one_is_singular_in_every_output(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_one_round(ollama_bench):
+            ollama_bench.chat("What is 2+2?")
+
+        def test_one_request(ollama_bench):
+            ollama_bench.load("hi", concurrency=1, requests=1, warmup=0)
+        """
+    )
+    args = [f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2"]
+    pytester.runpytest(*args, "-k", "one_round").assert_outcomes(passed=1)
+    result = pytester.runpytest_subprocess(  # pygal draws the HTML charts: a process of its own
+        *args, "--ollama-compare", "--ollama-html=r.html",
+        "--ollama-export=github-bigger=gh.json",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["baseline: run of * on * (1 case)"])
+    html = (pytester.path / "r.html").read_text(encoding="utf-8")
+    assert "2 cases in 2 tests: 2 passed" in html
+    assert "(1 round)" in html
+    assert "Answers (1 round)" in html
+    assert "(1 rounds)" not in html
+    entries = json.loads((pytester.path / "gh.json").read_text())
+    (load_entry, *_) = [e for e in entries if "request_throughput" in e["name"]]
+    assert load_entry["extra"].startswith("load run at concurrency 1: 1 request sent, 1 completed")
+    # a load run whose one request failed says so in the singular
+    fake_ollama.set_fault("llama3.2", Fault(status=500, message="CUDA error", times=1))
+    result = pytester.runpytest(*args, "-k", "one_request")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*load run on 'llama3.2' at concurrency 1: its 1 request did not complete (1 http_500): "
+         "*CUDA error*"]
+    )  # fmt: skip
+    # and a first run of 1 case in 1 test
+    pytester.runpytest_subprocess(*args, "-k", "one_round", "--ollama-html=one.html")
+    assert "1 case in 1 test: 1 passed" in (pytester.path / "one.html").read_text("utf-8")

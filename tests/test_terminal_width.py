@@ -25,6 +25,7 @@ from pytest_ollama_bench.models import CaseRecord
 from pytest_ollama_bench.models import Report
 from pytest_ollama_bench.models import Stats
 from pytest_ollama_bench.options import OPTIONS
+from pytest_ollama_bench.regression import parse_compare_fail
 from pytest_ollama_bench.report import render_summary
 from pytest_ollama_bench.settings import Settings
 from pytest_ollama_bench.storage import RunStore
@@ -166,6 +167,22 @@ def test_the_sort_column_stays_whatever_its_priority() -> None:
     assert "total (ms)" in header
 
 
+@pytest.mark.parametrize(("rule", "header"), [("total_ms:200ms", "total"), ("ttft_ms:10%", "ttft")])
+def test_the_columns_a_regression_rule_compares_stay_with_their_baseline(
+    rule: str, header: str
+) -> None:
+    """At 80 columns with a baseline, the column of the metric the rule compares and its
+    baseline column are the last to go, whatever their priority."""
+    current = report(MODELS).model_copy(
+        update={"settings": Settings(compare_fail=(parse_compare_fail(rule),))}
+    )
+    lines = render_summary(current, baseline=report(MODELS), width=80)
+    table_header = next(line for line in lines if line.startswith("model "))
+    assert f"{header} (ms)" in table_header
+    assert f"{header} base (ms)" in table_header
+    assert all(len(line) <= 80 for line in lines), "\n".join(lines)
+
+
 def test_priority_is_registry_data_covering_the_default_columns() -> None:
     assert set(DEFAULT_COLUMNS) <= set(COLUMN_PRIORITY)
     assert set(VERBOSE_COLUMNS) <= set(COLUMN_PRIORITY)
@@ -256,6 +273,24 @@ def test_history_commands_fit_80_columns(project: Path, command: list[str]) -> N
     assert all(len(line) <= 80 for line in lines), done.stdout
     wide = cli(project, *command, "--width", "0").stdout.splitlines()
     assert max(map(len, wide)) > 80 or command == ["show", "-q"]
+
+
+def test_command_errors_and_confirmations_fit_80_columns(project: Path) -> None:
+    missing = cli(project, "show", "9")
+    assert missing.returncode == 2
+    error = missing.stderr.splitlines()
+    assert error[0].startswith("python -m pytest_ollama_bench: error: no saved run number 0009")
+    assert "0002_" in missing.stderr  # the saved runs are listed
+    assert all(len(line) <= 80 for line in error), missing.stderr
+    pytest.importorskip("pygal")
+    deep = "reports/of/the/nightly/benchmark/run/on/the/gpu/box/report.html"
+    done = cli(project, "html", "-o", str(project / deep))
+    assert done.returncode == 0, done.stderr
+    assert (project / deep).is_file()
+    said = done.stdout.splitlines()
+    assert said[0].startswith("HTML report of ")
+    assert len(said) > 1
+    assert all(len(line) <= 80 for line in said), done.stdout
 
 
 def test_list_shows_the_models_and_finds_the_rootdir_storage_from_a_sub_directory(

@@ -157,6 +157,11 @@ def test_prompts_from_jsonl_and_text_files(tmp_path: Path) -> None:
     text = tmp_path / "set.txt"
     text.write_text("first prompt\n\n  second, with spaces  \n")
     assert read_prompts(text) == ["first prompt", "  second, with spaces  "]
+    # saved with a byte order mark (Windows editors): not part of the first prompt
+    jsonl.write_bytes('"Why?"\r\n{"prompt": "How?"}\r\n'.encode("utf-8-sig"))
+    assert read_prompts(jsonl) == ["Why?", "How?"]
+    text.write_bytes("first prompt\r\nsecond\r\n".encode("utf-8-sig"))
+    assert read_prompts(text) == ["first prompt", "second"]
 
 
 @pytest.mark.parametrize(

@@ -267,7 +267,10 @@ class Charts:
                 x_title=x_title,
                 y_title=y_title,
                 include_x_axis=True,
+                # ticks at the levels run only (concurrency 1, 2, 4; not 1.2, 1.4, ...)
+                x_labels=sorted({float(x) for x in xs}),
                 x_value_formatter=lambda x: f"{x:g}",
+                max_scale=6,
             )
         )
         for s in series:

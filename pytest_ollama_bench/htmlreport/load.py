@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Literal
 
+from ..loadtable import run_groups
 from ..metrics import metric
-from ..models import LoadRecord
 from ..models import Report
 from .charts import REGRESSION_COLOR
 from .charts import Series
@@ -55,6 +55,9 @@ class LoadSeries:
     :ivar axis: what the levels are: ``concurrency`` (closed loop) or ``rate`` (open loop).
     :ivar slo_ttft_ms: the TTFT objective, drawn as a line; None when the test set none.
     :ivar saturation: the level after which throughput stopped growing; None if not reached.
+    :ivar label: which of the test's runs these are, when it ran several kinds (``sweep 1,
+        closed loop``, ``load(), open loop``: :attr:`~.loadtable.RunGroup.label`); else ``""``.
+    :ivar sweep: whether the levels are a sweep's (saturation is read only across those).
     """
 
     test: str
@@ -63,22 +66,23 @@ class LoadSeries:
     levels: tuple[LoadLevel, ...]
     slo_ttft_ms: float | None = None
     saturation: float | None = None
+    label: str = ""
+    sweep: bool = True
 
 
 def load_series(report: Report) -> list[LoadSeries]:
     """The load runs of ``report`` as :class:`LoadSeries`, in record order.
 
-    One series per sweep of a case (test x model); a case's runs outside any sweep make one
-    series per mode (closed or open loop), their levels in increasing order.
+    One series per group of a case's runs, as the summary's load tables group them
+    (:func:`~.loadtable.run_groups`): each sweep, and the runs outside any sweep one series
+    per kind (closed loop; open loop, per concurrency cap), their levels in increasing order.
     """
     out: list[LoadSeries] = []
     for case in report.cases:
-        groups: dict[tuple[int | None, str], list[LoadRecord]] = {}
-        for run in case.load:
-            groups.setdefault((run.sweep, run.mode), []).append(run)
         test = f"{case.test} on {case.host}" if case.host else case.test
-        for (_, mode), runs in groups.items():
-            runs = sorted(runs, key=lambda r: r.level)
+        groups = run_groups(case.load)
+        for group in groups:
+            runs = sorted(group.records, key=lambda r: r.level)
             ttft_slo = next((r.slo["ttft_ms"] for r in runs if "ttft_ms" in r.slo), None)
             levels = tuple(
                 LoadLevel(
@@ -94,16 +98,20 @@ def load_series(report: Report) -> list[LoadSeries]:
                 LoadSeries(
                     test=test,
                     model=case.model,
-                    axis="rate" if mode == "rate" else "concurrency",
+                    axis="rate" if group.mode == "rate" else "concurrency",
                     levels=levels,
                     slo_ttft_ms=ttft_slo,
                     saturation=next((r.saturation for r in runs if r.saturation is not None), None),
+                    label=group.label if len(groups) > 1 else "",
+                    sweep=group.sweep is not None,
                 )
             )
     return out
 
 
-def _card(page: Page, series: LoadSeries) -> str:
+def _card(page: Page, series: LoadSeries, number: int) -> str:
+    """The card of one series; ``number`` (its place among the case's series) keeps its id
+    unique when a test ran several (a sweep and a single run, a closed and an open loop)."""
     xs = [lv.level for lv in series.levels]
     color = page.colors.get(series.model, "#0072B2")
     axis = _AXIS[series.axis]
@@ -145,14 +153,17 @@ def _card(page: Page, series: LoadSeries) -> str:
     ]
     attrs = ['class="miss"' if s else "" for s in sat]
     headers = [series.axis, "req/s", "output tok/s", "ttft p99 (ms)", "errors"]
-    note = (
-        f"saturation at {series.axis} {series.saturation:g}"
-        if series.saturation is not None
-        else "no saturation within the levels run"
-    )
+    key = series.test + series.model + ("" if number == 0 else f" #{number + 1}")
+    if not series.sweep:
+        note = "single load() runs, not a sweep: no saturation is read across them"
+    elif series.saturation is not None:
+        note = f"saturation at {series.axis} {series.saturation:g}"
+    else:
+        note = "no saturation within the levels run"
+    label = f" · {esc(series.label)}" if series.label else ""
     return (
-        f'<article class="card load" id="{anchor("l", series.test + series.model)}">'
-        f"<h3>{esc(series.test)} <code>{esc(series.model)}</code></h3>"
+        f'<article class="card load" id="{anchor("l", key)}">'
+        f"<h3>{esc(series.test)} <code>{esc(series.model)}</code>{label}</h3>"
         f'<p class="note">{esc(note)}</p><div class="charts">{figures}</div>'
         f"{table(headers, rows, 'load', attrs)}</article>"
     )
@@ -162,5 +173,11 @@ def load_section(page: Page) -> str:
     """One card per load test; nothing when the run has none."""
     if not page.load:
         return ""
-    cards = "".join(_card(page, s) for s in page.load)
-    return f'<section id="load"><h2>Load tests</h2>{cards}</section>'
+    seen: dict[tuple[str, str], int] = {}
+    cards = []
+    for series in page.load:
+        number = seen.get((series.test, series.model), 0)
+        seen[(series.test, series.model)] = number + 1
+        cards.append(_card(page, series, number))
+    cards_html = "".join(cards)
+    return f'<section id="load"><h2>Load tests</h2>{cards_html}</section>'

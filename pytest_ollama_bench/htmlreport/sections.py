@@ -98,7 +98,8 @@ def _counts(cases: Sequence[CaseRecord]) -> str:
         if o in outcomes
     ]
     tests = len({c.test for c in cases})
-    return f"{len(cases)} cases in {tests} tests: " + ", ".join(parts or ["none"])
+    counted = f"{len(cases)} case{'s' * (len(cases) != 1)} in {tests} test{'s' * (tests != 1)}"
+    return f"{counted}: " + ", ".join(parts or ["none"])
 
 
 def header_section(page: Page) -> str:
@@ -166,9 +167,11 @@ def _bars(page: Page, cases: Sequence[CaseRecord], m: Metric) -> str:
         if spread is None:
             continue
         median, low, high = spread
+        n = case.stats[m.name].n
+        over = f"{n} {'gap' if m.pooled else 'round'}{'s' * (n != 1)}"  # itl_ms: pooled gaps
         label = (
             f"{case.model}: median {fmt(median, m)}, p5 {fmt(low, m)}, p95 {fmt(high, m)} "
-            f"{m.unit} ({case.stats[m.name].n} rounds)"
+            f"{m.unit} ({over})"
         )
         bars.append(Bar(case.model, page.colors[case.model], median, low, high, label))
     if not bars:
@@ -226,19 +229,39 @@ def _numbers(cases: Sequence[CaseRecord], shown: Sequence[Metric]) -> str:
 
 
 def _margin(gate: GateResult) -> str:
+    """How far the value is inside the limit (``+12.3 ms (+25%)``); negative: beyond it.
+
+    An upper limit (``<=``, ``<``) has limit - value to spare, a lower one value - limit.
+    """
     if gate.value is None:
         return "not reported"
-    headroom = gate.limit - gate.value if gate.op == "<=" else gate.value - gate.limit
-    unit = metric(gate.metric).unit if gate.metric in DIRECTED_METRICS else ""
-    pct = f" ({headroom / abs(gate.limit) * 100:+.0f}%)" if gate.limit else ""
-    return f"{headroom:+.1f} {unit}{pct}".replace("  ", " ")
+    upper = gate.op in ("<=", "<")
+    headroom = gate.limit - gate.value if upper else gate.value - gate.limit
+    known = _gate_metric(gate)
+    unit = known.unit if known is not None and known.unit != "ratio" else ""
+    decimals = max(1, known.decimals) if known is not None else 1
+    pct = f"({headroom / abs(gate.limit) * 100:+.0f}%)" if gate.limit else ""
+    return " ".join(part for part in (f"{headroom:+.{decimals}f}", unit, pct) if part)
+
+
+def _gate_metric(gate: GateResult) -> Metric | None:
+    """The registry's entry for a gate's metric (None for one it does not know)."""
+    return metric(gate.metric) if gate.metric in DIRECTED_METRICS else None
+
+
+def _gate_value(gate: GateResult) -> str:
+    """A gate's value with its metric's precision (a pass rate of 0.95 is not ``0.9``)."""
+    if gate.value is None:
+        return "-"
+    known = _gate_metric(gate)
+    return f"{gate.value:.1f}" if known is None else fmt(gate.value, known)
 
 
 def _gates(cases: Sequence[CaseRecord]) -> str:
     rows = []
     for case in cases:
         for g in case.gates:
-            value = "-" if g.value is None else f"{g.value:.1f}"
+            value = _gate_value(g)
             cls = "ok" if g.passed else "miss"
             rows.append(
                 [
@@ -291,7 +314,7 @@ def _answers(cases: Sequence[CaseRecord]) -> str:
     if not count:
         return ""
     return (
-        f'<details class="answers"><summary>Answers ({count} rounds)</summary>'
+        f'<details class="answers"><summary>Answers ({count} round{"s" * (count != 1)})</summary>'
         f"{''.join(parts)}</details>"
     )
 
@@ -299,13 +322,23 @@ def _answers(cases: Sequence[CaseRecord]) -> str:
 def _test_card(page: Page, test: str, cases: Sequence[CaseRecord]) -> str:
     shown = [metric(name) for name in CHART_METRICS]
     measured = [c for c in cases if measured_rounds(c)]
-    bars = "".join(_bars(page, measured, m) for m in shown)
-    strips = "".join(_strips(page, measured, m) for m in shown)
     outcomes = " ".join(badge(o) for o in sorted({c.outcome for c in cases}))
     count = f"{len(cases)} model{'s' * (len(cases) != 1)}"
-    return (
+    head = (
         f'<article class="card test" id="{anchor("t", test)}" data-test="{esc(test)}">'
         f"<h3>{esc(test)} <span class='counts'>({count})</span> {outcomes}</h3>"
+    )
+    runs = sum(len(c.load) for c in cases)
+    if runs and not any(c.calls for c in cases):  # a load test: its numbers are per run
+        note = (
+            f"a load test: {runs} load run{'s' * (runs != 1)}, drawn under "
+            '<a href="#load">Load tests</a>'
+        )
+        return f'{head}<p class="note">{note}</p>{_gates(cases)}</article>'
+    bars = "".join(_bars(page, measured, m) for m in shown)
+    strips = "".join(_strips(page, measured, m) for m in shown)
+    return (
+        f"{head}"
         f'<div class="charts">{bars}</div>'
         f"{_numbers(cases, shown)}"
         f'<h4>Rounds</h4><div class="charts">{strips}</div>'
@@ -314,7 +347,11 @@ def _test_card(page: Page, test: str, cases: Sequence[CaseRecord]) -> str:
 
 
 def tests_section(page: Page) -> str:
-    """One card per test that ran (a test whose cases were all skipped is listed last)."""
+    """One card per test that ran (a test whose cases were all skipped is listed last).
+
+    A load test's card (no chat or generate calls) has its gates and a link to the load
+    section, where its runs are drawn, instead of per-round charts it has no rounds for.
+    """
     cards = [
         _test_card(page, test, [c for c in cases if c.outcome != "skipped"])
         for test, cases in group_by_test(page.report.cases).items()

@@ -26,6 +26,7 @@ from ._go import parse_time_ns
 from .engine import GenerationRequest
 from .engine import ModelCard
 from .engine import SlotLimits
+from .library import describe
 
 __all__ = [
     "ModelProfile",
@@ -111,6 +112,10 @@ class ModelProfile:
     once, each one's prompt phase and token gaps are ``(1 + batch_slowdown * (n - 1))`` times
     ``ttft_ms``/``itl_ms`` (n counted when each wait starts). 0 (the default): ideal batching,
     the model's total token rate grows n-fold; 1: none, n streams share one stream's rate.
+
+    ``size``, ``family``, ``parameter_size`` and ``quantization_level`` (what ``/api/tags``,
+    ``/api/ps`` and ``/api/show`` report) are plausible for the name unless given
+    (:func:`~.library.describe`: ``qwen2.5:0.5b`` is a ``qwen2`` of ``494.03M`` parameters).
     """
 
     name: str
@@ -131,10 +136,10 @@ class ModelProfile:
     max_queue: int | None = 512
     batch_slowdown: float = 0.0
     digest: str = ""
-    size: int = 2_019_393_189
-    family: str = "llama"
-    parameter_size: str = "3.2B"
-    quantization_level: str = "Q4_K_M"
+    size: int = 0
+    family: str = ""
+    parameter_size: str = ""
+    quantization_level: str = ""
     format: str = "gguf"
     context_length: int = 4096
     modified_at: str = ""
@@ -144,6 +149,11 @@ class ModelProfile:
         self.name = display_name(self.name)
         if not self.digest:
             self.digest = hashlib.sha256(self.name.encode()).hexdigest()
+        made_up = describe(self.name)  # what is not given: plausible for the name
+        self.size = self.size or made_up.size
+        self.family = self.family or made_up.family
+        self.parameter_size = self.parameter_size or made_up.parameter_size
+        self.quantization_level = self.quantization_level or made_up.quantization_level
         if not self.modified_at:
             self.modified_at = format_time(_next_modified_ns(), utc=False)
         parse_time_ns(self.modified_at)  # ValueError unless RFC 3339
