@@ -33,6 +33,10 @@ __all__ = [
 #: The request kinds a call sends: ``/api/chat`` or ``/api/generate``.
 ENDPOINTS: tuple[str, ...] = ("chat", "generate")
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 #: ``api.ChatRequest``'s JSON fields, in the struct's order.
 CHAT_FIELDS: tuple[str, ...] = (
     "model",

@@ -36,6 +36,10 @@ __all__ = [
     "split_sentences",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 # -- quoting ------------------------------------------------------------------------------------
 
 _QUOTE_LIMIT = 240

@@ -43,6 +43,10 @@ __all__ = [
     "parse_tags",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 _MAX_LISTED_MODELS = 10
 _LIST_HEADER = ("NAME", "ID", "SIZE", "MODIFIED")
 _COLUMN_GAP = re.compile(r"\s{2,}")

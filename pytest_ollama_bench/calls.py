@@ -65,6 +65,10 @@ __all__ = [
     "to_messages",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 Prompt = str | Sequence[Mapping[str, Any]]
 #: Called after each round with the round's measurement, its number among the call's warmup
 #: or measured rounds (from 1), and how many of those the call runs (progress display).

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ModelCatalog"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 
 class ModelCatalog:
     """The server's model list, fetched on first use and kept for the process.

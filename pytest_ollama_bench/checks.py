@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 __all__ = ["Check", "CheckOutcome", "check_name", "run_check"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 #: A function of the answer text that raises (or returns False) on a bad answer.
 Check = Callable[[str], object]
 

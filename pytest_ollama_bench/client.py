@@ -22,12 +22,14 @@ import orjson
 from .api_fields import check_fields
 from .availability import parse_tags
 from .http import HTTPClient
+from .http import cut_off
 from .http import is_connect_timeout
 from .measure import Recorder
 from .models import Endpoint
 from .models import Measurement
 from .models import ModelDetails
 from .names import normalize_model_name
+from .reading import BrokenStream
 from .reading import LineTooLong
 from .reading import NDJSONSplitter
 from .reading import RecordDeadline
@@ -36,6 +38,10 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["OllamaClient"]
+
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
 
 _TAGS_PATH = "/api/tags"
 _OWN = ("options", "stream", "warmup")
@@ -190,9 +196,12 @@ class OllamaClient(HTTPClient):
             ):
                 rec.headers(clock())
                 self._check_redirect(resp, "POST", path)
+                deadline.watch(cut_off(resp))
                 if resp.status >= 400:
                     raise self._http_error(resp.status, await resp.read(), "POST", path, model)
                 last, number = await self._consume(resp, rec, endpoint, path, deadline)
+        except BrokenStream as exc:
+            raise self._broken(exc, path, rec) from exc
         except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
             if is_connect_timeout(exc):
                 raise self._unreachable(exc, path) from exc

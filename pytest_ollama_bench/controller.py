@@ -2,12 +2,18 @@
 
 Registered by ``plugin.py`` only on the process that reports (not on xdist workers): it reads
 the payload each report carries (:mod:`.transport`), and at session end builds, compares and
-saves the run record and prints the summary (:mod:`.finish`).
+saves the run record and prints the summary (:mod:`.finish`). While it does, Ctrl-C is held
+(:func:`ctrl_c_held`), so a second Ctrl-C after an interrupt cannot cost the record.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from collections.abc import Generator
+from collections.abc import Iterator
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,7 +29,45 @@ if TYPE_CHECKING:
     from .finish import SessionOutput
     from .runtime import Runtime
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "ctrl_c_held"]
+
+HELD_NOTE = (
+    "ollama-bench: Ctrl-C was held until the run record was written and the summary shown "
+    "(press it twice to abort instead)"
+)
+
+
+@contextlib.contextmanager
+def ctrl_c_held() -> Iterator[list[int]]:
+    """Hold one Ctrl-C (SIGINT) while the session finishes: the record is built, saved and shown.
+
+    A session interrupted by Ctrl-C is already ending; a second Ctrl-C while it writes the record
+    of what completed (reading ``git``, writing files) would otherwise cost that record and print
+    a traceback from the middle of it. The first Ctrl-C in the block is held (yields the list it
+    is appended to, for a note afterwards); another one interrupts as usual. Only on the main
+    thread and when Python's own Ctrl-C handling is in place (a handler someone else installed
+    is left alone).
+    """
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield held
+        return
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        if held:  # pressed again: the user means it
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        held.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Controller:
@@ -78,20 +122,25 @@ class Controller:
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, None, None]:
         """Finish the run before pytest's summary; after pytest's last line
-        (``4 passed in 5.46s``) say why the session failed when regressions failed it."""
-        self._finish(session, exitstatus)
-        result = yield
-        regressions = self.output.regressions if self.output is not None else []
+        (``4 passed in 5.46s``) say why the session failed when regressions failed it.
+
+        Ctrl-C is held meanwhile (:func:`ctrl_c_held`)."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if regressions and reporter is not None:
-            metrics = ", ".join(dict.fromkeys(r.rule.metric for r in regressions))
-            count = f"{len(regressions)} regression{'s' if len(regressions) != 1 else ''}"
-            width = output_width(
-                self.config.get_terminal_writer().fullwidth, self.config.get_verbosity()
-            )
-            text = f"ollama-bench: session failed: {count} ({metrics}) against the baseline"
-            for line in wrap(text, width):
-                reporter.write_line(line, red=True, bold=True)
+        with ctrl_c_held() as held:
+            self._finish(session, exitstatus)
+            result = yield
+            regressions = self.output.regressions if self.output is not None else []
+            if regressions and reporter is not None:
+                metrics = ", ".join(dict.fromkeys(r.rule.metric for r in regressions))
+                count = f"{len(regressions)} regression{'s' if len(regressions) != 1 else ''}"
+                width = output_width(
+                    self.config.get_terminal_writer().fullwidth, self.config.get_verbosity()
+                )
+                text = f"ollama-bench: session failed: {count} ({metrics}) against the baseline"
+                for line in wrap(text, width):
+                    reporter.write_line(line, red=True, bold=True)
+        if held and reporter is not None:
+            reporter.write_line(HELD_NOTE, yellow=True)
         return result
 
     def _finish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 
 __all__ = ["BenchResult", "OllamaBench", "Runner"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 T = TypeVar("T")
 Outcome = tuple[CallRecord, BaseException | None]
 _COMPARE_KEYWORDS = ("models", "endpoint", "parallel", *CALL_KEYWORDS[:4], "check", "output_tokens")

@@ -57,6 +57,10 @@ __all__ = [
     "shorthand_gate",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 Op = Literal["<=", "<", ">=", ">"]
 Source = Literal["marker", "option", "default"]
 

@@ -20,6 +20,10 @@ from filelock import Timeout
 
 __all__ = ["HostLock", "HostLockTimeout"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 
 class HostLockTimeout(TimeoutError):
     """Waited longer than allowed for another worker's benchmark on the same server."""

@@ -42,7 +42,9 @@ from .errors import utf8_problem
 from .hosts import parse_host
 from .hosts import redact_host
 from .reading import MAX_LINE_BYTES
+from .reading import BrokenStream
 from .reading import LineTooLong
+from .reading import Probe
 from .reading import RecordDeadline
 from .settings import Api
 
@@ -52,7 +54,11 @@ if TYPE_CHECKING:
     from .measure import Recorder
     from .models import Measurement
 
-__all__ = ["HTTPClient", "error_info", "is_connect_timeout"]
+__all__ = ["HTTPClient", "cut_off", "error_info", "is_connect_timeout"]
+
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
 
 _C = TypeVar("_C", bound="HTTPClient")
 #: How much of a malformed line an error keeps (its message shows 200 characters).
@@ -65,6 +71,30 @@ def is_connect_timeout(exc: BaseException) -> bool:
 
     kind = getattr(aiohttp, "ConnectionTimeoutError", None)
     return isinstance(kind, type) and isinstance(exc, kind)
+
+
+def cut_off(resp: aiohttp.ClientResponse) -> Probe:
+    """A :meth:`RecordDeadline.watch` probe: is ``resp``'s connection closed under a body that
+    has not ended, and why.
+
+    aiohttp closes the connection on a framing error inside a body (an invalid chunk size) but
+    leaves the body's reader waiting; the probe returns the error it recorded (its first line,
+    e.g. ``Invalid character in chunk size``), ``""`` when it recorded none, and None while the
+    connection is open or the body has ended.
+    """
+
+    def probe() -> str | None:
+        conn = resp.connection
+        if conn is None or not conn.closed or resp.content.is_eof():
+            return None
+        protocol = conn.protocol
+        error = protocol.exception() if protocol is not None else None
+        if error is None:
+            return ""
+        text = str(getattr(error, "message", None) or error).strip()
+        return (text.splitlines()[0] if text else type(error).__name__).rstrip(": ")
+
+    return probe
 
 
 def connect_failure(exc: BaseException, timeout: float | None = None) -> str:
@@ -202,15 +232,20 @@ class HTTPClient:
         session = self._get_session()
         try:
             async with (
-                RecordDeadline(self.timeout),
+                RecordDeadline(self.timeout) as deadline,
                 session.request(
                     method, self._url(path), json=payload, allow_redirects=False
                 ) as resp,
             ):
                 self._check_redirect(resp, method, path)
+                deadline.watch(cut_off(resp))
                 body = await resp.read()
                 if resp.status >= 400:
                     raise self._http_error(resp.status, body, method, path, model)
+        except BrokenStream as exc:
+            if exc.detail:
+                raise self._protocol(exc, path) from exc
+            raise self._lost(exc, method, path) from exc
         except asyncio.TimeoutError as exc:  # before ClientConnectionError: a subclass of both
             if is_connect_timeout(exc):
                 raise self._unreachable(exc, path) from exc
@@ -253,7 +288,8 @@ class HTTPClient:
         )
 
     def _protocol(self, exc: BaseException, path: str) -> ProtocolError:
-        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        detail = getattr(exc, "detail", None) or getattr(exc, "message", None)
+        detail = detail or str(exc) or type(exc).__name__
         return ProtocolError(host=self.display_host, path=path, api=self.api, detail=str(detail))
 
     def _too_large(self, exc: LineTooLong, path: str, rec: Recorder) -> ResponseTooLargeError:
@@ -317,6 +353,14 @@ class HTTPClient:
             api=self.api,
             detail=connect_failure(exc, self.timeout),
         )
+
+    def _broken(
+        self, exc: BrokenStream, path: str, rec: Recorder
+    ) -> ProtocolError | IncompleteStreamError:
+        """A stream whose connection closed under it: invalid HTTP when that is known."""
+        if exc.detail:
+            return self._protocol(exc, path)
+        return self._incomplete(path, rec, "closed", str(exc))
 
     def _incomplete(
         self, path: str, rec: Recorder, reason: IncompleteReason, detail: str = ""

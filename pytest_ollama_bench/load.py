@@ -63,6 +63,10 @@ if TYPE_CHECKING:
 
 __all__ = ["FATAL_KINDS", "error_kind", "run_load", "run_sweep"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 #: Error kinds that end a run: nothing more can be measured.
 FATAL_KINDS = frozenset({"model_not_found", "redirect"})
 _NS = 1_000_000_000

@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 __all__ = ["LoadCalls"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 T = TypeVar("T")
 Runs = tuple[list[LoadRecord], "ServerError | None"]
 _LOAD_KEYWORDS = (

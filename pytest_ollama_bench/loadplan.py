@@ -51,6 +51,10 @@ __all__ = [
     "sweep_plans",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 
 @dataclass(frozen=True)
 class LoadRequest:

@@ -56,6 +56,10 @@ __all__ = [
     "summarize",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 #: Metrics an SLO may name: per-request, one value per request, better lower or higher.
 SLO_METRICS: tuple[str, ...] = tuple(
     m.name for m in REQUEST_METRICS if not m.pooled and m.direction != "none"

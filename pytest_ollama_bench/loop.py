@@ -20,6 +20,10 @@ from typing import TypeVar
 
 __all__ = ["CANCEL_GRACE_S", "LoopThread"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 T = TypeVar("T")
 
 #: Seconds an abandoned coroutine is given to unwind after it is cancelled.

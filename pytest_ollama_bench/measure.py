@@ -17,6 +17,10 @@ from .models import Measurement
 
 __all__ = ["Recorder"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 _NS_PER_MS = 1_000_000
 
 

@@ -45,6 +45,7 @@ from .errors import ServerError
 from .errors import StreamError
 from .hosts import redact_host
 from .http import HTTPClient
+from .http import cut_off
 from .http import error_info
 from .http import is_connect_timeout
 from .measure import Recorder
@@ -60,6 +61,7 @@ from .openai_fields import message_pieces
 from .openai_fields import openai_message
 from .openai_fields import request_fields
 from .reading import MAX_LINE_BYTES
+from .reading import BrokenStream
 from .reading import LineTooLong
 from .reading import RecordDeadline
 from .sse import SSEEvent
@@ -69,6 +71,10 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["OPTION_FIELDS", "OpenAIClient", "final_record", "request_fields"]
+
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
 
 _CHAT_PATH = "/v1/chat/completions"
 _MODELS_PATH = "/v1/models"
@@ -265,6 +271,7 @@ class OpenAIClient(HTTPClient):
                     answered = True
                     rec.headers(clock())
                     self._check_redirect(resp, "POST", path)
+                    deadline.watch(cut_off(resp))
                     if resp.status >= 400:
                         body = await resp.read()
                         raise self._http_error(resp.status, body, "POST", path, model)
@@ -278,6 +285,8 @@ class OpenAIClient(HTTPClient):
                 measurement = self._measured(rec, path, last, number)
                 self._check_output(path, rec, measurement.done_reason)
                 return measurement
+            except BrokenStream as exc:
+                raise self._broken(exc, path, rec) from exc
             except asyncio.TimeoutError as exc:
                 if is_connect_timeout(exc):
                     raise self._unreachable(exc, path) from exc

@@ -34,6 +34,10 @@ __all__ = [
     "request_fields",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 #: Ollama option -> request body field. ``top_k``, ``min_p``, ``repeat_penalty`` and
 #: ``ignore_eos`` (an option of llama.cpp's, which Ollama ignores; ``output_tokens=``) are not in
 #: the OpenAI API but llama.cpp and vLLM accept them as extra top-level fields (Ollama's ``/v1``

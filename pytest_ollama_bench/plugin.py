@@ -13,6 +13,7 @@ import pytest
 
 from . import options
 from .controller import Controller
+from .controller import ctrl_c_held
 from .embedded import XDIST_HOOKS
 from .embedded import start_embedded
 from .hosts import HostError
@@ -60,18 +61,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    tests = config.stash.get(tests_key, None)
-    if tests is not None:
-        tests.runtime.close()
-        del config.stash[tests_key]
-    for name in (TESTS_PLUGIN, CONTROLLER_PLUGIN, XDIST_HOOKS):
-        plugin = config.pluginmanager.get_plugin(name)
-        if plugin is not None:
-            config.pluginmanager.unregister(plugin)
-    close = config.stash.get(close_key, None)
-    if close is not None:
-        del config.stash[close_key]
-        close()
+    with ctrl_c_held():  # a second Ctrl-C must not leave a server or a loop behind
+        tests = config.stash.get(tests_key, None)
+        if tests is not None:
+            tests.runtime.close()
+            del config.stash[tests_key]
+        for name in (TESTS_PLUGIN, CONTROLLER_PLUGIN, XDIST_HOOKS):
+            plugin = config.pluginmanager.get_plugin(name)
+            if plugin is not None:
+                config.pluginmanager.unregister(plugin)
+        close = config.stash.get(close_key, None)
+        if close is not None:
+            del config.stash[close_key]
+            close()
 
 
 @pytest.fixture

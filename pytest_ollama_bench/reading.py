@@ -2,18 +2,37 @@
 deadline per record.
 
 Both clients read with these: :class:`NDJSONSplitter` (Ollama's native stream; the SSE parser
-has its own line rules) and :class:`RecordDeadline` (what ``--ollama-timeout`` means). Pure
-asyncio, no aiohttp, no pytest.
+has its own line rules) and :class:`RecordDeadline` (what ``--ollama-timeout`` means, and the
+watch for a connection that closed under an unfinished answer). Pure asyncio, no aiohttp, no
+pytest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-__all__ = ["MAX_LINE_BYTES", "LineTooLong", "NDJSONSplitter", "RecordDeadline"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "PROBE_S",
+    "BrokenStream",
+    "LineTooLong",
+    "NDJSONSplitter",
+    "RecordDeadline",
+]
+
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
+#: Seconds between two looks at a watched connection (:meth:`RecordDeadline.watch`).
+PROBE_S = 1.0
+#: Seconds until the look that confirms a connection seen closed under an unfinished body (a
+#: close being processed finishes the body within a turn or two of the event loop).
+CONFIRM_S = 0.1
 
 
 #: The longest line (or Server-Sent Event line) a response may have: 64 MiB. A longer one is
@@ -68,6 +87,22 @@ class NDJSONSplitter:
         return rest if rest.strip() else b""
 
 
+class BrokenStream(Exception):
+    """The connection under a response was closed while its body was unfinished.
+
+    :ivar detail: why, as the HTTP library saw it (e.g. an invalid chunk size), or ``""``.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail or "the connection was closed before the answer ended")
+        self.detail = detail
+
+
+#: Says whether a response's connection is gone under its unfinished body: None while it is
+#: fine, else why (``""`` when not known).
+Probe = Callable[[], str | None]
+
+
 class RecordDeadline:
     """A deadline per record: the first within ``seconds`` of entering, each next one within
     ``seconds`` of the one before (:meth:`renew` marks a completed record).
@@ -77,17 +112,39 @@ class RecordDeadline:
     timeout would wait forever). When a deadline passes, the task inside ``async with`` is
     cancelled and the block raises :class:`TimeoutError`, as :func:`asyncio.timeout` does.
     Renewing costs one clock read: the timer is only moved when it fires early.
+
+    :meth:`watch` also looks at the response's connection every :data:`PROBE_S` seconds: an
+    HTTP library that drops a connection on a framing error inside the body (a bad chunk size)
+    may leave its reader waiting for bytes that can no longer come. When the probe reports it
+    on two looks in a row (the second :data:`CONFIRM_S` after the first), the task is cancelled
+    and the block raises :class:`BrokenStream`: within about a second instead of at the
+    deadline, as a broken answer instead of a slow server.
     """
 
-    __slots__ = ("_due", "_handle", "_loop", "_task", "expired", "seconds")
+    __slots__ = (
+        "_due",
+        "_handle",
+        "_loop",
+        "_probe",
+        "_probe_handle",
+        "_suspect",
+        "_task",
+        "broken",
+        "expired",
+        "seconds",
+    )
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
+        self.broken: str | None = None
         self._due = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
         self._handle: asyncio.TimerHandle | None = None
+        self._probe: Probe | None = None
+        self._probe_handle: asyncio.TimerHandle | None = None
+        self._suspect = False
 
     async def __aenter__(self) -> RecordDeadline:
         loop = asyncio.get_running_loop()
@@ -111,6 +168,27 @@ class RecordDeadline:
         self.expired = True
         self._task.cancel()
 
+    def watch(self, probe: Probe, every: float = PROBE_S) -> None:
+        """Look at the response with ``probe`` every ``every`` seconds until the block ends."""
+        assert self._loop is not None
+        self._probe = probe
+        self._probe_handle = self._loop.call_later(every, self._look, every)
+
+    def _look(self, every: float) -> None:
+        assert self._loop is not None
+        assert self._task is not None
+        assert self._probe is not None
+        if self.expired or self._task.done():
+            return
+        why = self._probe()
+        if why is not None and self._suspect:  # two looks apart: not a close being processed
+            self.broken = why
+            self._task.cancel()
+            return
+        self._suspect = why is not None
+        delay = CONFIRM_S if self._suspect else every
+        self._probe_handle = self._loop.call_later(delay, self._look, every)
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -119,8 +197,12 @@ class RecordDeadline:
     ) -> None:
         if self._handle is not None:
             self._handle.cancel()
-        if self.expired and exc_type is asyncio.CancelledError:
+        if self._probe_handle is not None:
+            self._probe_handle.cancel()
+        if (self.expired or self.broken is not None) and exc_type is asyncio.CancelledError:
             if sys.version_info >= (3, 11):
                 assert self._task is not None
                 self._task.uncancel()
+            if self.broken is not None:
+                raise BrokenStream(self.broken) from exc
             raise asyncio.TimeoutError from exc

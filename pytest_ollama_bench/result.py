@@ -10,6 +10,10 @@ from .models import Stats
 
 __all__ = ["BenchResult"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 
 class BenchResult:
     """What one ``chat``/``generate`` call measured.

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CALIBRATION_OPTIONS", "Calibrations", "calibrate"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 #: Options of a calibration request: one output token, greedy, and no early end of the answer
 #: (a reply with no token at all would be an empty reply, not a count).
 CALIBRATION_OPTIONS = {"num_predict": 1, "temperature": 0, "seed": 0, "ignore_eos": True}

@@ -35,6 +35,10 @@ __all__ = [
     "parse_marker",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 MARKER_ARGS: tuple[str, ...] = (
     "models",
     "rounds",

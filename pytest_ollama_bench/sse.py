@@ -12,6 +12,10 @@ from .reading import LineTooLong
 
 __all__ = ["SSEEvent", "SSEParser"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 _BOM = b"\xef\xbb\xbf"
 
 

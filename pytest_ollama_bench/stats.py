@@ -18,6 +18,10 @@ from .models import Stats
 
 __all__ = ["percentile", "stats_over", "summarize"]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 
 def percentile(values: Sequence[float], q: int) -> float:
     """Percentile ``q`` (a whole number 0-100) of ``values``, interpolating between ranks.

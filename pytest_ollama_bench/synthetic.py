@@ -37,6 +37,10 @@ __all__ = [
     "synthetic_text",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 # fmt: off
 #: The words of synthetic prompts: one token each for the tokenizers of current models (checked
 #: on SmolLM2's with llama.cpp's ``/tokenize``, with and without a leading space).

@@ -48,6 +48,10 @@ __all__ = [
     "with_output_tokens",
 ]
 
+#: pytest leaves this module's frames out of tracebacks (``--full-trace`` shows them): a
+#: failing benchmark call ends at the test's own line, and ``-l`` shows no locals of ours.
+__tracebackhide__ = True
+
 PromptValue = str | list[dict[str, Any]]
 Order = Literal["sequential", "sample"]
 

@@ -8,9 +8,16 @@ validated afterwards.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from rawserver import END
@@ -38,6 +45,7 @@ from pytest_ollama_bench.settings import Settings
 from pytest_ollama_bench.sse import SSEParser
 from pytest_ollama_bench.storage import RunStore
 from pytest_ollama_bench.testing import FakeOllama
+from pytest_ollama_bench.testing import Fault
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 ONE_CALL = """
@@ -160,6 +168,88 @@ def test_two_ctrl_c():
     assert [c.outcome for c in report.cases] == ["passed"]
 
 
+SLOW_GIT = """#!/bin/sh
+# a git that takes its time (a huge repository, a network file system): the session is
+# building its record while this runs
+touch "$GIT_STARTED"
+sleep 3
+exit 1
+"""
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s"
+        time.sleep(0.05)
+
+
+def test_8_a_second_ctrl_c_keeps_the_record_and_shows_no_plugin_frames(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    def handler(request: Request) -> Reply:
+        if request.path == "/api/version" or b"hang" in request.body:
+            return Reply(hang=True)  # a server that stopped answering
+        return ollama(request)
+
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_a_done(ollama_bench):
+            ollama_bench.chat("2+2?")
+
+        @pytest.mark.llm_bench(rounds=1, warmup=0)
+        def test_b_hangs(ollama_bench):
+            ollama_bench.chat("hang")
+        """
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(SLOW_GIT)
+    (bin_dir / "git").chmod(0o755)
+    started = tmp_path / "git-started"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GIT_STARTED": str(started),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    with RawServer(handler) as server:
+        command = [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--tb=long",
+            f"--ollama-host={server.url}", "--ollama-models=llama3.2", "--ollama-timeout=120",
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            command, cwd=pytester.path, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            _wait_for(lambda: any(b"hang" in r.body for r in server.requests), 120)
+            time.sleep(0.5)  # the call waits for an answer that never comes
+            proc.send_signal(signal.SIGINT)
+            _wait_for(started.exists, 60)  # the interrupted session is building its record
+            proc.send_signal(signal.SIGINT)
+            output = proc.communicate(timeout=120)[0]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        paths = server.paths()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "GET /api/version" not in paths
+    assert "Traceback" not in output, output
+    assert "Ctrl-C was held until the run record was written" in output
+    assert not re.search(r"pytest_ollama_bench[/\\]\S*\.py", output), output
+    report = record(pytester)
+    assert report.interrupted
+    assert [(c.nodeid.split("::")[-1], c.outcome) for c in report.cases] == [
+        ("test_a_done[llama3.2]", "passed")
+    ]
+    assert report.cases[0].stats["ttft_ms"].n == 1
+
+
 # --------------------------------------------------------------------------- 9-11. the client
 
 
@@ -266,6 +356,48 @@ def test_11_a_reset_after_the_request_is_not_an_unreachable_server() -> None:
         asyncio.run(version())
 
 
+BAD_CHUNK = b"zz\r\n"  # where the next chunk's size should be
+
+
+@pytest.mark.parametrize("where", ["native stream", "openai stream", "json body"])
+def test_11_a_broken_chunk_inside_an_answer_is_a_broken_answer_not_a_slow_server(
+    where: str,
+) -> None:
+    event = {"choices": [{"delta": {"content": "4"}, "finish_reason": None}]}
+    first = {
+        "native stream": ("/api/chat", "application/x-ndjson", chat_stream()[:40]),
+        "openai stream": (
+            "/v1/chat/completions",
+            "text/event-stream",
+            b"data: " + json.dumps(event).encode() + b"\n\n",
+        ),
+        "json body": ("/api/tags", "application/json", b'{"models": ['),
+    }[where]
+    path, ctype, start = first
+    broken = Reply([chunked_head(ctype), chunk(start), BAD_CHUNK], pause_s=0.3)  # head first
+
+    def handler(request: Request) -> Reply:
+        return broken if request.path == path else ollama(request)
+
+    async def call(url: str) -> object:
+        client_type = OpenAIClient if where == "openai stream" else OllamaClient
+        async with client_type(url, timeout=120) as client:
+            if where == "json body":
+                return await client.tags()  # type: ignore[union-attr]
+            return await client.chat("llama3.2", MESSAGES)
+
+    with RawServer(handler) as server:
+        start_s = time.monotonic()
+        with pytest.raises((ProtocolError, IncompleteStreamError, ConnectionLostError)) as info:
+            asyncio.run(call(server.url))
+        elapsed = time.monotonic() - start_s
+    assert elapsed < 60  # at once, not at the 120 s deadline for the next record
+    message = str(info.value)
+    assert "not valid HTTP" in message or "connection was closed" in message, message
+    assert "loading" not in message
+    assert f"{server.url}{path}" in message
+
+
 # --------------------------------------------------------------------------- 12-13. secrets
 
 FAILING = """
@@ -305,6 +437,204 @@ def test_12_url_credentials_never_show_even_with_locals(pytester: pytest.Pyteste
     assert "s3cr" not in repr(OllamaClient(host))
 
 
+BROKEN_CALLS = """
+import pytest
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_sync(ollama_bench):
+    result = ollama_bench.chat("2+2?")
+    assert result.text == "five"
+
+@pytest.mark.asyncio
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+async def test_async(ollama_bench):
+    result = await ollama_bench.agenerate("2+2=")
+    assert result.text == "five"
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_compare(ollama_bench):
+    ollama_bench.compare("2+2?", models=["llama3.2", "llama3.2"])
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_keeps_the_error(ollama_bench):
+    try:
+        ollama_bench.chat("2+2?")
+    except BaseException as exc:  # kept as a local: -l shows it
+        error = exc
+    else:
+        error = None
+    assert error is None
+
+def test_client_directly():  # a script's own client: its error escapes through every frame
+    import asyncio
+    import os
+    from pytest_ollama_bench import OllamaClient
+
+    async def go():
+        async with OllamaClient(os.environ["BENCH_HOST"], timeout=30) as client:
+            await client.version()
+            return await client.chat("llama3.2", [{"role": "user", "content": "hi"}])
+
+    asyncio.run(go())
+"""
+
+GARBAGE = b"SPDY/9 what\r\n\xff\x00\r\n\r\n"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "resets",
+        "sends garbage",
+        "resets the call",
+        "sends garbage to the call",
+        "breaks the stream",
+        "closed port",
+    ],
+)
+def test_12_url_credentials_never_show_when_the_connection_breaks(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: str
+) -> None:
+    password = "pw-Zq9x!7"  # what must never show
+    basic = "YWRhOnB3LVpxOXghNw=="  # base64 of ada:pw-Zq9x!7, the header's value
+
+    def handler(request: Request) -> Reply:
+        calls = request.path in ("/api/chat", "/api/generate")
+        if server == "resets" or (server == "resets the call" and calls):
+            return Reply(reset=True)
+        if server == "sends garbage" or (server == "sends garbage to the call" and calls):
+            return Reply([GARBAGE])
+        if server == "breaks the stream" and calls:  # one piece, then bytes that are no chunk
+            piece = ndjson({"model": "llama3.2", "message": {"content": "4"}, "done": False})
+            return Reply([chunked_head(), chunk(piece), GARBAGE], pause_s=0.05)
+        return ollama(request)
+
+    pytester.makepyfile(BROKEN_CALLS)
+    with RawServer(handler) as raw:
+        url = raw.url if server != "closed port" else f"http://127.0.0.1:{_closed_port()}"
+        host = url.replace("http://", "http://ada:pw-Zq9x%217@")
+        monkeypatch.setenv("BENCH_HOST", host)
+        option = f"--ollama-host={host}"
+        sessions = [[option], ["-l", "--tb=long", option], ["--tb=long"]]
+        for flags in sessions:
+            if option not in flags:  # the last one: the host from OLLAMA_HOST
+                monkeypatch.setenv("OLLAMA_HOST", host)
+            result = pytester.runpytest(
+                *flags, "-rA", "--ollama-models=llama3.2", "--junitxml=junit.xml"
+            )
+            outcomes = result.parseoutcomes()
+            assert outcomes.get("failed", 0) + outcomes.get("skipped", 0) == 5, flags
+            assert outcomes["failed"] >= 1, flags  # the script's own client, at least
+            assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str(), flags
+            for secret in (password, "pw-Zq9x%217", basic):
+                _no_secret(secret, result, pytester)
+        sent = {r.headers.get("authorization") for r in raw.requests}
+    assert sent == (set() if server == "closed port" else {f"Basic {basic}"})
+    runs = RunStore(pytester.path / ".ollama-bench").runs()
+    assert len(runs) == len(sessions)  # a record of each, none holding the password
+    assert {c.outcome for c in record(pytester).cases} <= {"failed", "skipped", "error"}
+
+
+FAILING_CALLS = """
+import asyncio
+import os
+
+import pytest
+
+from pytest_ollama_bench import OllamaClient
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_keyword(ollama_bench):
+    ollama_bench.chat("2+2?", bogus_field=1)  # <- TypeError
+
+@pytest.mark.asyncio
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+async def test_async_keyword(ollama_bench):
+    await ollama_bench.agenerate("2+2=", bogus_field=1)  # <- TypeError
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_rounds(ollama_bench):
+    ollama_bench.generate("2+2=", rounds=0)  # <- ValueError
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_compare_keyword(ollama_bench):
+    ollama_bench.compare("2+2?", models=["llama3.2"], bogus_field=1)  # <- TypeError
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_prompt_too_small(ollama_bench):
+    ollama_bench.prompt(tokens=1)  # <- ValueError
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_load_arguments(ollama_bench):
+    ollama_bench.load("2+2?", concurrency=0)  # <- ValueError
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_server_error(ollama_bench):
+    ollama_bench.chat("2+2?", model="broken")
+
+def test_client_directly():
+    async def go():
+        async with OllamaClient(os.environ["BENCH_HOST"]) as client:
+            messages = [{"role": "user", "content": "hi"}]
+            return await client.chat("broken", messages)  # <- ServerHTTPError
+
+    asyncio.run(go())
+"""
+
+
+def _where_each_failure_ends(failures: str) -> set[str]:
+    """``file:line: Error`` of each failure's last shown frame, in any ``--tb`` style."""
+    ends = set()
+    for section in re.split(r"^_{3,} \S+ _{3,}$", failures, flags=re.MULTILINE)[1:]:
+        long_form = re.findall(r"^(\S+\.py:\d+): (\w+)$", section, re.MULTILINE)
+        short_form = re.findall(r"^(\S+\.py:\d+): in \w+$", section, re.MULTILINE)
+        error = re.findall(r"^E +(?:[\w.]+\.)?(\w+):", section, re.MULTILINE)
+        if long_form:
+            ends.add(": ".join(long_form[-1]))
+        elif short_form and error:
+            ends.add(f"{short_form[-1]}: {error[-1]}")
+    return ends
+
+
+def test_12_plugin_frames_are_hidden_from_a_failing_call_s_traceback(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_ollama.add_model("broken")
+    fake_ollama.set_fault("broken", Fault(status=500, message="CUDA error: out of memory"))
+    monkeypatch.setenv("BENCH_HOST", fake_ollama.url)
+    source = pytester.makepyfile(FAILING_CALLS)
+    expected = {  # where each failure must end: the test's own line
+        f"{source.name}:{number}: {line.split('# <- ')[1]}"
+        for number, line in enumerate(source.read_text().splitlines(), 1)
+        if "# <- " in line
+    }
+    assert len(expected) == 7
+    args = [f"--ollama-host={fake_ollama.url}", "--ollama-models=llama3.2"]
+    for flags in ([], ["--tb=long"], ["-l", "--tb=long"], ["--tb=short"]):
+        result = pytester.runpytest(*flags, *args)
+        result.assert_outcomes(failed=8)
+        failures = result.stdout.str().split("= FAILURES =")[1].split("= ollama-bench summary =")[0]
+        assert not re.search(r"pytest_ollama_bench[/\\]\S*\.py", failures), (flags, failures)
+        assert _where_each_failure_ends(failures) == expected, (flags, failures)
+        result.stdout.fnmatch_lines(  # a failed request: its message, no traceback at all
+            [
+                "*_ test_server_error[[]llama3.2[]] _*",
+                "chat call to 'broken' failed after 0 completed round(s): *HTTP 500: CUDA error*",
+                "*_ test_client_directly _*",
+            ]
+        )
+    full = pytester.runpytest("--full-trace", *args)  # for a bug report: every frame
+    assert re.search(r"pytest_ollama_bench[/\\]calls\.py", full.stdout.str())
+
+
 @pytest.mark.parametrize("password", ["pa#ss", "pa?ss", "pa/ss", "pa@ss"])
 def test_12_malformed_credentials_are_rejected_without_echo(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, password: str
@@ -338,11 +668,32 @@ def test_13_a_bearer_token_from_the_environment_is_sent_and_never_written(
     _no_secret("tok-9f8e7d", result, pytester)
 
 
+def openai_server(request: Request) -> Reply:
+    """A minimal OpenAI-compatible server (on top of :func:`ollama`): models and a chat."""
+    if request.path == "/v1/models":
+        models = {"object": "list", "data": [{"id": "llama3.2", "object": "model"}]}
+        return Reply([http(200, json.dumps(models), ctype="application/json")])
+    if request.path == "/v1/chat/completions":
+        events = [
+            {"choices": [{"index": 0, "delta": {"content": "4"}, "finish_reason": None}]},
+            {
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
+            },
+        ]
+        body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+        return Reply([http(200, body + b"data: [DONE]\n\n", ctype="text/event-stream")])
+    return ollama(request)
+
+
+API_KEYS = ("PYTEST_OLLAMA_API_KEY", "OLLAMA_API_KEY", "OPENAI_API_KEY")
+
+
 def test_13_openai_with_url_credentials_works_and_finishes(
     pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("PYTEST_OLLAMA_API_KEY", raising=False)
+    for name in API_KEYS:
+        monkeypatch.delenv(name, raising=False)
     pytester.makepyfile(ONE_CALL)
     host = fake_ollama.url.replace("http://", "http://ada:pw@")
     args = [f"--ollama-host={host}", "--ollama-api=openai", "--ollama-models=llama3.2"]
@@ -350,11 +701,75 @@ def test_13_openai_with_url_credentials_works_and_finishes(
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     assert record(pytester).cases[0].outcome == "passed"
+    with RawServer(openai_server) as server:  # what reaches the server: HTTP Basic, no Bearer
+        raw_host = server.url.replace("http://", "http://ada:pw-9%23q@")  # ada:pw-9#q
+        raw = pytester.runpytest(
+            "-l", f"--ollama-host={raw_host}", "--ollama-api=openai", "--ollama-models=llama3.2",
+            "--junitxml=junit.xml",
+        )  # fmt: skip
+        sent = {(r.path, r.headers.get("authorization")) for r in server.requests}
+    raw.assert_outcomes(passed=1)
+    basic = "Basic " + base64.b64encode(b"ada:pw-9#q").decode()
+    assert ("/v1/chat/completions", basic) in sent
+    assert {auth for _, auth in sent} == {basic}  # every request, and never "Bearer ollama"
+    assert record(pytester).host == server.url
+    for secret in ("pw-9#q", "pw-9%23q", basic.split()[1]):
+        _no_secret(secret, raw, pytester)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-abc123")
     both = pytester.runpytest(*args)
     assert both.ret == pytest.ExitCode.USAGE_ERROR
     both.stderr.fnmatch_lines(["ERROR: *environment variable OPENAI_API_KEY holds an API key*"])
     assert "sk-abc123" not in both.stdout.str() + both.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("api", "env", "header"),
+    [
+        ("native", {"PYTEST_OLLAMA_API_KEY": "key-own-1"}, "Bearer key-own-1"),
+        ("native", {"OLLAMA_API_KEY": "key-ollama-2"}, "Bearer key-ollama-2"),
+        ("native", {"OPENAI_API_KEY": "key-openai-3"}, None),  # not read for Ollama's API
+        (
+            "native",
+            {"PYTEST_OLLAMA_API_KEY": "key-own-1", "OLLAMA_API_KEY": "key-ollama-2"},
+            "Bearer key-own-1",
+        ),
+        ("native", {}, None),
+        ("openai", {"PYTEST_OLLAMA_API_KEY": "key-own-1"}, "Bearer key-own-1"),
+        ("openai", {"OPENAI_API_KEY": "key-openai-3"}, "Bearer key-openai-3"),
+        ("openai", {"OLLAMA_API_KEY": "key-ollama-2"}, "Bearer ollama"),  # not read: default
+        (
+            "openai",
+            {"PYTEST_OLLAMA_API_KEY": "key-own-1", "OPENAI_API_KEY": "key-openai-3"},
+            "Bearer key-own-1",
+        ),
+        ("openai", {}, "Bearer ollama"),
+    ],
+)
+def test_13_the_api_key_from_the_environment_is_the_one_sent_and_never_written(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    api: str,
+    env: dict[str, str],
+    header: str | None,
+) -> None:
+    for name in API_KEYS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pytester.makepyfile(FAILING)  # a failing test: -l shows its locals, JUnit its failure
+    with RawServer(openai_server) as server:
+        result = pytester.runpytest(
+            "-l", "--tb=long", f"--ollama-host={server.url}", f"--ollama-api={api}",
+            "--ollama-models=llama3.2", "--junitxml=junit.xml",
+        )  # fmt: skip
+        sent = {r.headers.get("authorization") for r in server.requests}
+        paths = {r.path for r in server.requests}
+    result.assert_outcomes(failed=1)  # the call went through; the answer is not "five"
+    assert ("/v1/chat/completions" if api == "openai" else "/api/chat") in paths
+    assert sent == {header}
+    assert record(pytester).cases[0].stats  # measured
+    for value in env.values():
+        _no_secret(value, result, pytester)
 
 
 # --------------------------------------------------------------------------- plugins

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import time
 from datetime import datetime
 from datetime import timezone
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -131,6 +133,100 @@ def test_1_a_partial_run_does_not_hide_the_other_cases(
     assert [r[:4] for r in report.baseline.runs] == ["0001", "0002"]
 
 
+def test_1_an_interrupted_run_never_becomes_the_baseline(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama
+) -> None:
+    pytester.makepyfile(BENCH)
+    set_ttft(fake_ollama, FAST)
+    bench(pytester, fake_ollama).assert_outcomes(passed=4)
+    set_ttft(fake_ollama, SLOW)
+    stop = pytester.makepyfile(test_zz_ctrl_c="def test_ctrl_c():\n    raise KeyboardInterrupt\n")
+    interrupted = pytester.runpytest(  # every case measured, then Ctrl-C
+        f"--ollama-host={fake_ollama.url}",
+        "--ollama-models=llama3.2,qwen2.5:0.5b",
+        no_reraise_ctrlc=True,
+    )
+    assert interrupted.ret == pytest.ExitCode.INTERRUPTED
+    cut = last(pytester)
+    assert cut.interrupted
+    assert cut.exit_status == pytest.ExitCode.INTERRUPTED
+    assert len(cut.cases) == 4
+    assert all(c.outcome == "passed" and c.stats for c in cut.cases)  # it could have been one
+    stop.unlink()
+    slow = bench(pytester, fake_ollama, GATE)  # as slow as the interrupted run: still red
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    report = last(pytester)
+    assert len(report.regressions) == 4
+    assert report.baseline is not None
+    assert [r[:4] for r in report.baseline.runs] == ["0001"]
+    assert (report.baseline.cases_with_baseline, report.baseline.cases_without_baseline) == (4, 0)
+
+
+FAILS_ON_REQUEST = """
+import os
+import pytest
+
+@pytest.mark.llm_bench(rounds=2, warmup=0)
+def test_arith(ollama_bench, ollama_model):
+    ollama_bench.chat("2+2?")
+    assert os.environ.get("FAIL_MODEL") != ollama_model
+
+@pytest.mark.llm_bench(rounds=2, warmup=0)
+def test_gen(ollama_bench):
+    ollama_bench.generate("2+2=")
+"""
+
+
+def test_1_a_run_stopped_by_x_does_not_hide_the_other_cases(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(FAILS_ON_REQUEST)
+    set_ttft(fake_ollama, FAST)
+    bench(pytester, fake_ollama).assert_outcomes(passed=4)
+    set_ttft(fake_ollama, SLOW)
+    monkeypatch.setenv("FAIL_MODEL", "llama3.2")
+    stopped = bench(pytester, fake_ollama, "-x")  # the first test fails, measured slow: stop
+    stopped.assert_outcomes(failed=1)
+    partial = last(pytester)
+    assert [(c.nodeid.split("::")[-1], c.outcome) for c in partial.cases] == [
+        ("test_arith[llama3.2]", "failed")
+    ]
+    assert partial.cases[0].stats  # measured, but failed: never a baseline value
+    monkeypatch.delenv("FAIL_MODEL")
+    slow = bench(pytester, fake_ollama, GATE)  # every case against run 1, none hidden
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    slow.stdout.no_fnmatch_line("*no baseline*")
+    report = last(pytester)
+    assert report.baseline is not None
+    assert [r[:4] for r in report.baseline.runs] == ["0001"]
+    assert (report.baseline.cases_with_baseline, report.baseline.cases_without_baseline) == (4, 0)
+    assert {(r.nodeid.split("::")[-1], r.model) for r in report.regressions} == keys(report)
+
+
+def test_1_a_run_narrowed_by_lf_does_not_hide_the_other_cases(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(FAILS_ON_REQUEST)
+    set_ttft(fake_ollama, FAST)
+    monkeypatch.setenv("FAIL_MODEL", "llama3.2")
+    bench(pytester, fake_ollama).assert_outcomes(passed=3, failed=1)
+    monkeypatch.delenv("FAIL_MODEL")
+    set_ttft(fake_ollama, SLOW)
+    bench(pytester, fake_ollama, "--lf").assert_outcomes(passed=1)  # the failed one, slow
+    assert keys(last(pytester)) == {("test_arith[llama3.2]", "llama3.2")}
+    slow = bench(pytester, fake_ollama, GATE)
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    report = last(pytester)
+    assert report.baseline is not None
+    assert [r[:4] for r in report.baseline.runs] == ["0001", "0002"]
+    assert (report.baseline.cases_with_baseline, report.baseline.cases_without_baseline) == (4, 0)
+    # the --lf run's case is compared with its own slow measurement, the others with run 1's
+    assert {(r.nodeid.split("::")[-1], r.model) for r in report.regressions} == keys(report) - {
+        ("test_arith[llama3.2]", "llama3.2")
+    }
+    assert {r.baseline_run[:4] for r in report.regressions if r.baseline_run} == {"0001"}
+
+
 def test_1_cases_without_a_baseline_are_reported(
     pytester: pytest.Pytester, fake_ollama: FakeOllama
 ) -> None:
@@ -243,6 +339,72 @@ def test_3_a_baseline_from_another_server_or_version_is_named(
     assert last(pytester).ollama_version == "0.34.1"
 
 
+def test_3_a_baseline_of_another_model_build_is_named(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # each warning on one line, whole digests and all
+    pytester.makepyfile(BENCH)
+    bench(pytester, fake_ollama).assert_outcomes(passed=4)
+    (before,) = [c for c in last(pytester).cases if c.nodeid.endswith("test_arith[llama3.2]")]
+    assert before.model_details is not None
+    old_digest, old_quant = before.model_details.digest, before.model_details.quantization_level
+    assert old_digest
+    assert old_quant == "Q4_K_M"
+    rebuilt = fake_ollama.profile("llama3.2")  # `ollama pull` brought another build
+    rebuilt.digest = "0123abcd" * 8
+    rebuilt.quantization_level = "Q8_0"
+    result = bench(pytester, fake_ollama, "--ollama-compare")
+    result.assert_outcomes(passed=4)
+    for test in ("test_arith", "test_gen"):
+        result.stdout.fnmatch_lines(
+            [
+                f"*warning: model llama3.2 of *::{test}[[]llama3.2[]] differs from baseline "
+                f"run 0001_*.json: digest {old_digest} -> {'0123abcd' * 8}; "
+                "quantization Q4_K_M -> Q8_0*"
+            ]
+        )
+    result.stdout.no_fnmatch_line("*model qwen2.5:0.5b * differs*")  # unchanged: not named
+    result.stdout.no_fnmatch_line("*baseline run 0001_*.json differs:*")  # same machine, server
+    now = {c.model: c.model_details for c in last(pytester).cases}
+    assert now["llama3.2"] is not None
+    assert now["llama3.2"].digest == "0123abcd" * 8
+    assert now["llama3.2"].quantization_level == "Q8_0"
+
+
+def test_3_a_baseline_copied_from_another_machine_is_named(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # the warning on one line, however long the names
+    pytester.makepyfile(BENCH)
+    bench(pytester, fake_ollama).assert_outcomes(passed=4)
+    (saved,) = runs_dir(pytester).glob("0001_*.json")
+    data = json.loads(saved.read_text(encoding="utf-8"))
+    data["system"].update(  # a user copied the baseline from a bigger machine
+        cpu_model="Baseline CPU 9000",
+        cpu_cores_logical=1024,
+        ram_total_mb=4096 * 1024,
+        gpus=[{"name": "Baseline GPU 80GB", "memory_total_mb": 81920.0, "vendor": "NVIDIA"}],
+    )
+    saved.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    result = bench(pytester, fake_ollama, "--ollama-compare")
+    result.assert_outcomes(passed=4)
+    system = last(pytester).system
+    assert system is not None
+    ram = system.ram_total_mb
+    facts = [  # what this machine knows of itself is compared
+        ("CPU", "Baseline CPU 9000", system.cpu_model),
+        ("logical CPUs", "1024", system.cpu_cores_logical),
+        ("GPU", "Baseline GPU 80GB", ", ".join(g.name for g in system.gpus) or "none"),
+        ("RAM", "4096 GiB", None if ram is None else f"{ram / 1024:.0f} GiB"),
+    ]
+    differs = "; ".join(f"{name} {then} -> {now}" for name, then, now in facts if now is not None)
+    assert "GPU Baseline GPU 80GB -> " in differs  # always known ("none" without a GPU)
+    warning = f"ollama-bench: warning: baseline run {saved.name} differs: {differs}"
+    assert warning in result.stdout.lines
+    result.stdout.no_fnmatch_line("*differs:*host*")
+    result.stdout.no_fnmatch_line("*differs:*server version*")
+
+
 # --------------------------------------------------------------------------- 4. the record
 
 
@@ -317,6 +479,63 @@ def test_5_unwritable_storage_is_a_warning_and_leaves_pytest_alone(
         result.stdout.no_fnmatch_line("*Traceback*")
         result.stdout.no_fnmatch_line("*INTERNALERROR*")
         assert "<testsuite" in xml.read_text(), label
+
+
+FAILING_SUITE = """
+import pytest
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_ok(ollama_bench):
+    ollama_bench.chat("2+2?")
+
+@pytest.mark.llm_bench(rounds=1, warmup=0)
+def test_wrong(ollama_bench):
+    result = ollama_bench.chat("2+2?")
+    assert result.text == "five"
+"""
+
+
+def test_5_unwritable_storage_leaves_a_failing_suite_s_report_intact(
+    pytester: pytest.Pytester, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # the warning on one line, whole path and all
+    pytester.makepyfile(FAILING_SUITE)
+    for label, args in _storage_cases(pytester.path):
+        named = args[0].split("=", 1)[1]  # the path the warning must name
+        xml = pytester.path / f"junit-{label.replace(' ', '-')}.xml"
+        result = bench(pytester, fake_ollama, *args, f"--junitxml={xml}")
+        assert result.ret == pytest.ExitCode.TESTS_FAILED, label  # 1: the failing tests, no more
+        result.assert_outcomes(passed=2, failed=2)
+        result.stdout.fnmatch_lines(
+            [
+                "*= FAILURES =*",
+                "*_ test_wrong[[]llama3.2[]] _*",
+                '>*assert result.text == "five"',
+                "E *AssertionError: assert * == 'five'",
+                "*.py:10: AssertionError",
+                "*= ollama-bench summary =*",
+                "ollama-bench: warning: cannot * the run record * /*: *",
+                "*= short test summary info =*",
+                "FAILED *::test_wrong[[]llama3.2[]] - AssertionError: assert * == 'five'",
+                "FAILED *::test_wrong[[]qwen2.5:0.5b[]] - AssertionError: assert * == 'five'",
+            ]
+        )
+        assert re.fullmatch(r"=+ 2 failed, 2 passed in [\d.]+s.* =+", result.stdout.lines[-1])
+        (warning,) = [x for x in result.stdout.lines if "warning: cannot" in x]
+        assert f" {named}: " in warning, label
+        result.stdout.no_fnmatch_line("*Traceback*")
+        result.stdout.no_fnmatch_line("*INTERNALERROR*")
+        assert not result.stderr.str().strip(), label
+        suite = ElementTree.parse(xml).getroot().find("testsuite")
+        assert suite is not None, label
+        assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "2", "0")
+        failed = {
+            case.get("name"): case.find("failure").get("message")  # type: ignore[union-attr]
+            for case in suite.iter("testcase")
+            if case.find("failure") is not None
+        }
+        assert sorted(failed) == ["test_wrong[llama3.2]", "test_wrong[qwen2.5:0.5b]"], label
+        assert all("== 'five'" in (message or "") for message in failed.values()), label
 
 
 # --------------------------------------------------------------------------- 6. numbering race
