@@ -113,11 +113,13 @@ def test_more_connections_than_aiohttp_pools_by_default(pytester: pytest.Pyteste
             assert result.max_in_flight == 150
         """
     )
-    with FakeOllama(["llama3.2"], parallel=None, ttft_ms=400) as fake:
+    with FakeOllama(["llama3.2"], parallel=None, ttft_ms=1000) as fake:
         result = run(pytester, fake)
         server_max = fake.max_in_flight["llama3.2:latest"]
     result.assert_outcomes(passed=1)
-    assert server_max == 150  # all of them reached the server at once, none held back
+    # more than aiohttp's default pool of 100 reached the server at once (a loaded machine may
+    # take longer than a request to open all 150, so not necessarily every one)
+    assert server_max > 100
 
 
 def test_queue_full_503_is_counted_as_a_failure_kind_and_the_run_goes_on(
