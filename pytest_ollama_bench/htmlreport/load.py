@@ -109,9 +109,9 @@ def load_series(report: Report) -> list[LoadSeries]:
     return out
 
 
-def _card(page: Page, series: LoadSeries, number: int) -> str:
-    """The card of one series; ``number`` (its place among the case's series) keeps its id
-    unique when a test ran several (a sweep and a single run, a closed and an open loop)."""
+def _card(page: Page, series: LoadSeries) -> str:
+    """The card of one series; its label (set when a test ran several groups of runs) keeps
+    its id unique."""
     xs = [lv.level for lv in series.levels]
     color = page.colors.get(series.model, "#0072B2")
     axis = _AXIS[series.axis]
@@ -153,7 +153,6 @@ def _card(page: Page, series: LoadSeries, number: int) -> str:
     ]
     attrs = ['class="miss"' if s else "" for s in sat]
     headers = [series.axis, "req/s", "output tok/s", "ttft p99 (ms)", "errors"]
-    key = series.test + series.model + ("" if number == 0 else f" #{number + 1}")
     if not series.sweep:
         note = "single load() runs, not a sweep: no saturation is read across them"
     elif series.saturation is not None:
@@ -162,7 +161,7 @@ def _card(page: Page, series: LoadSeries, number: int) -> str:
         note = "no saturation within the levels run"
     label = f" · {esc(series.label)}" if series.label else ""
     return (
-        f'<article class="card load" id="{anchor("l", key)}">'
+        f'<article class="card load" id="{anchor("l", series.test + series.model + series.label)}">'
         f"<h3>{esc(series.test)} <code>{esc(series.model)}</code>{label}</h3>"
         f'<p class="note">{esc(note)}</p><div class="charts">{figures}</div>'
         f"{table(headers, rows, 'load', attrs)}</article>"
@@ -173,11 +172,5 @@ def load_section(page: Page) -> str:
     """One card per load test; nothing when the run has none."""
     if not page.load:
         return ""
-    seen: dict[tuple[str, str], int] = {}
-    cards = []
-    for series in page.load:
-        number = seen.get((series.test, series.model), 0)
-        seen[(series.test, series.model)] = number + 1
-        cards.append(_card(page, series, number))
-    cards_html = "".join(cards)
+    cards_html = "".join(_card(page, s) for s in page.load)
     return f'<section id="load"><h2>Load tests</h2>{cards_html}</section>'
